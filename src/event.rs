@@ -1,0 +1,75 @@
+//! The canonical event every source is normalized to (DESIGN.md "Canonical event").
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What happened to the employee, whatever the sender called it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    Updated,
+    Terminated,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Updated => "updated",
+            EventKind::Terminated => "terminated",
+        }
+    }
+
+    /// Created and updated events both leave the employee active.
+    pub fn is_active(self) -> bool {
+        !matches!(self, EventKind::Terminated)
+    }
+}
+
+/// Normalized employee attributes; `data` keeps the sender's raw object for rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attributes {
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub manager_id: Option<String>,
+    pub location: Option<String>,
+    pub start_date: Option<String>,
+    pub employment_status: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// An employee event in provisiond's own terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanonicalEvent {
+    pub kind: EventKind,
+    pub employee_id: String,
+    /// When the change happened at the sender; receipt time when the sender gives none.
+    pub occurred_at: DateTime<Utc>,
+    /// For terminations, the termination date if the sender gives one.
+    pub effective_at: Option<DateTime<Utc>>,
+    pub attributes: Attributes,
+}
+
+/// The outcome of normalizing one accepted body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Normalized {
+    Employee(CanonicalEvent),
+    /// Accepted but not about an employee (pings, sync notices): recorded as ignored.
+    Ignored { event_name: String, reason: String },
+}
+
+/// A body that cannot be mapped to an event: a permanent error.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("body is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("payload has no usable {0}")]
+    Missing(&'static str),
+    #[error("invalid {field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+}
