@@ -55,12 +55,17 @@ pub struct CanonicalEvent {
     pub attributes: Attributes,
 }
 
-/// The outcome of normalizing one accepted body.
+/// The outcome of normalizing one accepted body. Short-lived, one per message, so the
+/// size difference between the variants does not matter.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Normalized {
     Employee(CanonicalEvent),
     /// Accepted but not about an employee (pings, sync notices): recorded as ignored.
-    Ignored { event_name: String, reason: String },
+    Ignored {
+        event_name: String,
+        reason: String,
+    },
 }
 
 /// A body that cannot be mapped to an event: a permanent error.

@@ -1,2 +1,16 @@
+//! provisiond: signed HRIS webhooks → RabbitMQ → worker pool → provisioning targets.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
 pub mod event;
+pub mod http;
+pub mod queue;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
 pub mod webhook;
+pub mod worker;
+
+pub use config::Config;
+pub use startup::{Application, Role};

@@ -1,2 +1,3 @@
+pub mod handler;
 pub mod normalize;
 pub mod signature;

@@ -1,0 +1,229 @@
+//! Maps each sender's payload to the canonical event (DESIGN.md "Canonical event").
+//!
+//! Termination is read from state as well as from event names, because most senders report a
+//! leaver as an update. Payloads that are valid but not about an employee are `Ignored`.
+
+mod bamboohr;
+mod deel;
+mod envelope;
+mod gusto;
+mod hibob;
+mod merge;
+mod workos;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value;
+
+use super::signature::SourceKind;
+use crate::event::{EventKind, NormalizeError, Normalized};
+
+/// Maps a verified body from a source of `kind` to a canonical event.
+pub fn normalize(
+    kind: SourceKind,
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> Result<Normalized, NormalizeError> {
+    if kind == SourceKind::Hibob && hibob::is_plain_ping(body) {
+        return Ok(ignored("Ping test", "HiBob connection test"));
+    }
+    let payload: Value = serde_json::from_slice(body)?;
+    match kind {
+        SourceKind::StandardWebhooks => envelope::normalize(&payload, received_at),
+        SourceKind::Merge => merge::normalize(&payload, received_at),
+        SourceKind::Workos => workos::normalize(&payload, received_at),
+        SourceKind::Bamboohr => bamboohr::normalize(&payload, received_at),
+        SourceKind::Gusto => gusto::normalize(&payload, received_at),
+        SourceKind::Hibob => hibob::normalize(&payload, received_at),
+        SourceKind::Deel => deel::normalize(&payload, received_at),
+    }
+}
+
+fn ignored(event_name: &str, reason: &str) -> Normalized {
+    Normalized::Ignored {
+        event_name: event_name.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The generic verbs senders use, matched case-insensitively with their synonyms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Verb {
+    fn parse(verb: &str) -> Option<Verb> {
+        match verb.to_ascii_lowercase().as_str() {
+            "added" | "created" => Some(Verb::Created),
+            "changed" | "updated" => Some(Verb::Updated),
+            "removed" | "deleted" => Some(Verb::Deleted),
+            _ => None,
+        }
+    }
+
+    fn kind(self) -> EventKind {
+        match self {
+            Verb::Created => EventKind::Created,
+            Verb::Updated => EventKind::Updated,
+            Verb::Deleted => EventKind::Terminated,
+        }
+    }
+}
+
+/// A string or number field as text; empty strings count as absent.
+fn text(value: &Value, key: &str) -> Option<String> {
+    match value.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The first of `keys` present in `value`, as text.
+fn first_text(value: &Value, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|key| text(value, key))
+}
+
+/// The employee id: required for every employee event.
+fn required_id(
+    value: &Value,
+    keys: &[&str],
+    field: &'static str,
+) -> Result<String, NormalizeError> {
+    first_text(value, keys).ok_or(NormalizeError::Missing(field))
+}
+
+/// The sender's employee object; an event without one has nothing to map.
+fn object<'a>(
+    value: &'a Value,
+    key: &str,
+    field: &'static str,
+) -> Result<&'a Value, NormalizeError> {
+    value
+        .get(key)
+        .filter(|v| v.is_object())
+        .ok_or(NormalizeError::Missing(field))
+}
+
+fn status_is(value: &Value, key: &str, states: &[&str]) -> bool {
+    text(value, key).is_some_and(|s| states.iter().any(|st| s.eq_ignore_ascii_case(st)))
+}
+
+/// An optional timestamp field: absent or null is `None`, anything unparseable is an error.
+/// Strings may be RFC 3339, offset without colon, naive (taken as UTC) or a plain date
+/// (midnight UTC); numbers are Unix seconds.
+fn time(
+    value: &Value,
+    key: &str,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, NormalizeError> {
+    let invalid = |detail: String| NormalizeError::Invalid { field, detail };
+    match value.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse_time(s)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("`{s}` is not a timestamp"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{n} is not a Unix timestamp"))),
+        Some(other) => Err(invalid(format!("expected a timestamp, got {other}"))),
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.to_utc());
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.to_utc());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+    use crate::event::CanonicalEvent;
+
+    pub fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    pub fn received() -> DateTime<Utc> {
+        at("2026-04-01T12:00:00Z")
+    }
+
+    pub fn run(kind: SourceKind, body: &str) -> Result<Normalized, NormalizeError> {
+        normalize(kind, body.as_bytes(), received())
+    }
+
+    pub fn employee(result: Result<Normalized, NormalizeError>) -> CanonicalEvent {
+        match result.unwrap() {
+            Normalized::Employee(event) => event,
+            other => panic!("expected an employee event, got {other:?}"),
+        }
+    }
+
+    pub fn ignored_name(result: Result<Normalized, NormalizeError>) -> String {
+        match result.unwrap() {
+            Normalized::Ignored { event_name, .. } => event_name,
+            other => panic!("expected an ignored event, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_in_every_common_shape_parse() {
+        let expected = "2026-03-31T06:12:44Z".parse::<DateTime<Utc>>().unwrap();
+        for s in [
+            "2026-03-31T06:12:44Z",
+            "2026-03-31T06:12:44.000Z",
+            "2026-03-31T08:12:44+02:00",
+            "2026-03-31T06:12:44+0000",
+            "2026-03-31T06:12:44",
+        ] {
+            assert_eq!(parse_time(s), Some(expected), "{s}");
+        }
+        let midnight = "2026-03-31T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(parse_time("2026-03-31"), Some(midnight));
+        assert_eq!(
+            time(&json!({"t": 1774937564}), "t", "t").unwrap(),
+            Some(expected)
+        );
+    }
+
+    #[test]
+    fn an_unparseable_timestamp_is_invalid_and_null_is_absent() {
+        let err = time(&json!({"t": "next tuesday"}), "t", "timestamp").unwrap_err();
+        assert!(matches!(
+            err,
+            NormalizeError::Invalid {
+                field: "timestamp",
+                ..
+            }
+        ));
+        assert_eq!(time(&json!({"t": null}), "t", "t").unwrap(), None);
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_an_error_for_every_kind() {
+        for kind in SourceKind::ALL {
+            let result = normalize(kind, b"<html>", Utc::now());
+            assert!(matches!(result, Err(NormalizeError::Json(_))), "{kind}");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! An employee's current state per target and the trail of events that led there.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::http::{ApiError, AppState};
+use crate::store::employees::{self, TargetView};
+use crate::store::events::{self, EventView};
+
+#[derive(Debug, Serialize)]
+pub struct EmployeeView {
+    pub source: String,
+    pub employee_id: String,
+    pub status: String,
+    pub targets: Vec<TargetView>,
+    pub events: Vec<EventView>,
+}
+
+/// `None` when provisiond has never seen this employee. The three reads share one
+/// snapshot, so the status, targets and events always agree with each other.
+pub async fn load(
+    pool: &PgPool,
+    source: &str,
+    employee_id: &str,
+) -> Result<Option<EmployeeView>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let Some(status) = employees::status(&mut tx, source, employee_id).await? else {
+        return Ok(None);
+    };
+    let view = EmployeeView {
+        source: source.to_owned(),
+        employee_id: employee_id.to_owned(),
+        status,
+        targets: employees::targets(&mut tx, source, employee_id).await?,
+        events: events::for_employee(&mut tx, source, employee_id).await?,
+    };
+    tx.commit().await?;
+    Ok(Some(view))
+}
+
+pub async fn show_handler(
+    State(state): State<AppState>,
+    Path((source, employee_id)): Path<(String, String)>,
+) -> Result<Json<EmployeeView>, ApiError> {
+    match load(&state.pool, &source, &employee_id).await? {
+        Some(view) => Ok(Json(view)),
+        None => Err(ApiError::not_found(
+            "unknown_employee",
+            format!("no employee `{employee_id}` from source `{source}`"),
+        )),
+    }
+}

@@ -1,0 +1,62 @@
+//! `provisiond employee show SOURCE ID`.
+
+use clap::{Subcommand, ValueEnum};
+
+use crate::admin::employees;
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmployeeCommand {
+    /// Current state per target and the event trail.
+    Show {
+        source: String,
+        employee_id: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+pub async fn run(config: Config, command: EmployeeCommand) -> anyhow::Result<()> {
+    let EmployeeCommand::Show {
+        source,
+        employee_id,
+        format,
+    } = command;
+    let pool = crate::store::pool(&config.database)?;
+    let Some(view) = employees::load(&pool, &source, &employee_id).await? else {
+        anyhow::bail!("no employee `{employee_id}` from source `{source}`");
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+        Format::Table => print_table(&view),
+    }
+    Ok(())
+}
+
+fn print_table(view: &employees::EmployeeView) {
+    println!("{} / {}: {}", view.source, view.employee_id, view.status);
+    println!("\nTARGET              STATUS       UPDATED");
+    for t in &view.targets {
+        println!(
+            "{:<19} {:<12} {}",
+            t.target,
+            t.status,
+            t.updated_at.to_rfc3339()
+        );
+    }
+    println!("\nEVENT                                     KIND        OUTCOME    OCCURRED");
+    for e in &view.events {
+        let kind = e.kind.as_deref().unwrap_or("-");
+        let occurred = e.occurred_at.map_or("-".into(), |t| t.to_rfc3339());
+        println!(
+            "{:<41} {:<11} {:<10} {}",
+            e.event_id, kind, e.outcome, occurred
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The command line: one module per command.
+
+mod employee;
+mod sign;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::startup::{Application, Role};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "provisiond",
+    version,
+    about = "HRIS webhooks in, access changes out"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Every key can be overridden by PROVISIOND__SECTION__KEY.
+    #[arg(long, global = true, env = "PROVISIOND_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the receiver and/or the worker pool (applies migrations first).
+    Serve {
+        #[arg(long, value_enum, default_value = "all")]
+        role: Role,
+    },
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Inspect employees.
+    Employee {
+        #[command(subcommand)]
+        command: employee::EmployeeCommand,
+    },
+    /// Print the headers a sender would send for a body (for testing by hand with curl).
+    Sign(sign::SignArgs),
+}
+
+/// Run the parsed command; the process exit code is 0 on `Ok`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { role } => serve(config, role).await,
+        Command::Migrate => migrate(config).await,
+        Command::Employee { command } => employee::run(config, command).await,
+        Command::Sign(args) => sign::run(&config, &args),
+    }
+}
+
+async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
+    let app = Application::build(config, role).await?;
+    app.run(shutdown_signal()).await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let pool = crate::store::connect(&config.database).await?;
+    crate::store::migrate(&pool).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,396 @@
+//! Typed configuration: a TOML file, overlaid by `PROVISIOND__SECTION__KEY` environment
+//! variables, with `env:` / `file:` secret references resolved and every value validated at
+//! start so a bad key is named before anything runs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::webhook::signature::{SigningKey, SourceKind};
+
+/// Environment variable prefix for overrides: `PROVISIOND__SERVER__LISTEN=…`.
+pub const ENV_PREFIX: &str = "PROVISIOND__";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub rabbitmq: RabbitConfig,
+    pub worker: WorkerConfig,
+    pub audit: AuditConfig,
+    pub sources: Vec<SourceConfig>,
+    pub targets: Vec<TargetConfig>,
+    /// Provisioning rules: parsed and applied by a later version; kept so configs validate.
+    pub rules: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub admin_token: Option<Secret>,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1_048_576,
+            admin_token: None,
+            request_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://provisiond:provisiond@127.0.0.1:5432/provisiond"),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RabbitConfig {
+    pub url: Secret,
+    pub prefix: String,
+    pub prefetch: u16,
+    /// Quorum queue `x-delivery-limit`: deliveries before a message is dead-lettered as poison.
+    pub delivery_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    /// Seconds sent in `Retry-After` when the broker cannot confirm a publish.
+    pub retry_after_secs: u32,
+}
+
+impl Default for RabbitConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: "provisiond".into(),
+            prefetch: 128,
+            delivery_limit: 10,
+            confirm_timeout: Duration::from_secs(5),
+            retry_after_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    #[serde(deserialize_with = "durations")]
+    pub retry_delays: Vec<Duration>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let secs = [5, 60, 600, 3600];
+        Self {
+            concurrency: 16,
+            max_attempts: 8,
+            retry_delays: secs.into_iter().map(Duration::from_secs).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    #[serde(with = "humantime_serde")]
+    pub deprovision_sla: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            deprovision_sla: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    pub secrets: Vec<Secret>,
+    #[serde(default, with = "humantime_serde")]
+    pub tolerance: Option<Duration>,
+}
+
+impl SourceConfig {
+    /// The timestamp window: the configured one, else the scheme's default.
+    pub fn effective_tolerance(&self) -> Option<Duration> {
+        self.tolerance.or(self.kind.default_tolerance())
+    }
+
+    pub fn signing_keys(&self) -> Result<Vec<SigningKey>, String> {
+        let keys = self.secrets.iter();
+        keys.map(|s| SigningKey::from_secret(self.kind, s.expose()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    Directory,
+    Scim,
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TargetConfig {
+    pub name: String,
+    pub kind: TargetKind,
+    /// Kind-specific keys (`base_url`, `token`, `url`, `secret`, …).
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A secret value: inline, `env:VAR` or `file:/path`, resolved when the config is read.
+/// Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: &str) -> Self {
+        Secret(SecretString::from(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Resolve `env:VAR` and `file:/path` references; anything else is the value itself.
+    pub fn resolve(raw: &str) -> Result<Secret, String> {
+        if let Some(var) = raw.strip_prefix("env:") {
+            let value = std::env::var(var)
+                .map_err(|_| format!("environment variable `{var}` is not set"))?;
+            return Ok(Secret::new(&value));
+        }
+        if let Some(path) = raw.strip_prefix("file:") {
+            let value = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read secret file `{path}`: {e}"))?;
+            return Ok(Secret::new(value.trim_end_matches(['\r', '\n'])));
+        }
+        Ok(Secret::new(raw))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Secret::resolve(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A configuration problem, always naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file `{0}` does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("invalid configuration: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Read the file (if any), overlay the environment, validate.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// Parse a TOML string (tests, `rules test`), overlaid by nothing.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(text)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_queues()?;
+        self.validate_sources()?;
+        self.validate_targets()
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be greater than 0"));
+        }
+        if let Some(token) = &self.server.admin_token {
+            if token.expose().len() < 16 {
+                return Err(invalid(
+                    "server.admin_token",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("database.url", "must start with postgres://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections",
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_queues(&self) -> Result<(), ConfigError> {
+        let url = self.rabbitmq.url.expose();
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(invalid(
+                "rabbitmq.url",
+                "must start with amqp:// or amqps://",
+            ));
+        }
+        let prefix = &self.rabbitmq.prefix;
+        if prefix.is_empty() || !prefix.chars().all(is_name_char) {
+            return Err(invalid(
+                "rabbitmq.prefix",
+                "must be non-empty and use only letters, digits, '.', '-' and '_'",
+            ));
+        }
+        if self.rabbitmq.prefetch == 0 {
+            return Err(invalid("rabbitmq.prefetch", "must be greater than 0"));
+        }
+        if self.rabbitmq.delivery_limit == 0 {
+            return Err(invalid("rabbitmq.delivery_limit", "must be greater than 0"));
+        }
+        if self.worker.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "must be greater than 0"));
+        }
+        if self.worker.max_attempts == 0 {
+            return Err(invalid("worker.max_attempts", "must be greater than 0"));
+        }
+        Ok(())
+    }
+
+    fn validate_sources(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, source) in self.sources.iter().enumerate() {
+            let key = |field: &str| format!("sources[{i}].{field}");
+            if source.name.is_empty() || !source.name.chars().all(is_name_char) {
+                return Err(invalid(
+                    key("name"),
+                    "must be non-empty and use only letters, digits, '.', '-' and '_'",
+                ));
+            }
+            if !seen.insert(source.name.as_str()) {
+                let msg = format!("duplicate source name `{}`", source.name);
+                return Err(invalid(key("name"), msg));
+            }
+            if source.secrets.is_empty() {
+                return Err(invalid(key("secrets"), "at least one secret is required"));
+            }
+            for (j, secret) in source.secrets.iter().enumerate() {
+                SigningKey::from_secret(source.kind, secret.expose())
+                    .map_err(|e| invalid(key(&format!("secrets[{j}]")), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_targets(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, target) in self.targets.iter().enumerate() {
+            let key = |field: &str| format!("targets[{i}].{field}");
+            if target.name.is_empty() || !target.name.chars().all(is_name_char) {
+                return Err(invalid(key("name"), "must be non-empty"));
+            }
+            if !seen.insert(target.name.as_str()) {
+                let msg = format!("duplicate target name `{}`", target.name);
+                return Err(invalid(key("name"), msg));
+            }
+            if target.kind != TargetKind::Directory {
+                let msg = "only `directory` targets are supported by this version";
+                return Err(invalid(key("kind"), msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The name of the directory target (provisiond's own accounts table).
+    pub fn directory_target(&self) -> String {
+        let dir = self
+            .targets
+            .iter()
+            .find(|t| t.kind == TargetKind::Directory);
+        dir.map_or_else(|| "directory".to_owned(), |t| t.name.clone())
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    let parse = |t: &String| humantime::parse_duration(t).map_err(serde::de::Error::custom);
+    texts.iter().map(parse).collect()
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}

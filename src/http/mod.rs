@@ -1,0 +1,112 @@
+//! The HTTP interface: router, shared state, health, readiness and metrics.
+
+pub mod error;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+use sqlx::PgPool;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Secret, SourceConfig};
+use crate::queue::Publisher;
+use crate::webhook::signature::{SigningKey, SourceKind};
+use crate::worker::WorkerPool;
+
+pub use error::ApiError;
+
+/// A configured webhook source with its keys decoded once at start.
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    pub keys: Vec<SigningKey>,
+    pub tolerance: Option<Duration>,
+}
+
+impl Source {
+    pub fn from_config(config: &SourceConfig) -> Result<Source, String> {
+        Ok(Source {
+            name: config.name.clone(),
+            kind: config.kind,
+            keys: config.signing_keys()?,
+            tolerance: config.effective_tolerance(),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub sources: Arc<HashMap<String, Source>>,
+    pub publisher: Option<Publisher>,
+    pub workers: Option<WorkerPool>,
+    pub pool: PgPool,
+    pub admin_token: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub retry_after_secs: u32,
+    pub metrics: PrometheusHandle,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let id = request.headers().get(&REQUEST_ID);
+        let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+        tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    });
+    Router::new()
+        .route("/webhooks/{source}", post(crate::webhook::handler::receive))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .nest("/admin", crate::admin::router(state.clone()))
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 only when every dependency this process's role needs answers.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let database = crate::store::ping(&state.pool).await;
+    let broker = state.publisher.as_ref().is_none_or(Publisher::is_connected)
+        && state.workers.as_ref().is_none_or(WorkerPool::is_consuming);
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let status = if database && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": word(database && broker),
+        "checks": { "database": word(database), "broker": word(broker) },
+    });
+    (status, Json(body))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.run_upkeep();
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    (
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        state.metrics.render(),
+    )
+}

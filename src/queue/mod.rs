@@ -1,0 +1,43 @@
+//! RabbitMQ: topology, the confirmed publisher used by receivers, connections.
+
+pub mod message;
+pub mod publisher;
+pub mod topology;
+
+pub use message::QueueMessage;
+pub use publisher::{PublishError, Publisher};
+pub use topology::Topology;
+
+use std::time::Duration;
+
+use lapin::types::LongString;
+use lapin::{Connection, ConnectionProperties};
+
+/// Open a connection named for the broker's management UI. provisiond runs its own
+/// reconnect loops (rather than lapin's young auto-recovery) so that it always knows
+/// whether it is connected, which `/readyz` reports.
+pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
+    let props = ConnectionProperties::default()
+        .with_connection_name(LongString::from(name.as_bytes().to_vec()));
+    Connection::connect(url, props).await
+}
+
+/// Reconnect delays: 100 ms doubling up to 5 s, so a broker restart costs seconds.
+#[derive(Debug)]
+pub(crate) struct ReconnectDelay(Duration);
+
+impl ReconnectDelay {
+    pub(crate) fn new() -> Self {
+        ReconnectDelay(Duration::from_millis(100))
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.0 = Duration::from_millis(100);
+    }
+
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let current = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        current
+    }
+}

@@ -1,0 +1,190 @@
+//! The receivers' publisher: one confirm-mode channel shared by every request, each
+//! request awaiting its own broker confirm, and a supervisor that reconnects and
+//! redeclares the topology whenever the connection or channel fails.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::Confirmation;
+use lapin::{Channel, Connection};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::topology::WORK_KEY;
+use super::{connect, QueueMessage, ReconnectDelay, Topology};
+use crate::config::Secret;
+
+/// Why a publish was not confirmed; every case means "answer 503, the sender retries".
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("not connected to the broker")]
+    Unavailable,
+    #[error("broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("broker returned the message as unroutable")]
+    Unroutable,
+    #[error("broker nacked the message")]
+    Nacked,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: Secret,
+    topology: Topology,
+    confirm_timeout: Duration,
+    /// The live channel and its generation; `None` while reconnecting.
+    current: RwLock<Option<(u64, Channel)>>,
+    broken: Notify,
+}
+
+impl Publisher {
+    /// Start the supervisor; the publisher is usable once it has connected.
+    pub fn start(
+        url: Secret,
+        topology: Topology,
+        confirm_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> (Publisher, tokio::task::JoinHandle<()>) {
+        let inner = Arc::new(Inner {
+            url,
+            topology,
+            confirm_timeout,
+            current: RwLock::new(None),
+            broken: Notify::new(),
+        });
+        let publisher = Publisher { inner };
+        let task = tokio::spawn(publisher.clone().supervise(shutdown));
+        (publisher, task)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        let guard = self.inner.current.read().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .is_some_and(|(_, ch)| ch.status().connected())
+    }
+
+    fn current(&self) -> Option<(u64, Channel)> {
+        let guard = self.inner.current.read().unwrap_or_else(|e| e.into_inner());
+        guard.clone()
+    }
+
+    fn set_current(&self, value: Option<(u64, Channel)>) {
+        let mut guard = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *guard = value;
+    }
+
+    /// Drop the channel of generation `generation` (if still current) and reconnect.
+    fn mark_broken(&self, generation: u64) {
+        let mut guard = self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *guard = None;
+            self.inner.broken.notify_one();
+        }
+    }
+
+    /// Publish persistently and mandatorily; returns the publish time once the broker
+    /// has confirmed. Anything short of a clean ack is an error.
+    #[tracing::instrument(skip_all, fields(source = %message.source, event_id = %message.event_id))]
+    pub async fn publish(&self, message: &QueueMessage) -> Result<DateTime<Utc>, PublishError> {
+        let (generation, channel) = self.current().ok_or(PublishError::Unavailable)?;
+        let published_at = Utc::now();
+        let exchange = self.inner.topology.exchange.as_str();
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let properties = message.properties(published_at);
+        let confirmed = async {
+            let body = &message.body;
+            let pending = channel
+                .basic_publish(exchange.into(), WORK_KEY.into(), options, body, properties)
+                .await?;
+            pending.await
+        };
+        let outcome = tokio::time::timeout(self.inner.confirm_timeout, confirmed).await;
+        let result = match outcome {
+            Err(_) => Err(PublishError::Timeout(self.inner.confirm_timeout)),
+            Ok(Err(e)) => Err(PublishError::Broker(e)),
+            Ok(Ok(Confirmation::Ack(None))) => return Ok(published_at),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable),
+            Ok(Ok(Confirmation::Nack(_))) => return Err(PublishError::Nacked),
+            Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::Unavailable),
+        };
+        // Timeouts, channel errors and returns all suggest a broken channel or topology:
+        // rebuild both rather than keep failing on them.
+        self.mark_broken(generation);
+        result
+    }
+
+    async fn supervise(self, shutdown: CancellationToken) {
+        let mut delay = ReconnectDelay::new();
+        let mut generation = 0u64;
+        while !shutdown.is_cancelled() {
+            match self.open().await {
+                Ok((connection, channel)) => {
+                    generation += 1;
+                    delay.reset();
+                    tracing::info!("publisher connected to the broker");
+                    self.set_current(Some((generation, channel)));
+                    self.hold(&connection, &shutdown).await;
+                    self.set_current(None);
+                    let _ = connection.close(200, "bye".into()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "publisher cannot reach the broker; retrying");
+                    let wait = delay.next_delay();
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wait until the connection errors, a publish reports it broken, or shutdown.
+    async fn hold(&self, connection: &Connection, shutdown: &CancellationToken) {
+        let mut events = connection.events_listener();
+        let errored = async {
+            while let Some(event) = events.next().await {
+                if let lapin::Event::Error(error) = event {
+                    tracing::warn!(%error, "publisher connection failed");
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = self.inner.broken.notified() => {}
+            _ = errored => {}
+        }
+    }
+
+    async fn open(&self) -> lapin::Result<(Connection, Channel)> {
+        let connection = connect(self.inner.url.expose(), "provisiond-publisher").await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        self.inner.topology.declare(&channel).await?;
+        Ok((connection, channel))
+    }
+}

@@ -1,0 +1,154 @@
+//! Building and running the service. Tests call the same `Application` on port 0.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{self, AppState, Source};
+use crate::queue::{Publisher, Topology};
+use crate::store;
+use crate::worker::{Processor, WorkerPool, WorkerSettings};
+
+/// Which halves of provisiond this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    All,
+    Receiver,
+    Worker,
+}
+
+impl Role {
+    fn receives(self) -> bool {
+        matches!(self, Role::All | Role::Receiver)
+    }
+
+    fn works(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+}
+
+pub struct Application {
+    config: Config,
+    role: Role,
+    listener: TcpListener,
+    pool: sqlx::PgPool,
+}
+
+impl Application {
+    /// Bind `server.listen`, create and migrate the database.
+    pub async fn build(config: Config, role: Role) -> anyhow::Result<Application> {
+        let address = config.server.listen;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} (server.listen)"))?;
+        Self::with_listener(config, role, listener).await
+    }
+
+    pub async fn with_listener(
+        config: Config,
+        role: Role,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let pool = store::connect(&config.database)
+            .await
+            .context("cannot reach PostgreSQL (database.url)")?;
+        store::migrate(&pool)
+            .await
+            .context("cannot apply database migrations")?;
+        Ok(Application {
+            config,
+            role,
+            listener,
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting, finish in-flight requests and
+    /// messages, and close the broker connections.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let config = &self.config;
+        let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
+        let stopping = CancellationToken::new();
+        // The publisher outlives the HTTP server so in-flight requests can still publish.
+        let publisher_stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let publisher = self.role.receives().then(|| {
+            let url = config.rabbitmq.url.clone();
+            let timeout = config.rabbitmq.confirm_timeout;
+            let stop = publisher_stop.clone();
+            let (publisher, task) = Publisher::start(url, topology.clone(), timeout, stop);
+            tasks.push(task);
+            publisher
+        });
+        let workers = self.role.works().then(|| {
+            let settings = WorkerSettings {
+                url: config.rabbitmq.url.clone(),
+                topology: topology.clone(),
+                prefetch: config.rabbitmq.prefetch,
+                concurrency: config.worker.concurrency,
+                drain_timeout: config.server.shutdown_timeout,
+            };
+            let processor = Processor::new(self.pool.clone(), config.directory_target());
+            let (workers, task) = WorkerPool::start(settings, processor, stopping.clone());
+            tasks.push(task);
+            workers
+        });
+        let state = AppState {
+            sources: Arc::new(sources(config)?),
+            publisher,
+            workers,
+            pool: self.pool.clone(),
+            admin_token: config.server.admin_token.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            retry_after_secs: config.rabbitmq.retry_after_secs,
+            metrics: crate::telemetry::metrics_handle(),
+        };
+        let app = http::router(state, config.server.request_timeout);
+        let signal = stopping.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new requests or messages");
+            signal.cancel();
+        });
+        tracing::info!(address = %self.listener.local_addr()?, role = ?self.role, "provisiond listening");
+        let drained = stopping.clone();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { drained.cancelled().await })
+            .await?;
+        publisher_stop.cancel();
+        let grace = config.server.shutdown_timeout + std::time::Duration::from_secs(5);
+        let joined = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;
+        if joined.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        self.pool.close().await;
+        tracing::info!("provisiond stopped");
+        Ok(())
+    }
+}
+
+fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {
+    let mut map = HashMap::new();
+    for source in &config.sources {
+        let runtime = Source::from_config(source)
+            .map_err(|e| anyhow::anyhow!("sources `{}`: {e}", source.name))?;
+        map.insert(source.name.clone(), runtime);
+    }
+    Ok(map)
+}

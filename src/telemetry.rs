@@ -1,0 +1,42 @@
+//! Logging and metrics set-up.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Log to stderr; `RUST_LOG` filters (default `info`), `PROVISIOND_LOG_FORMAT=json` for JSON.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("PROVISIOND_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide Prometheus recorder, installed on first use. Several applications
+/// in one process (tests) share it; series carry labels that tell them apart.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .expect("bucket list is not empty");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case ours stays unused.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

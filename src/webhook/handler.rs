@@ -1,0 +1,108 @@
+//! `POST /webhooks/{source}`: verify on the raw bytes, publish with confirm, then 202.
+
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::signature::{self, SignatureError};
+use crate::http::{ApiError, AppState};
+use crate::queue::QueueMessage;
+
+/// Sender ids longer than this are replaced by the body hash (they are keys in the inbox).
+const MAX_EVENT_ID_LEN: usize = 200;
+
+#[tracing::instrument(skip_all, fields(source = %source))]
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(config) = state.sources.get(&source) else {
+        reject("(unknown)", "unknown_source");
+        let message = format!("no webhook source named `{source}`");
+        return Err(ApiError::not_found("unknown_source", message));
+    };
+    let source = config.name.as_str();
+    metrics::counter!("provisiond_webhooks_received_total", "source" => source.to_owned())
+        .increment(1);
+    let received_at = Utc::now();
+    let body = read_body(body, state.max_body_bytes)
+        .await
+        .inspect_err(|_| {
+            reject(source, "payload_too_large");
+        })?;
+    let keys = &config.keys;
+    let now = SystemTime::now();
+    let verified = signature::verify(config.kind, &headers, &body, keys, config.tolerance, now)
+        .map_err(|error| signature_error(source, error))?;
+    let event_id = match verified.sender_event_id {
+        Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN => id,
+        _ => hex::encode(Sha256::digest(&body)),
+    };
+    let message = QueueMessage {
+        source: source.to_owned(),
+        source_kind: config.kind,
+        event_id,
+        received_at,
+        published_at: None,
+        attempt: 1,
+        trigger: "webhook".to_owned(),
+        body,
+    };
+    publish(&state, &message).await?;
+    let body = json!({ "status": "accepted", "event_id": message.event_id });
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiError> {
+    let unavailable = |detail: String| ApiError::Unavailable {
+        message: detail,
+        retry_after_secs: state.retry_after_secs,
+    };
+    let Some(publisher) = &state.publisher else {
+        return Err(unavailable("this process does not receive webhooks".into()));
+    };
+    match publisher.publish(message).await {
+        Ok(_) => {
+            let source = message.source.clone();
+            metrics::counter!("provisiond_events_published_total", "source" => source).increment(1);
+            Ok(())
+        }
+        Err(error) => {
+            reject(&message.source, "broker_unavailable");
+            tracing::warn!(event_id = %message.event_id, %error, "publish not confirmed; answering 503");
+            Err(unavailable(
+                "the event could not be queued; retry later".into(),
+            ))
+        }
+    }
+}
+
+/// Read at most `limit` bytes; a larger body is refused without being buffered.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })
+}
+
+fn signature_error(source: &str, error: SignatureError) -> ApiError {
+    reject(source, error.code());
+    let message = match error {
+        SignatureError::Missing => "the signature headers for this source are missing",
+        SignatureError::Invalid => "the signature does not match the body",
+        SignatureError::Stale => "the signature timestamp is outside the allowed window",
+    };
+    ApiError::unauthorized(error.code(), message)
+}
+
+fn reject(source: &str, reason: &'static str) {
+    let labels = [("source", source.to_owned()), ("reason", reason.to_owned())];
+    metrics::counter!("provisiond_webhooks_rejected_total", &labels).increment(1);
+}

@@ -1,0 +1,178 @@
+//! `bamboohr`: event-based `{type, timestamp, data: {companyId, employeeId, changedFields}}`
+//! (thin: ids only) or the legacy field-based `{employees: [{id, action, timestamp, fields}]}`.
+//!
+//! BambooHR has no termination event; a status field in the payload is used when present.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{first_text, ignored, object, required_id, status_is, text, time, Verb};
+use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+
+pub(super) fn normalize(
+    payload: &Value,
+    received_at: DateTime<Utc>,
+) -> Result<Normalized, NormalizeError> {
+    match payload.get("employees").and_then(Value::as_array) {
+        Some(list) => field_based(list, received_at),
+        None => event_based(payload, received_at),
+    }
+}
+
+fn event_based(payload: &Value, received_at: DateTime<Utc>) -> Result<Normalized, NormalizeError> {
+    let Some(name) = text(payload, "type") else {
+        return Ok(ignored("unknown", "BambooHR payload without a type"));
+    };
+    let Some(kind) = event_kind(&name) else {
+        return Ok(ignored(&name, "not an employee event"));
+    };
+    let data = object(payload, "data", "data")?;
+    let id = required_id(data, &["employeeId", "id"], "data.employeeId")?;
+    let occurred_at = time(payload, "timestamp", "timestamp")?.unwrap_or(received_at);
+    Ok(employee(kind, id, occurred_at, data))
+}
+
+fn event_kind(name: &str) -> Option<EventKind> {
+    let lower = name.to_ascii_lowercase();
+    let verb = lower
+        .strip_prefix("employee.")
+        .or_else(|| lower.strip_prefix("employee_with_fields."))?;
+    match verb {
+        "update" => Some(EventKind::Updated),
+        verb => Verb::parse(verb).map(Verb::kind),
+    }
+}
+
+/// Legacy webhooks batch employees; only a single-employee batch maps to one event.
+fn field_based(list: &[Value], received_at: DateTime<Utc>) -> Result<Normalized, NormalizeError> {
+    let [entry] = list else {
+        let reason = "legacy field-based batch of several employees; use event-based webhooks";
+        return Ok(ignored("employee_with_fields", reason));
+    };
+    let action = text(entry, "action").unwrap_or_default();
+    let Some(verb) = Verb::parse(&action) else {
+        return Ok(ignored(
+            &format!("employee_with_fields.{action}"),
+            "unknown action",
+        ));
+    };
+    let id = required_id(entry, &["id", "employeeId"], "employees[0].id")?;
+    let occurred_at = time(entry, "timestamp", "employees[0].timestamp")?.unwrap_or(received_at);
+    Ok(employee(verb.kind(), id, occurred_at, entry))
+}
+
+fn employee(
+    kind: EventKind,
+    employee_id: String,
+    occurred_at: DateTime<Utc>,
+    raw: &Value,
+) -> Normalized {
+    let fields = raw.get("fields").filter(|f| f.is_object()).unwrap_or(raw);
+    let kind = if status_is(fields, "status", &["inactive", "terminated"])
+        || status_is(fields, "employmentHistoryStatus", &["terminated"])
+    {
+        EventKind::Terminated
+    } else {
+        kind
+    };
+    Normalized::Employee(CanonicalEvent {
+        kind,
+        employee_id,
+        occurred_at,
+        effective_at: None,
+        attributes: attributes(fields, raw),
+    })
+}
+
+fn attributes(fields: &Value, raw: &Value) -> Attributes {
+    Attributes {
+        email: first_text(fields, &["workEmail", "email"]),
+        given_name: text(fields, "firstName"),
+        family_name: text(fields, "lastName"),
+        display_name: text(fields, "displayName"),
+        department: text(fields, "department"),
+        title: text(fields, "jobTitle"),
+        manager_id: first_text(fields, &["supervisorEId", "supervisorId"]),
+        location: text(fields, "location"),
+        start_date: text(fields, "hireDate"),
+        employment_status: first_text(fields, &["status", "employmentHistoryStatus"]),
+        data: raw.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, employee, ignored_name, run};
+    use crate::event::{EventKind, NormalizeError};
+    use crate::webhook::signature::SourceKind::Bamboohr;
+
+    #[test]
+    fn bamboohr_event_based_created_maps_the_employee_id_and_timestamp() {
+        let body = r#"{"type":"employee.created","timestamp":"2026-03-02T09:15:00+0000",
+            "data":{"companyId":"777","employeeId":"2051"}}"#;
+        let event = employee(run(Bamboohr, body));
+        assert_eq!(event.kind, EventKind::Created);
+        assert_eq!(event.employee_id, "2051");
+        assert_eq!(event.occurred_at, at("2026-03-02T09:15:00Z"));
+        assert_eq!(event.attributes.data["companyId"], "777");
+    }
+
+    #[test]
+    fn bamboohr_event_names_map_to_kinds() {
+        for (name, kind) in [
+            ("employee.updated", EventKind::Updated),
+            ("employee.update", EventKind::Updated),
+            ("Employee_With_Fields.Created", EventKind::Created),
+            ("employee.deleted", EventKind::Terminated),
+        ] {
+            let body = format!(r#"{{"type":"{name}","data":{{"employeeId":2051}}}}"#);
+            let event = employee(run(Bamboohr, &body));
+            assert_eq!(
+                (event.kind, event.employee_id.as_str()),
+                (kind, "2051"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn bamboohr_legacy_single_employee_maps_fields_and_status() {
+        let body = r#"{"employees":[{"id":"2051","action":"Updated","timestamp":"2026-03-20T10:00:00+00:00",
+            "changedFields":["status"],"fields":{"firstName":"Mary","lastName":"Jackson",
+            "workEmail":"mary@langley.example","department":"Engineering","jobTitle":"Engineer",
+            "status":"Inactive"}}]}"#;
+        let event = employee(run(Bamboohr, body));
+        assert_eq!(event.kind, EventKind::Terminated);
+        assert_eq!(
+            event.attributes.email.as_deref(),
+            Some("mary@langley.example")
+        );
+        assert_eq!(event.attributes.title.as_deref(), Some("Engineer"));
+        assert_eq!(event.occurred_at, at("2026-03-20T10:00:00Z"));
+    }
+
+    #[test]
+    fn bamboohr_legacy_batches_and_unknown_shapes_are_ignored() {
+        let batch =
+            r#"{"employees":[{"id":"1","action":"Created"},{"id":"2","action":"Created"}]}"#;
+        assert_eq!(ignored_name(run(Bamboohr, batch)), "employee_with_fields");
+        assert_eq!(
+            ignored_name(run(Bamboohr, r#"{"hello":"world"}"#)),
+            "unknown"
+        );
+        assert_eq!(
+            ignored_name(run(Bamboohr, r#"{"type":"timeoff.approved"}"#)),
+            "timeoff.approved"
+        );
+    }
+
+    #[test]
+    fn bamboohr_event_without_employee_id_is_an_error() {
+        let err = run(
+            Bamboohr,
+            r#"{"type":"employee.created","data":{"companyId":"7"}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, NormalizeError::Missing("data.employeeId")));
+    }
+}

@@ -1,0 +1,310 @@
+//! Black-box helpers: each test gets its own database, its own queue prefix and its own
+//! port, and talks to the real RabbitMQ and PostgreSQL.
+
+use std::future::Future;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use provisiond::{Application, Config, Role};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const HRIS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const HRIS_OLD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub const MERGE_SECRET: &str = "merge-signature-key-current";
+pub const MERGE_OLD_SECRET: &str = "merge-signature-key-previous";
+pub const WORKOS_SECRET: &str = "workos-secret-current";
+pub const WORKOS_OLD_SECRET: &str = "workos-secret-previous";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// The role that tests connect as; `.ci/run` and `scripts/test` create it.
+pub fn admin_database_url() -> String {
+    std::env::var("PROVISIOND_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://provisiond:provisiond@127.0.0.1:5432/provisiond".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("PROVISIOND_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Names unique to one test.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    pub database_url: String,
+    pub prefix: String,
+}
+
+impl Isolation {
+    pub fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let base = admin_database_url();
+        let (server, _) = base.rsplit_once('/').expect("database url has a path");
+        Isolation {
+            database_url: format!("{server}/provisiond_test_{}", &id[..16]),
+            prefix: format!("test_{}", &id[..16]),
+        }
+    }
+}
+
+pub fn test_config(iso: &Isolation, amqp: &str) -> Config {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_token = "{ADMIN_TOKEN}"
+max_body_bytes = 65536
+shutdown_timeout = "20s"
+
+[database]
+url = "{db}"
+max_connections = 8
+
+[rabbitmq]
+url = "{amqp}"
+prefix = "{prefix}"
+prefetch = 32
+confirm_timeout = "3s"
+retry_after_secs = 7
+
+[worker]
+concurrency = 8
+
+[[sources]]
+name = "hris"
+kind = "standard-webhooks"
+secrets = ["{HRIS_OLD_SECRET}", "{HRIS_SECRET}"]
+
+[[sources]]
+name = "merge"
+kind = "merge"
+secrets = ["{MERGE_OLD_SECRET}", "{MERGE_SECRET}"]
+
+[[sources]]
+name = "workos"
+kind = "workos"
+secrets = ["{WORKOS_OLD_SECRET}", "{WORKOS_SECRET}"]
+"#,
+        db = iso.database_url,
+        prefix = iso.prefix,
+    );
+    Config::from_toml(&text).expect("test config is valid")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub iso: Isolation,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app(role: Role) -> TestApp {
+    let iso = Isolation::new();
+    spawn_with(test_config(&iso, &amqp_url()), iso, role).await
+}
+
+pub async fn spawn_with(config: Config, iso: Isolation, role: Role) -> TestApp {
+    provisiond::telemetry::init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = Application::with_listener(config, role, listener)
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    let test_app = TestApp {
+        address,
+        pool,
+        iso,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        handle: Some(handle),
+    };
+    test_app.wait_ready().await;
+    test_app
+}
+
+impl TestApp {
+    /// Wait until `/readyz` says 200 (connected to broker and database).
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.address);
+        wait_for("the app to be ready", || async {
+            let response = self.client.get(&url).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// Signal shutdown and wait for `run` to return.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.handle.take() {
+            Some(handle) => handle.await.expect("app task did not panic"),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn post(&self, source: &str, headers: &Value, body: &[u8]) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/{source}", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (name, value) in headers.as_object().expect("headers object") {
+            request = request.header(name, value.as_str().expect("header string"));
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `employee show` through the admin API; `None` while the employee is unknown.
+    pub async fn employee(&self, source: &str, id: &str) -> Option<Value> {
+        let response = self
+            .admin_get(&format!("/admin/employees/{source}/{id}"))
+            .await;
+        if response.status() == 404 {
+            return None;
+        }
+        assert_eq!(response.status(), 200);
+        Some(response.json().await.expect("json body"))
+    }
+
+    /// Wait until the employee has at least `n` processed events, then return the view.
+    pub async fn employee_after(&self, source: &str, id: &str, n: usize) -> Value {
+        wait_for(&format!("{n} events for {source}/{id}"), || async {
+            let view = self.employee(source, id).await?;
+            let count = view["events"].as_array().map_or(0, Vec::len);
+            (count >= n).then_some(view)
+        })
+        .await
+    }
+
+    /// Number of messages ready in this test's work queue.
+    pub async fn queued_messages(&self) -> u32 {
+        let connection = provisiond::queue::connect(&amqp_url(), "test")
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let options = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let queue = format!("{}.work", self.iso.prefix);
+        let declared = channel
+            .queue_declare(queue.as_str().into(), options, Default::default())
+            .await
+            .unwrap();
+        let _ = connection.close(200, "bye".into()).await;
+        declared.message_count()
+    }
+
+    pub async fn events_for_source(&self, source: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE source = $1")
+            .bind(source)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Stop the app and delete this test's queues and exchanges.
+    pub async fn cleanup(mut self) {
+        let _ = self.stop().await;
+        delete_topology(&self.iso.prefix).await;
+    }
+}
+
+pub async fn delete_topology(prefix: &str) {
+    let Ok(connection) = provisiond::queue::connect(&amqp_url(), "test-cleanup").await else {
+        return;
+    };
+    let channel = connection.create_channel().await.unwrap();
+    for queue in ["work", "dead"] {
+        let name = format!("{prefix}.{queue}");
+        let _ = channel
+            .queue_delete(name.as_str().into(), Default::default())
+            .await;
+    }
+    for exchange in ["events", "dlx"] {
+        let name = format!("{prefix}.{exchange}");
+        let _ = channel
+            .exchange_delete(name.as_str().into(), Default::default())
+            .await;
+    }
+    let _ = connection.close(200, "bye".into()).await;
+}
+
+/// Poll `check` until it yields a value; panic with `what` after 30 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Headers signed by Python's `hmac` (tests/sign.py), not by provisiond.
+pub fn python_sign(kind: &str, secret: &str, ts: i64, msg_id: &str, body: &[u8]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sign.py");
+    let mut child = Command::new("python3")
+        .args([script, kind, secret, &ts.to_string(), msg_id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "sign.py failed");
+    serde_json::from_slice(&output.stdout).expect("sign.py prints JSON")
+}
+
+/// A canonical-envelope body for the `hris` (standard-webhooks) source.
+pub fn hris_body(kind: &str, employee: &str, at: &str) -> Vec<u8> {
+    serde_json::json!({
+        "type": format!("employee.{kind}"),
+        "timestamp": at,
+        "data": {"id": employee, "email": format!("{employee}@example.com"),
+                 "given_name": "Ada", "family_name": "Lovelace", "department": "Sales"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn hris_headers(body: &[u8], msg_id: &str) -> Value {
+    python_sign("standard-webhooks", HRIS_SECRET, now_secs(), msg_id, body)
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}

@@ -1,0 +1,356 @@
+//! The receiver: signatures per source kind, status codes and error bodies.
+
+use provisiond::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn merge_body(employee: &str, status: &str, modified: &str) -> Vec<u8> {
+    json!({
+        "hook": {"id": "hook-config-1", "event": "Employee.changed", "target": "https://x"},
+        "linked_account": {"id": "la-1", "integration": "BambooHR"},
+        "data": {"id": employee, "work_email": format!("{employee}@acme.example"),
+                 "first_name": "Grace", "last_name": "Hopper",
+                 "employment_status": status, "modified_at": modified}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn workos_body(event_id: &str, employee: &str, event: &str, state: &str) -> Vec<u8> {
+    json!({
+        "object": "event", "id": event_id, "event": event,
+        "data": {"object": "directory_user", "id": employee, "first_name": "Alan",
+                 "last_name": "Turing", "email": format!("{employee}@acme.example"),
+                 "state": state, "custom_attributes": {"department": "Engineering"},
+                 "updated_at": "2026-03-31T06:12:44.000Z"},
+        "created_at": "2026-03-31T06:12:45.000Z"
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn assert_error(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("json error body");
+    assert_eq!(body["error"], code, "body: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn official_standard_webhooks_vector_signed_by_python_matches() {
+    let headers = python_sign(
+        "standard-webhooks",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        1614265330,
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        br#"{"test": 2432232314}"#,
+    );
+    let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    assert_eq!(headers["webhook-signature"], expected);
+}
+
+#[tokio::test]
+async fn standard_webhooks_valid_delivery_is_accepted_and_applied() {
+    let app = spawn_app(Role::All).await;
+    let employee = unique("emp");
+    let body = hris_body("created", &employee, "2026-03-02T09:15:00Z");
+    let response = app
+        .post("hris", &hris_headers(&body, "msg_valid_1"), &body)
+        .await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(
+        accepted,
+        json!({"status": "accepted", "event_id": "msg_valid_1"})
+    );
+    let view = app.employee_after("hris", &employee, 1).await;
+    assert_eq!(view["status"], "active");
+    assert_eq!(view["events"][0]["outcome"], "applied");
+    assert_eq!(view["events"][0]["kind"], "created");
+    assert_eq!(view["targets"][0]["target"], "directory");
+    assert_eq!(view["targets"][0]["status"], "active");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn svix_header_names_are_accepted() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = hris_body("created", &unique("emp"), "2026-03-02T09:15:00Z");
+    let signed = hris_headers(&body, "msg_svix_1");
+    let headers = json!({
+        "svix-id": signed["webhook-id"],
+        "svix-timestamp": signed["webhook-timestamp"],
+        "svix-signature": signed["webhook-signature"],
+    });
+    assert_eq!(app.post("hris", &headers, &body).await.status(), 202);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn standard_webhooks_bad_deliveries_are_401_and_nothing_is_published() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = hris_body("created", &unique("emp"), "2026-03-02T09:15:00Z");
+    let good = hris_headers(&body, "msg_bad_1");
+
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert_error(
+        app.post("hris", &good, &tampered).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+
+    let wrong = python_sign(
+        "standard-webhooks",
+        "whsec_dGhpcyBpcyBub3QgdGhlIGtleSE=",
+        now_secs(),
+        "msg_bad_1",
+        &body,
+    );
+    assert_error(
+        app.post("hris", &wrong, &body).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("webhook-signature");
+    assert_error(
+        app.post("hris", &missing, &body).await,
+        401,
+        "missing_signature",
+    )
+    .await;
+
+    let stale = python_sign(
+        "standard-webhooks",
+        HRIS_SECRET,
+        now_secs() - 600,
+        "msg_bad_1",
+        &body,
+    );
+    assert_error(
+        app.post("hris", &stale, &body).await,
+        401,
+        "stale_timestamp",
+    )
+    .await;
+
+    let future = python_sign(
+        "standard-webhooks",
+        HRIS_SECRET,
+        now_secs() + 600,
+        "msg_bad_1",
+        &body,
+    );
+    assert_error(
+        app.post("hris", &future, &body).await,
+        401,
+        "stale_timestamp",
+    )
+    .await;
+
+    assert_eq!(
+        app.queued_messages().await,
+        0,
+        "a rejected delivery was published"
+    );
+    assert_eq!(app.post("hris", &good, &body).await.status(), 202);
+    assert_eq!(app.queued_messages().await, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn rotated_secrets_are_both_accepted_for_every_kind() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = hris_body("created", &unique("emp"), "2026-03-02T09:15:00Z");
+    for (i, secret) in [HRIS_OLD_SECRET, HRIS_SECRET].iter().enumerate() {
+        let headers = python_sign(
+            "standard-webhooks",
+            secret,
+            now_secs(),
+            &format!("msg_rot_{i}"),
+            &body,
+        );
+        assert_eq!(app.post("hris", &headers, &body).await.status(), 202);
+    }
+    let body = merge_body(&unique("m"), "ACTIVE", "2026-03-31T06:12:44Z");
+    for secret in [MERGE_OLD_SECRET, MERGE_SECRET] {
+        let headers = python_sign("merge", secret, 0, "", &body);
+        assert_eq!(app.post("merge", &headers, &body).await.status(), 202);
+    }
+    let body = workos_body("event_rot", &unique("w"), "dsync.user.created", "active");
+    for secret in [WORKOS_OLD_SECRET, WORKOS_SECRET] {
+        let headers = python_sign("workos", secret, now_secs(), "", &body);
+        assert_eq!(app.post("workos", &headers, &body).await.status(), 202);
+    }
+    assert_eq!(app.queued_messages().await, 6);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn merge_valid_delivery_is_applied_and_inactive_status_terminates() {
+    let app = spawn_app(Role::All).await;
+    let employee = unique("merge");
+    let hire = merge_body(&employee, "ACTIVE", "2026-03-01T06:00:00Z");
+    let headers = python_sign("merge", MERGE_SECRET, 0, "", &hire);
+    let response = app.post("merge", &headers, &hire).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    let expected_id = sha256_hex(&hire);
+    assert_eq!(
+        accepted["event_id"],
+        expected_id.as_str(),
+        "Merge has no event id: body hash"
+    );
+    app.employee_after("merge", &employee, 1).await;
+
+    let leave = merge_body(&employee, "INACTIVE", "2026-03-31T06:12:44Z");
+    let headers = python_sign("merge", MERGE_SECRET, 0, "", &leave);
+    assert_eq!(app.post("merge", &headers, &leave).await.status(), 202);
+    let view = app.employee_after("merge", &employee, 2).await;
+    assert_eq!(view["status"], "terminated");
+    assert_eq!(view["events"][1]["kind"], "terminated");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn merge_bad_deliveries_are_401() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = merge_body(&unique("m"), "ACTIVE", "2026-03-31T06:12:44Z");
+    let good = python_sign("merge", MERGE_SECRET, 0, "", &body);
+    let mut tampered = body.clone();
+    tampered.push(b'\n');
+    assert_error(
+        app.post("merge", &good, &tampered).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    let wrong = python_sign("merge", "not-the-key", 0, "", &body);
+    assert_error(
+        app.post("merge", &wrong, &body).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    assert_error(
+        app.post("merge", &json!({}), &body).await,
+        401,
+        "missing_signature",
+    )
+    .await;
+    // Merge signs with base64url; the same signature without padding is still valid.
+    let unpadded = good["X-Merge-Webhook-Signature"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('=');
+    let headers = json!({"X-Merge-Webhook-Signature": unpadded});
+    assert_eq!(app.queued_messages().await, 0);
+    assert_eq!(app.post("merge", &headers, &body).await.status(), 202);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn workos_valid_delivery_is_applied_and_deleted_user_terminates() {
+    let app = spawn_app(Role::All).await;
+    let employee = unique("directory_user");
+    let body = workos_body("event_create_1", &employee, "dsync.user.created", "active");
+    let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
+    let response = app.post("workos", &headers, &body).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["event_id"], "event_create_1");
+    app.employee_after("workos", &employee, 1).await;
+    let mut leave: Value = serde_json::from_slice(&workos_body(
+        "event_delete_1",
+        &employee,
+        "dsync.user.deleted",
+        "active",
+    ))
+    .unwrap();
+    leave["data"]["updated_at"] = json!("2026-04-01T00:00:00.000Z");
+    let leave = leave.to_string().into_bytes();
+    let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &leave);
+    assert_eq!(app.post("workos", &headers, &leave).await.status(), 202);
+    let view = app.employee_after("workos", &employee, 2).await;
+    assert_eq!(view["status"], "terminated", "{view:#}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn workos_bad_deliveries_are_401_with_millisecond_timestamps() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = workos_body("event_bad", &unique("w"), "dsync.user.created", "active");
+    let good = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    assert_error(
+        app.post("workos", &good, &tampered).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    let wrong = python_sign("workos", "wrong", now_secs(), "", &body);
+    assert_error(
+        app.post("workos", &wrong, &body).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    assert_error(
+        app.post("workos", &json!({}), &body).await,
+        401,
+        "missing_signature",
+    )
+    .await;
+    // Tolerance is 180 s: 10 minutes either way is refused.
+    let stale = python_sign("workos", WORKOS_SECRET, now_secs() - 600, "", &body);
+    assert_error(
+        app.post("workos", &stale, &body).await,
+        401,
+        "stale_timestamp",
+    )
+    .await;
+    let future = python_sign("workos", WORKOS_SECRET, now_secs() + 600, "", &body);
+    assert_error(
+        app.post("workos", &future, &body).await,
+        401,
+        "stale_timestamp",
+    )
+    .await;
+    assert_eq!(app.queued_messages().await, 0);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn unknown_source_is_404_and_oversized_body_is_413() {
+    let app = spawn_app(Role::Receiver).await;
+    let body = hris_body("created", "e1", "2026-03-02T09:15:00Z");
+    let headers = hris_headers(&body, "msg_404");
+    assert_error(
+        app.post("nope", &headers, &body).await,
+        404,
+        "unknown_source",
+    )
+    .await;
+    let big = vec![b'x'; 70_000];
+    let headers = hris_headers(&big, "msg_413");
+    assert_error(
+        app.post("hris", &headers, &big).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(app.queued_messages().await, 0);
+    app.cleanup().await;
+}
+
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
