@@ -28,7 +28,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
-    /// Provisioning rules: parsed and applied by a later version; kept so configs validate.
+    /// Provisioning rules. This version refuses them rather than silently ignoring them.
     pub rules: Vec<serde_json::Value>,
 }
 
@@ -269,7 +269,12 @@ impl Config {
         self.validate_server()?;
         self.validate_queues()?;
         self.validate_sources()?;
-        self.validate_targets()
+        self.validate_targets()?;
+        if !self.rules.is_empty() {
+            let msg = "rules are not supported by this version; remove them";
+            return Err(invalid("rules[0]", msg));
+        }
+        Ok(())
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

@@ -86,7 +86,10 @@ async fn healthz() -> impl IntoResponse {
 
 /// 200 only when every dependency this process's role needs answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let database = crate::store::ping(&state.pool).await;
+    let ping = crate::store::ping(&state.pool);
+    let database = tokio::time::timeout(Duration::from_secs(2), ping)
+        .await
+        .unwrap_or(false);
     let broker = state.publisher.as_ref().is_none_or(Publisher::is_connected)
         && state.workers.as_ref().is_none_or(WorkerPool::is_consuming);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };

@@ -133,7 +133,7 @@ impl Runner {
         if result.is_ok() {
             self.drain(&channel, consumer.tag().as_str(), tracker).await;
         }
-        close(&channel, &connection).await;
+        close(&connection).await;
         result
     }
 
@@ -155,8 +155,8 @@ impl Runner {
     }
 }
 
-async fn close(channel: &Channel, connection: &Connection) {
-    let _ = channel.close(200, "bye".into()).await;
+/// Closing the connection closes its channel too; unacked deliveries return to the queue.
+async fn close(connection: &Connection) {
     let _ = connection.close(200, "bye".into()).await;
 }
 

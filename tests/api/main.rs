@@ -1,5 +1,6 @@
 //! One integration binary (faster to link), one module per area.
 
+mod config;
 mod helpers;
 mod operations;
 mod processing;

@@ -176,3 +176,42 @@ fn invalid_configuration_names_the_bad_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("sources[0].secrets"), "stderr: {stderr}");
 }
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let iso = Isolation::new();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[rabbitmq]\nprefix = \"{}\"\n",
+        iso.database_url, iso.prefix
+    );
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
+        .arg("--config")
+        .arg(config.path())
+        .arg("serve")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    wait_for("serve to be ready", || async {
+        let response = client.get(&ready).send().await.ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Duration::from_secs(30);
+    let status = tokio::time::timeout(deadline, child.wait())
+        .await
+        .expect("serve exits within the shutdown bound")
+        .unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    delete_topology(&iso.prefix).await;
+}
