@@ -13,6 +13,7 @@ const H_RECEIVED_AT: &str = "x-provisiond-received-at";
 const H_PUBLISHED_AT: &str = "x-provisiond-published-at";
 const H_ATTEMPT: &str = "x-provisiond-attempt";
 const H_TRIGGER: &str = "x-provisiond-trigger";
+const H_FIRST_FAILED_AT: &str = "x-provisiond-first-failed-at";
 
 /// One accepted webhook on its way to the workers.
 #[derive(Debug, Clone)]
@@ -23,8 +24,10 @@ pub struct QueueMessage {
     pub event_id: String,
     pub received_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
-    /// 1 for the first delivery attempt; later tiers increase it.
+    /// Attempts made before this delivery (0 on receipt and on replay).
     pub attempt: u32,
+    /// When the first attempt failed; carried through the retry tiers.
+    pub first_failed_at: Option<DateTime<Utc>>,
     /// `webhook` for receipts, `manual` for operator replays.
     pub trigger: String,
     pub body: bytes::Bytes,
@@ -44,6 +47,9 @@ impl QueueMessage {
         put(&mut headers, H_RECEIVED_AT, &rfc3339(self.received_at));
         put(&mut headers, H_PUBLISHED_AT, &rfc3339(published_at));
         put(&mut headers, H_TRIGGER, &self.trigger);
+        if let Some(at) = self.first_failed_at {
+            put(&mut headers, H_FIRST_FAILED_AT, &rfc3339(at));
+        }
         headers.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(self.attempt));
         BasicProperties::default()
             .with_delivery_mode(2)
@@ -51,6 +57,20 @@ impl QueueMessage {
             .with_message_id(ShortString::from(self.event_id.as_str()))
             .with_timestamp(self.received_at.timestamp().max(0) as u64)
             .with_headers(headers)
+    }
+
+    /// The facts carried in headers, as JSON (kept with a dead letter).
+    pub fn headers_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source,
+            "source_kind": self.source_kind.as_str(),
+            "event_id": self.event_id,
+            "received_at": rfc3339(self.received_at),
+            "published_at": self.published_at.map(rfc3339),
+            "attempt": self.attempt,
+            "first_failed_at": self.first_failed_at.map(rfc3339),
+            "trigger": self.trigger,
+        })
     }
 
     /// Rebuild the message from a delivery's properties and body.
@@ -70,7 +90,8 @@ impl QueueMessage {
             event_id: event_id.ok_or_else(|| missing("message_id"))?,
             received_at: parse_time(&required(H_RECEIVED_AT)?)?,
             published_at: text(H_PUBLISHED_AT).and_then(|t| parse_time(&t).ok()),
-            attempt: get_u32(headers, H_ATTEMPT).unwrap_or(1),
+            attempt: get_u32(headers, H_ATTEMPT).unwrap_or(0),
+            first_failed_at: text(H_FIRST_FAILED_AT).and_then(|t| parse_time(&t).ok()),
             trigger: text(H_TRIGGER).unwrap_or_else(|| "webhook".to_owned()),
             body: bytes::Bytes::copy_from_slice(body),
         })

@@ -73,6 +73,18 @@ impl Publisher {
             .is_some_and(|(_, ch)| ch.status().connected())
     }
 
+    /// Wait until connected, for one-shot users such as the CLI's replay.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), PublishError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_connected() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PublishError::Unavailable);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     fn current(&self) -> Option<(u64, Channel)> {
         let guard = self.inner.current.read().unwrap_or_else(|e| e.into_inner());
         guard.clone()

@@ -52,7 +52,8 @@ pub async fn receive(
         event_id,
         received_at,
         published_at: None,
-        attempt: 1,
+        attempt: 0,
+        first_failed_at: None,
         trigger: "webhook".to_owned(),
         body,
     };

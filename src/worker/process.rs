@@ -171,7 +171,7 @@ fn base_record<'a>(
         outcome: outcome.as_str(),
         reason: None,
         trigger: &msg.trigger,
-        attempt: i32::try_from(msg.attempt).unwrap_or(i32::MAX),
+        attempt: i32::try_from(msg.attempt + 1).unwrap_or(i32::MAX),
         occurred_at: employee.map(|e| e.occurred_at),
         effective_at: employee.and_then(|e| e.effective_at),
         received_at: msg.received_at,
