@@ -107,6 +107,8 @@ impl Default for RabbitConfig {
 pub struct WorkerConfig {
     pub concurrency: usize,
     pub max_attempts: u32,
+    /// Quick in-process retries (exponential backoff with jitter) before a broker retry tier.
+    pub quick_retries: u32,
     #[serde(deserialize_with = "durations")]
     pub retry_delays: Vec<Duration>,
 }
@@ -117,6 +119,7 @@ impl Default for WorkerConfig {
         Self {
             concurrency: 16,
             max_attempts: 8,
+            quick_retries: 2,
             retry_delays: secs.into_iter().map(Duration::from_secs).collect(),
         }
     }
@@ -329,6 +332,18 @@ impl Config {
         if self.worker.max_attempts == 0 {
             return Err(invalid("worker.max_attempts", "must be greater than 0"));
         }
+        if self.worker.retry_delays.is_empty() {
+            return Err(invalid(
+                "worker.retry_delays",
+                "at least one delay is required",
+            ));
+        }
+        if self.worker.retry_delays.iter().any(Duration::is_zero) {
+            return Err(invalid(
+                "worker.retry_delays",
+                "delays must be greater than 0",
+            ));
+        }
         Ok(())
     }
 
@@ -368,10 +383,10 @@ impl Config {
                 let msg = format!("duplicate target name `{}`", target.name);
                 return Err(invalid(key("name"), msg));
             }
-            if target.kind != TargetKind::Directory {
-                let msg = "only `directory` targets are supported by this version";
-                return Err(invalid(key("kind"), msg));
-            }
+            crate::provision::ExternalTarget::from_config(target).map_err(|message| {
+                let (field, detail) = message.split_once(": ").unwrap_or(("kind", &message));
+                invalid(key(field), detail)
+            })?;
         }
         Ok(())
     }

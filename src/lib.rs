@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod http;
+pub mod provision;
 pub mod queue;
 pub mod startup;
 pub mod store;

@@ -10,9 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::http::{self, AppState, Source};
+use crate::provision::ExternalTarget;
 use crate::queue::{Publisher, Topology};
 use crate::store;
-use crate::worker::{Processor, WorkerPool, WorkerSettings};
+use crate::worker::{self, Processor, WorkerPool, WorkerSettings};
 
 /// Which halves of provisiond this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,20 +84,22 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = &self.config;
-        let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
+        let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit)
+            .with_retry_delays(&config.worker.retry_delays);
         let stopping = CancellationToken::new();
         // The publisher outlives the HTTP server so in-flight requests can still publish.
         let publisher_stop = CancellationToken::new();
         let mut tasks = Vec::new();
-        let publisher = self.role.receives().then(|| {
-            let url = config.rabbitmq.url.clone();
-            let timeout = config.rabbitmq.confirm_timeout;
-            let stop = publisher_stop.clone();
-            let (publisher, task) = Publisher::start(url, topology.clone(), timeout, stop);
-            tasks.push(task);
-            publisher
-        });
-        let workers = self.role.works().then(|| {
+        // Every role publishes: receivers their webhooks, workers their retries, the admin
+        // API its replays.
+        let (publisher, task) = Publisher::start(
+            config.rabbitmq.url.clone(),
+            topology.clone(),
+            config.rabbitmq.confirm_timeout,
+            publisher_stop.clone(),
+        );
+        tasks.push(task);
+        let workers = if self.role.works() {
             let settings = WorkerSettings {
                 url: config.rabbitmq.url.clone(),
                 topology: topology.clone(),
@@ -104,14 +107,24 @@ impl Application {
                 concurrency: config.worker.concurrency,
                 drain_timeout: config.server.shutdown_timeout,
             };
-            let processor = Processor::new(self.pool.clone(), config.directory_target());
-            let (workers, task) = WorkerPool::start(settings, processor, stopping.clone());
+            let context = worker::Context {
+                processor: processor(config, &self.pool)?,
+                pool: self.pool.clone(),
+                publisher: publisher.clone(),
+                topology: topology.clone(),
+                max_attempts: config.worker.max_attempts,
+                quick_retries: config.worker.quick_retries,
+            };
+            let (workers, task) = WorkerPool::start(settings, context, stopping.clone());
             tasks.push(task);
-            workers
-        });
+            Some(workers)
+        } else {
+            None
+        };
         let state = AppState {
             sources: Arc::new(sources(config)?),
-            publisher,
+            receives: self.role.receives(),
+            publisher: Some(publisher),
             workers,
             pool: self.pool.clone(),
             admin_token: config.server.admin_token.clone(),
@@ -141,6 +154,17 @@ impl Application {
         tracing::info!("provisiond stopped");
         Ok(())
     }
+}
+
+fn processor(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<Processor> {
+    let mut targets = Vec::new();
+    for target in &config.targets {
+        let external = ExternalTarget::from_config(target)
+            .map_err(|e| anyhow::anyhow!("targets `{}`: {e}", target.name))?;
+        targets.extend(external);
+    }
+    let directory = config.directory_target();
+    Ok(Processor::with_targets(pool.clone(), directory, targets))
 }
 
 fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {

@@ -1,12 +1,13 @@
 //! The admin API under `/admin`: bearer-token authenticated JSON.
 
+pub mod dead_letters;
 pub mod employees;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
 
@@ -17,6 +18,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/employees/{source}/{employee_id}",
             get(employees::show_handler),
+        )
+        .route("/dead-letters", get(dead_letters::list_handler))
+        .route(
+            "/dead-letters/replay",
+            post(dead_letters::replay_many_handler),
+        )
+        .route("/dead-letters/{id}", get(dead_letters::show_handler))
+        .route(
+            "/dead-letters/{id}/replay",
+            post(dead_letters::replay_handler),
+        )
+        .route(
+            "/dead-letters/{id}/discard",
+            post(dead_letters::discard_handler),
         )
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }

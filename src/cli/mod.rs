@@ -1,5 +1,6 @@
 //! The command line: one module per command.
 
+mod dlq;
 mod employee;
 mod sign;
 
@@ -34,6 +35,11 @@ pub enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// The dead-letter log: list, show, replay and discard.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
+    },
     /// Inspect employees.
     Employee {
         #[command(subcommand)]
@@ -49,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { role } => serve(config, role).await,
         Command::Migrate => migrate(config).await,
+        Command::Dlq { command } => dlq::run(config, command).await,
         Command::Employee { command } => employee::run(config, command).await,
         Command::Sign(args) => sign::run(&config, &args),
     }

@@ -15,6 +15,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     BadRequest(String),
+    /// The resource's current state does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -60,6 +63,7 @@ impl IntoResponse for ApiError {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
             }
             ApiError::BadRequest(_) => body(StatusCode::BAD_REQUEST, "bad_request", &message),
+            ApiError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", &message),
             ApiError::Unavailable {
                 retry_after_secs, ..
             } => {

@@ -47,6 +47,8 @@ impl Source {
 #[derive(Clone)]
 pub struct AppState {
     pub sources: Arc<HashMap<String, Source>>,
+    /// Whether this process accepts webhooks (`serve --role all|receiver`).
+    pub receives: bool,
     pub publisher: Option<Publisher>,
     pub workers: Option<WorkerPool>,
     pub pool: PgPool,

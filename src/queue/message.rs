@@ -98,6 +98,32 @@ impl QueueMessage {
     }
 }
 
+/// How many times the broker expired this message out of a retry tier (from `x-death`).
+pub fn retry_trips(properties: &BasicProperties) -> u32 {
+    deaths(properties)
+        .filter(|death| get_str(death, "reason").as_deref() == Some("expired"))
+        .map(|death| get_u32(death, "count").unwrap_or(1))
+        .sum()
+}
+
+/// The broker's reason for the first dead-lettering (`delivery_limit`, `rejected`, …).
+pub fn first_death_reason(properties: &BasicProperties) -> Option<String> {
+    let headers = properties.headers().as_ref()?;
+    get_str(headers, "x-first-death-reason")
+}
+
+fn deaths(properties: &BasicProperties) -> impl Iterator<Item = &FieldTable> {
+    let headers = properties.headers().as_ref();
+    let list = headers.and_then(|h| match h.inner().get("x-death") {
+        Some(AMQPValue::FieldArray(list)) => Some(list.as_slice()),
+        _ => None,
+    });
+    list.unwrap_or_default().iter().filter_map(|v| match v {
+        AMQPValue::FieldTable(t) => Some(t),
+        _ => None,
+    })
+}
+
 fn missing(key: &str) -> MalformedMessage {
     MalformedMessage(format!("missing {key}"))
 }

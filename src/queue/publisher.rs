@@ -114,11 +114,30 @@ impl Publisher {
 
     /// Publish persistently and mandatorily; returns the publish time once the broker
     /// has confirmed. Anything short of a clean ack is an error.
-    #[tracing::instrument(skip_all, fields(source = %message.source, event_id = %message.event_id))]
     pub async fn publish(&self, message: &QueueMessage) -> Result<DateTime<Utc>, PublishError> {
+        let exchange = self.inner.topology.exchange.as_str();
+        self.publish_to(exchange, WORK_KEY, message).await
+    }
+
+    /// Park a message in a retry tier; it returns to the work queue after the tier's delay.
+    pub async fn publish_retry(
+        &self,
+        tier_key: &str,
+        message: &QueueMessage,
+    ) -> Result<DateTime<Utc>, PublishError> {
+        let exchange = self.inner.topology.retry_exchange.as_str();
+        self.publish_to(exchange, tier_key, message).await
+    }
+
+    #[tracing::instrument(skip_all, fields(source = %message.source, event_id = %message.event_id))]
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        message: &QueueMessage,
+    ) -> Result<DateTime<Utc>, PublishError> {
         let (generation, channel) = self.current().ok_or(PublishError::Unavailable)?;
         let published_at = Utc::now();
-        let exchange = self.inner.topology.exchange.as_str();
         let options = BasicPublishOptions {
             mandatory: true,
             ..Default::default()
@@ -127,7 +146,13 @@ impl Publisher {
         let confirmed = async {
             let body = &message.body;
             let pending = channel
-                .basic_publish(exchange.into(), WORK_KEY.into(), options, body, properties)
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    options,
+                    body,
+                    properties,
+                )
                 .await?;
             pending.await
         };

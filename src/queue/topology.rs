@@ -4,6 +4,7 @@
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
+use std::time::Duration;
 
 /// Every name provisiond uses on the broker.
 #[derive(Debug, Clone)]
@@ -17,6 +18,20 @@ pub struct Topology {
     /// Quorum queue behind the dead-letter exchange.
     pub dead_queue: String,
     pub delivery_limit: u32,
+    /// Exchange of the retry tiers; routing key = the tier's name.
+    pub retry_exchange: String,
+    /// One TTL queue per configured delay, dead-lettering back to the work queue.
+    pub retry_tiers: Vec<RetryTier>,
+}
+
+/// A retry queue: messages wait `delay` (TTL) and then return to the work queue. One queue
+/// per delay because TTL only expires at the head of a queue.
+#[derive(Debug, Clone)]
+pub struct RetryTier {
+    pub delay: Duration,
+    /// Routing key and queue suffix, e.g. `5000ms`: a changed delay gets a new queue.
+    pub key: String,
+    pub queue: String,
 }
 
 pub const WORK_KEY: &str = "work";
@@ -30,7 +45,38 @@ impl Topology {
             dead_exchange: format!("{prefix}.dlx"),
             dead_queue: format!("{prefix}.dead"),
             delivery_limit,
+            retry_exchange: format!("{prefix}.retry"),
+            retry_tiers: Vec::new(),
         }
+    }
+
+    pub fn with_retry_delays(mut self, delays: &[Duration]) -> Self {
+        let prefix = self.exchange.trim_end_matches(".events").to_owned();
+        self.retry_tiers = delays
+            .iter()
+            .map(|delay| {
+                let key = format!("{}ms", delay.as_millis());
+                let queue = format!("{prefix}.retry.{key}");
+                RetryTier {
+                    delay: *delay,
+                    key,
+                    queue,
+                }
+            })
+            .collect();
+        self
+    }
+
+    /// Every queue provisiond declares (tests delete them).
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = vec![self.work_queue.clone(), self.dead_queue.clone()];
+        queues.extend(self.retry_tiers.iter().map(|t| t.queue.clone()));
+        queues
+    }
+
+    pub fn exchanges(&self) -> Vec<String> {
+        let names = [&self.exchange, &self.dead_exchange, &self.retry_exchange];
+        names.into_iter().cloned().collect()
     }
 
     /// Declare everything; safe to call any number of times with the same settings.
@@ -41,7 +87,26 @@ impl Topology {
         declare_queue(channel, &self.dead_queue, dead_args).await?;
         bind(channel, &self.dead_queue, &self.dead_exchange, DEAD_KEY).await?;
         declare_queue(channel, &self.work_queue, self.work_args()).await?;
-        bind(channel, &self.work_queue, &self.exchange, WORK_KEY).await
+        bind(channel, &self.work_queue, &self.exchange, WORK_KEY).await?;
+        declare_exchange(channel, &self.retry_exchange).await?;
+        for tier in &self.retry_tiers {
+            declare_queue(channel, &tier.queue, self.retry_args(tier)).await?;
+            bind(channel, &tier.queue, &self.retry_exchange, &tier.key).await?;
+        }
+        Ok(())
+    }
+
+    /// A retry queue holds each message for its delay, then dead-letters it (at least
+    /// once) back to the work queue.
+    fn retry_args(&self, tier: &RetryTier) -> FieldTable {
+        let mut args = quorum_args();
+        let ttl = i64::try_from(tier.delay.as_millis()).unwrap_or(i64::MAX);
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        insert_str(&mut args, "x-dead-letter-exchange", &self.exchange);
+        insert_str(&mut args, "x-dead-letter-routing-key", WORK_KEY);
+        insert_str(&mut args, "x-dead-letter-strategy", "at-least-once");
+        insert_str(&mut args, "x-overflow", "reject-publish");
+        args
     }
 
     /// Poison messages past the delivery limit are dead-lettered at least once: the

@@ -147,6 +147,7 @@ pub struct TargetView {
     pub target: String,
     pub status: String,
     pub updated_at: DateTime<Utc>,
+    pub last_error: Option<String>,
     pub deactivated_at: Option<DateTime<Utc>>,
     pub email: Option<String>,
     pub department: Option<String>,
@@ -171,8 +172,11 @@ pub async fn targets(
     employee_id: &str,
 ) -> Result<Vec<TargetView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT target, status, updated_at, deactivated_at, email, department, title \
-         FROM accounts WHERE source = $1 AND employee_id = $2 ORDER BY target",
+        "SELECT target, status, updated_at, NULL::text AS last_error, deactivated_at, email, \
+         department, title FROM accounts WHERE source = $1 AND employee_id = $2 \
+         UNION ALL \
+         SELECT target, status, updated_at, last_error, NULL, NULL, NULL, NULL \
+         FROM target_states WHERE source = $1 AND employee_id = $2 ORDER BY target",
     )
     .bind(source)
     .bind(employee_id)

@@ -1,5 +1,6 @@
 //! PostgreSQL access: pool, migrations, and the queries behind each table.
 
+pub mod actions;
 pub mod dead_letters;
 pub mod employees;
 pub mod events;

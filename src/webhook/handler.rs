@@ -67,8 +67,9 @@ async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiErro
         message: detail,
         retry_after_secs: state.retry_after_secs,
     };
-    let Some(publisher) = &state.publisher else {
-        return Err(unavailable("this process does not receive webhooks".into()));
+    let publisher = match &state.publisher {
+        Some(publisher) if state.receives => publisher,
+        _ => return Err(unavailable("this process does not receive webhooks".into())),
     };
     match publisher.publish(message).await {
         Ok(_) => {

@@ -1,7 +1,12 @@
 //! The worker pool: consumes the work queue with manual acks and processes messages.
 
+pub mod failure;
+pub mod handler;
+pub mod ordering;
 pub mod pool;
 pub mod process;
 
+pub use failure::ProcessError;
+pub use handler::Context;
 pub use pool::{WorkerPool, WorkerSettings};
 pub use process::{Outcome, Processor};

@@ -1,27 +1,22 @@
 //! Runner for the worker pool: a supervisor that (re)connects, declares the topology, sets
-//! the prefetch and consumes; each delivery is processed in its own task, at most
-//! `concurrency` at a time, and acked only after its transaction committed.
+//! the prefetch and consumes the work queue (and drains the broker's dead-letter queue);
+//! each delivery is handled in its own task, at most `concurrency` at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
-use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use lapin::{Channel, Connection, Consumer};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::process::{ProcessError, Processor};
+use super::handler::{drain_dead, handle, Context};
 use crate::config::Secret;
-use crate::queue::{connect, QueueMessage, ReconnectDelay, Topology};
+use crate::queue::{connect, ReconnectDelay, Topology};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -42,7 +37,7 @@ pub struct WorkerPool {
 impl WorkerPool {
     pub fn start(
         settings: WorkerSettings,
-        processor: Processor,
+        context: Context,
         shutdown: CancellationToken,
     ) -> (WorkerPool, tokio::task::JoinHandle<()>) {
         let pool = WorkerPool {
@@ -50,7 +45,7 @@ impl WorkerPool {
         };
         let runner = Runner {
             settings,
-            processor,
+            context,
             consuming: pool.consuming.clone(),
         };
         (pool, tokio::spawn(runner.run(shutdown)))
@@ -63,7 +58,7 @@ impl WorkerPool {
 
 struct Runner {
     settings: WorkerSettings,
-    processor: Processor,
+    context: Context,
     consuming: Arc<AtomicBool>,
 }
 
@@ -104,34 +99,40 @@ impl Runner {
         channel
             .basic_qos(s.prefetch, BasicQosOptions::default())
             .await?;
-        let queue = s.topology.work_queue.as_str();
-        let options = BasicConsumeOptions::default();
-        let mut consumer = channel
-            .basic_consume(queue.into(), "".into(), options, FieldTable::default())
-            .await?;
+        let mut work = consume(&channel, &s.topology.work_queue).await?;
+        let mut dead = consume(&channel, &s.topology.dead_queue).await?;
         self.consuming.store(true, Ordering::Relaxed);
-        tracing::info!(queue, "worker consuming");
+        tracing::info!(queue = %s.topology.work_queue, "worker consuming");
         let semaphore = Arc::new(Semaphore::new(s.concurrency));
         let result = loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 permit = semaphore.clone().acquire_owned() => permit?,
             };
-            let next = tokio::select! {
+            let context = self.context.clone();
+            tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                next = consumer.next() => next,
+                next = work.next() => match next {
+                    Some(Ok(delivery)) => tracker.spawn(async move {
+                        handle(context, delivery).await;
+                        drop(permit);
+                    }),
+                    Some(Err(error)) => break Err(error.into()),
+                    None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
+                },
+                next = dead.next() => match next {
+                    Some(Ok(delivery)) => tracker.spawn(async move {
+                        drain_dead(context, delivery).await;
+                        drop(permit);
+                    }),
+                    Some(Err(error)) => break Err(error.into()),
+                    None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
+                },
             };
-            match next {
-                Some(Ok(delivery)) => {
-                    tracker.spawn(handle(self.processor.clone(), delivery, permit));
-                }
-                Some(Err(error)) => break Err(error.into()),
-                None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
-            }
         };
         self.consuming.store(false, Ordering::Relaxed);
         if result.is_ok() {
-            self.drain(&channel, consumer.tag().as_str(), tracker).await;
+            self.drain(&channel, &[&work, &dead], tracker).await;
         }
         close(&connection).await;
         result
@@ -139,10 +140,12 @@ impl Runner {
 
     /// Graceful stop: no new deliveries, finish (and ack) the ones in hand. Deliveries
     /// prefetched but not started return to the queue when the channel closes.
-    async fn drain(&self, channel: &Channel, tag: &str, tracker: &TaskTracker) {
-        let options = BasicCancelOptions::default();
-        if let Err(error) = channel.basic_cancel(tag.into(), options).await {
-            tracing::warn!(%error, "cannot cancel the consumer");
+    async fn drain(&self, channel: &Channel, consumers: &[&Consumer], tracker: &TaskTracker) {
+        for consumer in consumers {
+            let options = BasicCancelOptions::default();
+            if let Err(error) = channel.basic_cancel(consumer.tag(), options).await {
+                tracing::warn!(%error, "cannot cancel the consumer");
+            }
         }
         tracker.close();
         let timeout = self.settings.drain_timeout;
@@ -156,94 +159,13 @@ impl Runner {
 }
 
 /// Closing the connection closes its channel too; unacked deliveries return to the queue.
-async fn close(connection: &Connection) {
-    let _ = connection.close(200, "bye".into()).await;
-}
-
-/// Process one delivery and settle it: ack after commit, reject (dead-letter) permanent
-/// failures, requeue transient ones and panics (the queue's delivery limit stops poison).
-async fn handle(processor: Processor, delivery: Delivery, _permit: OwnedSemaphorePermit) {
-    let started = Instant::now();
-    let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
-        Ok(message) => message,
-        Err(error) => {
-            tracing::error!(%error, "dead-lettering a message provisiond cannot read");
-            settle_reject(&delivery).await;
-            return;
-        }
-    };
-    let (source, event_id) = (message.source.clone(), message.event_id.clone());
-    // A separate task so that a panic while processing fails this message only.
-    let result =
-        tokio::spawn(async move { process_with_retries(&processor, &message).await }).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
-    match result {
-        Ok(Ok(outcome)) => {
-            metrics::counter!("provisiond_events_processed_total", "outcome" => outcome.as_str())
-                .increment(1);
-            tracing::debug!(%source, %event_id, outcome = outcome.as_str(), "processed");
-            settle_ack(&delivery).await;
-        }
-        Ok(Err(error)) if error.is_transient() => {
-            metrics::counter!("provisiond_events_failed_total", "class" => "transient")
-                .increment(1);
-            tracing::warn!(%source, %event_id, %error, "transient failure; requeueing");
-            settle_requeue(&delivery).await;
-        }
-        Ok(Err(error)) => {
-            metrics::counter!("provisiond_events_failed_total", "class" => "permanent")
-                .increment(1);
-            tracing::error!(%source, %event_id, %error, "permanent failure; dead-lettering");
-            settle_reject(&delivery).await;
-        }
-        Err(panic) => {
-            metrics::counter!("provisiond_events_failed_total", "class" => "panic").increment(1);
-            tracing::error!(%source, %event_id, error = %panic, "processing panicked; requeueing");
-            settle_requeue(&delivery).await;
-        }
-    }
-}
-
-/// In-process retries with exponential backoff and jitter ride out database restarts
-/// (about half a minute) before the message is requeued: each requeue spends one of the
-/// queue's delivery-limit budget, so requeueing at once would dead-letter on a blip.
-async fn process_with_retries(
-    processor: &Processor,
-    message: &QueueMessage,
-) -> Result<super::Outcome, ProcessError> {
-    let backoff = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(5))
-        .with_max_times(10)
-        .with_jitter();
-    (|| processor.process(message))
-        .retry(backoff)
-        .when(ProcessError::is_transient)
+async fn consume(channel: &Channel, queue: &str) -> lapin::Result<Consumer> {
+    let options = BasicConsumeOptions::default();
+    channel
+        .basic_consume(queue.into(), "".into(), options, FieldTable::default())
         .await
 }
 
-// A failed ack/nack means the channel is gone: the broker will redeliver, and the inbox
-// makes the redelivery harmless, so logging is all there is to do.
-async fn settle_ack(delivery: &Delivery) {
-    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-        tracing::warn!(%error, "ack failed; the message will be redelivered");
-    }
-}
-
-async fn settle_requeue(delivery: &Delivery) {
-    let options = BasicNackOptions {
-        requeue: true,
-        ..Default::default()
-    };
-    if let Err(error) = delivery.nack(options).await {
-        tracing::warn!(%error, "nack failed; the message will be redelivered");
-    }
-}
-
-async fn settle_reject(delivery: &Delivery) {
-    let options = BasicRejectOptions { requeue: false };
-    if let Err(error) = delivery.reject(options).await {
-        tracing::warn!(%error, "reject failed; the message will be redelivered");
-    }
+async fn close(connection: &Connection) {
+    let _ = connection.close(200, "bye".into()).await;
 }

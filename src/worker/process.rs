@@ -1,12 +1,18 @@
-//! One message, one transaction: inbox claim, employee lock, ordering check, directory
-//! update, event record. The caller acks only after this returns `Ok` (committed).
+//! One message: a transaction for inbox claim, employee lock, ordering check, directory
+//! update and event record, then the external targets. The caller acks only after this
+//! returns `Ok` (everything committed).
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use sqlx::{PgConnection, PgPool};
 
-use crate::event::{CanonicalEvent, EventKind, NormalizeError, Normalized};
+use super::failure::ProcessError;
+use super::ordering::{decide, Decision};
+use crate::event::{CanonicalEvent, EventKind, Normalized};
+use crate::provision::ExternalTarget;
 use crate::queue::QueueMessage;
-use crate::store::employees::{self, EmployeeState};
+use crate::store::actions;
+use crate::store::employees;
 use crate::store::events::{self, EventRecord};
 use crate::webhook::normalize::normalize;
 
@@ -18,6 +24,8 @@ pub enum Outcome {
     Duplicate,
     Stale,
     Ignored,
+    /// A redelivery that finished the external targets a failed attempt left open.
+    Resumed,
 }
 
 impl Outcome {
@@ -27,51 +35,8 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Stale => "stale",
             Outcome::Ignored => "ignored",
+            Outcome::Resumed => "resumed",
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    /// Retrying cannot help (unparseable or unmappable payload).
-    #[error("permanent: {0}")]
-    Permanent(#[from] NormalizeError),
-    /// The database was unreachable, timed out or aborted the transaction.
-    #[error("transient: {0}")]
-    Transient(#[from] sqlx::Error),
-}
-
-impl ProcessError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ProcessError::Transient(_))
-    }
-}
-
-/// Whether an employee event may change the employee's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Apply { rehire: bool },
-    Stale(&'static str),
-}
-
-/// Senders do not guarantee order: an event older than the last applied one is stale.
-/// At equal times a termination wins, so a replayed hire can never undo a leaver.
-pub fn decide(state: Option<&EmployeeState>, kind: EventKind, at: DateTime<Utc>) -> Decision {
-    let Some(state) = state else {
-        return Decision::Apply { rehire: false };
-    };
-    let Some(last) = state.last_occurred_at else {
-        return Decision::Apply { rehire: false };
-    };
-    if at < last {
-        return Decision::Stale("older than the last applied event");
-    }
-    let reactivates = state.is_terminated() && kind.is_active();
-    if at == last && reactivates {
-        return Decision::Stale("not newer than the termination");
-    }
-    Decision::Apply {
-        rehire: reactivates,
     }
 }
 
@@ -79,25 +44,57 @@ pub fn decide(state: Option<&EmployeeState>, kind: EventKind, at: DateTime<Utc>)
 pub struct Processor {
     pool: PgPool,
     directory: String,
+    targets: Arc<Vec<ExternalTarget>>,
 }
 
 impl Processor {
     pub fn new(pool: PgPool, directory: String) -> Self {
-        Processor { pool, directory }
+        Self::with_targets(pool, directory, Vec::new())
     }
 
+    pub fn with_targets(pool: PgPool, directory: String, targets: Vec<ExternalTarget>) -> Self {
+        let targets = Arc::new(targets);
+        Processor {
+            pool,
+            directory,
+            targets,
+        }
+    }
+
+    /// Record the event (one transaction), then bring the external targets up to date.
+    /// A redelivery after a target failure finds the event in the inbox and only runs
+    /// the actions still open, so nothing that succeeded is redone.
     #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
         let normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
+        let outcome = self.record(msg, &normalized).await?;
+        let Normalized::Employee(event) = &normalized else {
+            return Ok(outcome);
+        };
+        let ran = self.run_open_actions(msg, event).await?;
+        Ok(match outcome {
+            Outcome::Duplicate if ran => Outcome::Resumed,
+            other => other,
+        })
+    }
+
+    async fn record(
+        &self,
+        msg: &QueueMessage,
+        normalized: &Normalized,
+    ) -> Result<Outcome, ProcessError> {
         let mut tx = self.pool.begin().await?;
         let outcome = if !events::claim(&mut tx, &msg.source, &msg.event_id).await? {
-            let record = base_record(msg, &normalized, Outcome::Duplicate);
-            events::record(&mut tx, &record).await?;
+            // A retry of an event whose targets are unfinished is not a duplicate.
+            if !actions::has_open(&mut tx, &msg.source, &msg.event_id).await? {
+                let record = base_record(msg, normalized, Outcome::Duplicate);
+                events::record(&mut tx, &record).await?;
+            }
             Outcome::Duplicate
         } else {
-            match &normalized {
+            match normalized {
                 Normalized::Ignored { reason, .. } => {
-                    let mut record = base_record(msg, &normalized, Outcome::Ignored);
+                    let mut record = base_record(msg, normalized, Outcome::Ignored);
                     record.reason = Some(reason);
                     events::record(&mut tx, &record).await?;
                     Outcome::Ignored
@@ -107,6 +104,42 @@ impl Processor {
         };
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Run each open action in its own short transaction holding the action's row lock,
+    /// so two deliveries of one event never call a target for it at the same time.
+    async fn run_open_actions(
+        &self,
+        msg: &QueueMessage,
+        event: &CanonicalEvent,
+    ) -> Result<bool, ProcessError> {
+        let open = actions::open(&self.pool, &msg.source, &msg.event_id).await?;
+        let mut failure: Option<ProcessError> = None;
+        let mut ran = false;
+        for action in open {
+            let Some(target) = self.targets.iter().find(|t| t.name() == action.target) else {
+                continue;
+            };
+            let mut tx = self.pool.begin().await?;
+            if !actions::claim(&mut tx, action.id).await? {
+                continue;
+            }
+            ran = true;
+            let started = chrono::Utc::now();
+            let result = target.apply(&msg.source, &msg.event_id, event).await;
+            let error = result.as_ref().err().map(ToString::to_string);
+            actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
+            tx.commit().await?;
+            if let Err(error) = result {
+                let target = action.target.clone();
+                let this = ProcessError::Target { target, error };
+                failure = Some(worse(failure, this));
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(ran),
+        }
     }
 
     async fn apply(
@@ -129,6 +162,13 @@ impl Processor {
             }
             Decision::Apply { rehire } => {
                 self.apply_directory(conn, &msg.source, event).await?;
+                let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
+                let action = match event.kind {
+                    EventKind::Terminated => "deactivate",
+                    _ => "activate",
+                };
+                actions::create_pending(conn, &msg.source, &msg.event_id, id, &names, action)
+                    .await?;
                 let terminated = event.kind == EventKind::Terminated;
                 employees::save(conn, &msg.source, id, terminated, event.occurred_at).await?;
                 record.reason = rehire.then_some("rehire");
@@ -150,6 +190,14 @@ impl Processor {
             EventKind::Terminated => employees::deactivate_account(conn, target, source, id).await,
             _ => employees::activate_account(conn, target, source, id, &event.attributes).await,
         }
+    }
+}
+
+/// A permanent failure outweighs a transient one: retrying would not fix it.
+fn worse(current: Option<ProcessError>, new: ProcessError) -> ProcessError {
+    match current {
+        Some(current) if !current.is_transient() => current,
+        _ => new,
     }
 }
 
@@ -176,64 +224,5 @@ fn base_record<'a>(
         effective_at: employee.and_then(|e| e.effective_at),
         received_at: msg.received_at,
         published_at: msg.published_at,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(secs, 0).single().expect("valid time")
-    }
-
-    fn state(status: &str, last: i64) -> EmployeeState {
-        EmployeeState {
-            status: status.into(),
-            last_occurred_at: Some(at(last)),
-        }
-    }
-
-    #[test]
-    fn a_new_employee_is_applied() {
-        let d = decide(None, EventKind::Created, at(10));
-        assert_eq!(d, Decision::Apply { rehire: false });
-    }
-
-    #[test]
-    fn an_older_event_is_stale() {
-        let s = state("active", 20);
-        assert!(matches!(
-            decide(Some(&s), EventKind::Updated, at(10)),
-            Decision::Stale(_)
-        ));
-    }
-
-    #[test]
-    fn an_older_created_never_resurrects_a_terminated_employee() {
-        let s = state("terminated", 20);
-        assert!(matches!(
-            decide(Some(&s), EventKind::Created, at(19)),
-            Decision::Stale(_)
-        ));
-        assert!(matches!(
-            decide(Some(&s), EventKind::Created, at(20)),
-            Decision::Stale(_)
-        ));
-    }
-
-    #[test]
-    fn a_newer_active_event_after_termination_is_a_rehire() {
-        let s = state("terminated", 20);
-        let d = decide(Some(&s), EventKind::Created, at(21));
-        assert_eq!(d, Decision::Apply { rehire: true });
-    }
-
-    #[test]
-    fn a_termination_at_the_same_time_as_the_last_event_applies() {
-        let s = state("active", 20);
-        let d = decide(Some(&s), EventKind::Terminated, at(20));
-        assert_eq!(d, Decision::Apply { rehire: false });
     }
 }

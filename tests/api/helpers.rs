@@ -72,6 +72,9 @@ retry_after_secs = 7
 
 [worker]
 concurrency = 8
+max_attempts = 4
+quick_retries = 1
+retry_delays = ["100ms", "200ms"]
 
 [[sources]]
 name = "hris"
@@ -236,14 +239,14 @@ pub async fn delete_topology(prefix: &str) {
         return;
     };
     let channel = connection.create_channel().await.unwrap();
-    for queue in ["work", "dead"] {
-        let name = format!("{prefix}.{queue}");
+    let delays = [100, 200].map(Duration::from_millis);
+    let topology = provisiond::queue::Topology::new(prefix, 10).with_retry_delays(&delays);
+    for name in topology.queues() {
         let _ = channel
             .queue_delete(name.as_str().into(), Default::default())
             .await;
     }
-    for exchange in ["events", "dlx"] {
-        let name = format!("{prefix}.{exchange}");
+    for name in topology.exchanges() {
         let _ = channel
             .exchange_delete(name.as_str().into(), Default::default())
             .await;

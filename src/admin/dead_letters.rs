@@ -1,0 +1,232 @@
+//! `/admin/dead-letters…`: list, show, replay and discard dead letters.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderName};
+use axum::Json;
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::http::{ApiError, AppState};
+use crate::queue::Publisher;
+use crate::store::dead_letters::ops::{self, Detail, Filter, OpsError, Summary};
+
+/// Who is acting, when the caller says; else [`DEFAULT_ACTOR`].
+pub const ACTOR_HEADER: HeaderName = HeaderName::from_static("x-provisiond-actor");
+pub const DEFAULT_ACTOR: &str = "admin-api";
+const MAX_ACTOR_LEN: usize = 200;
+
+/// `?source=&reason=&status=&since=&limit=`; empty values mean "any".
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    source: Option<String>,
+    reason: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn list_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Vec<Summary>>, ApiError> {
+    let mut filter = filter(params.source, params.reason, params.since)?;
+    filter.status = given(params.status)
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    filter.limit = Some(match given(params.limit) {
+        None => ops::DEFAULT_LIMIT,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=ops::MAX_LIMIT).contains(&n) => n,
+            _ => {
+                let message = format!("limit must be a number from 1 to {}", ops::MAX_LIMIT);
+                return Err(ApiError::BadRequest(message));
+            }
+        },
+    });
+    Ok(Json(ops::list(&state.pool, &filter).await?))
+}
+
+pub async fn show_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Detail>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(load(&state, id).await?))
+}
+
+pub async fn replay_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let publisher = publisher(&state)?;
+    let replayed = ops::replay(&state.pool, publisher, &[id], &actor(&headers))
+        .await
+        .map_err(|e| api_error(&state, e))?;
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+/// `{"ids": [..]}`, `{"all": true}`, or a filter with at least one of its fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    ids: Option<Vec<i64>>,
+    #[serde(default)]
+    all: bool,
+    source: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+}
+
+pub async fn replay_many_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let request: ReplayRequest = json_body(&body)?;
+    let has_filter = [&request.source, &request.reason, &request.since]
+        .iter()
+        .any(|field| field.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    let selection = match request.ids {
+        Some(_) if request.all || has_filter => {
+            let message = "give either `ids`, `all` or a filter, not several";
+            return Err(ApiError::BadRequest(message.into()));
+        }
+        Some(ids) if ids.is_empty() => {
+            return Err(ApiError::BadRequest("`ids` is empty".into()));
+        }
+        Some(ids) => Selection::Ids(ids),
+        None if request.all == has_filter => {
+            let message = "give `ids`, `\"all\": true`, or at least one of `source`, `reason`, \
+                           `since` (not both `all` and a filter)";
+            return Err(ApiError::BadRequest(message.into()));
+        }
+        None => Selection::Dead(filter(request.source, request.reason, request.since)?),
+    };
+    let publisher = publisher(&state)?;
+    let actor = actor(&headers);
+    let replayed = match selection {
+        Selection::Ids(ids) => ops::replay(&state.pool, publisher, &ids, &actor).await,
+        Selection::Dead(filter) => {
+            let ids = ops::dead_ids(&state.pool, &filter).await?;
+            ops::replay_dead(&state.pool, publisher, &ids, &actor).await
+        }
+    };
+    let replayed = replayed.map_err(|e| api_error(&state, e))?;
+    let count = replayed.len();
+    Ok(Json(json!({ "replayed": replayed, "count": count })))
+}
+
+/// What a bulk replay asked for.
+enum Selection {
+    /// These ids, whatever their status but discarded.
+    Ids(Vec<i64>),
+    /// Every `dead` row matching the filter (`all`: an empty filter).
+    Dead(Filter),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardRequest {
+    reason: Option<String>,
+}
+
+pub async fn discard_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Detail>, ApiError> {
+    let id = parse_id(&id)?;
+    let request: DiscardRequest = json_body(&body)?;
+    let Some(reason) = given(request.reason) else {
+        let message = "a non-empty `reason` is required to discard a dead letter";
+        return Err(ApiError::BadRequest(message.into()));
+    };
+    ops::discard(&state.pool, id, &actor(&headers), &reason)
+        .await
+        .map_err(|e| api_error(&state, e))?;
+    Ok(Json(load(&state, id).await?))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Detail, ApiError> {
+    let detail = ops::get(&state.pool, id).await?;
+    detail.ok_or_else(|| unknown(id.to_string()))
+}
+
+fn filter(
+    source: Option<String>,
+    reason: Option<String>,
+    since: Option<String>,
+) -> Result<Filter, ApiError> {
+    let reason = given(reason).map(|r| ops::parse_reason(&r));
+    let since = given(since).map(|s| ops::parse_since(&s, Utc::now()));
+    Ok(Filter {
+        source: given(source),
+        reason: reason.transpose().map_err(ApiError::BadRequest)?,
+        since: since.transpose().map_err(ApiError::BadRequest)?,
+        ..Filter::default()
+    })
+}
+
+/// A non-empty, trimmed value.
+fn given(value: Option<String>) -> Option<String> {
+    let value = value.map(|v| v.trim().to_owned());
+    value.filter(|v| !v.is_empty())
+}
+
+fn parse_id(text: &str) -> Result<i64, ApiError> {
+    text.parse().map_err(|_| unknown(text.to_owned()))
+}
+
+fn unknown(id: String) -> ApiError {
+    ApiError::not_found("unknown_dead_letter", format!("no dead letter `{id}`"))
+}
+
+/// An empty body reads as `{}`; anything else must be the expected JSON object.
+fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
+}
+
+fn actor(headers: &HeaderMap) -> String {
+    let named = headers.get(&ACTOR_HEADER).and_then(|v| v.to_str().ok());
+    match named.map(str::trim) {
+        Some(name) if !name.is_empty() => name.chars().take(MAX_ACTOR_LEN).collect(),
+        _ => DEFAULT_ACTOR.to_owned(),
+    }
+}
+
+fn unavailable(state: &AppState, message: String) -> ApiError {
+    ApiError::Unavailable {
+        message,
+        retry_after_secs: state.retry_after_secs,
+    }
+}
+
+fn publisher(state: &AppState) -> Result<&Publisher, ApiError> {
+    let message = "this process does not publish (run the receiver role to replay)";
+    let publisher = state.publisher.as_ref();
+    publisher.ok_or_else(|| unavailable(state, message.into()))
+}
+
+fn api_error(state: &AppState, error: OpsError) -> ApiError {
+    match error {
+        OpsError::NotFound(id) => unknown(id.to_string()),
+        OpsError::Conflict(message) => ApiError::Conflict(message),
+        OpsError::Invalid(message) => ApiError::BadRequest(message),
+        OpsError::Publish { .. } => {
+            tracing::warn!(%error, "replay not confirmed; answering 503");
+            unavailable(state, error.to_string())
+        }
+        OpsError::Db(error) => error.into(),
+    }
+}

@@ -1,0 +1,297 @@
+//! `provisiond dlq list|show|replay|discard`: the dead-letter log from the command line,
+//! through the same queries as the admin API (`--format json` prints the same JSON).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::employee::Format;
+use crate::config::Config;
+use crate::queue::{Publisher, Topology};
+use crate::store::dead_letters::ops::{self, Detail, Filter, Status, Summary};
+use crate::store::dead_letters::Reason;
+
+/// How long `dlq replay` waits for the broker before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead letters, newest first.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        /// permanent_error, attempts_exhausted, delivery_limit or unparseable.
+        #[arg(long, value_parser = reason_arg)]
+        reason: Option<Reason>,
+        /// dead, replayed or discarded.
+        #[arg(long, value_parser = status_arg)]
+        status: Option<Status>,
+        /// Dead-lettered since: an RFC 3339 time or a duration ago (30d, 2h, 15m).
+        #[arg(long, value_parser = since_arg)]
+        since: Option<DateTime<Utc>>,
+        #[arg(long, default_value_t = ops::DEFAULT_LIMIT,
+              value_parser = clap::value_parser!(i64).range(1..=ops::MAX_LIMIT))]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One dead letter with its body, headers, error chain and actions.
+    Show {
+        id: i64,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// Republish dead letters as they were received, with a fresh attempt count.
+    Replay(ReplayArgs),
+    /// Mark a dead letter as not to be replayed.
+    Discard {
+        id: i64,
+        /// Why (recorded with the actor).
+        #[arg(long)]
+        reason: String,
+        /// Who is acting (default: the OS user).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The ids to replay (any status but discarded). Or select dead ones with a filter.
+    #[arg(conflicts_with_all = ["all", "source", "reason", "since"])]
+    pub ids: Vec<i64>,
+    /// Every dead letter whose status is `dead`.
+    #[arg(long, conflicts_with_all = ["source", "reason", "since"])]
+    pub all: bool,
+    /// Dead ones from this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Dead ones with this reason.
+    #[arg(long, value_parser = reason_arg)]
+    pub reason: Option<Reason>,
+    /// Dead ones dead-lettered since (RFC 3339 or a duration ago: 30d, 2h, 15m).
+    #[arg(long, value_parser = since_arg)]
+    pub since: Option<DateTime<Utc>>,
+    /// Needed for a bulk replay (`--all` or a filter).
+    #[arg(long)]
+    pub yes: bool,
+    /// Who is acting (default: the OS user).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
+    let pool = crate::store::pool(&config.database)?;
+    match command {
+        DlqCommand::List {
+            source,
+            reason,
+            status,
+            since,
+            limit,
+            format,
+        } => {
+            let filter = Filter {
+                source,
+                reason,
+                status,
+                since,
+                limit: Some(limit),
+            };
+            let rows = ops::list(&pool, &filter).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Table => print_list(&rows),
+            }
+        }
+        DlqCommand::Show { id, format } => {
+            let Some(detail) = ops::get(&pool, id).await? else {
+                anyhow::bail!("no dead letter with id {id}");
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&detail)?),
+                Format::Table => print_detail(&detail),
+            }
+        }
+        DlqCommand::Replay(args) => replay(&config, &pool, args).await?,
+        DlqCommand::Discard { id, reason, actor } => {
+            let actor = actor.unwrap_or_else(os_user);
+            ops::discard(&pool, id, &actor, &reason).await?;
+            println!("discarded dead letter {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Result<()> {
+    let actor = args.actor.clone().unwrap_or_else(os_user);
+    let bulk = args.ids.is_empty();
+    let ids = if bulk {
+        if !args.all && args.source.is_none() && args.reason.is_none() && args.since.is_none() {
+            anyhow::bail!("give dead-letter ids, or --all, --source, --reason or --since");
+        }
+        let filter = Filter {
+            source: args.source,
+            reason: args.reason,
+            since: args.since,
+            ..Filter::default()
+        };
+        let ids = ops::dead_ids(pool, &filter).await?;
+        if ids.is_empty() {
+            println!("no dead letters match; replayed 0");
+            return Ok(());
+        }
+        if !args.yes {
+            anyhow::bail!(
+                "{} would be replayed; run again with --yes to replay them",
+                count(ids.len())
+            );
+        }
+        ids
+    } else {
+        args.ids
+    };
+
+    let token = CancellationToken::new();
+    let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
+    let rabbitmq = &config.rabbitmq;
+    let url = rabbitmq.url.clone();
+    let (publisher, task) =
+        Publisher::start(url, topology, rabbitmq.confirm_timeout, token.clone());
+    let replayed = async {
+        publisher
+            .wait_connected(CONNECT_TIMEOUT)
+            .await
+            .context("cannot reach the broker")?;
+        let replayed = if bulk {
+            ops::replay_dead(pool, &publisher, &ids, &actor).await?
+        } else {
+            ops::replay(pool, &publisher, &ids, &actor).await?
+        };
+        anyhow::Ok(replayed)
+    }
+    .await;
+    token.cancel();
+    let _ = task.await;
+    let replayed = replayed?;
+    let list: Vec<String> = replayed.iter().map(i64::to_string).collect();
+    if list.is_empty() {
+        println!("replayed 0");
+    } else {
+        println!("replayed {}: {}", count(list.len()), list.join(", "));
+    }
+    Ok(())
+}
+
+fn count(n: usize) -> String {
+    match n {
+        1 => "1 dead letter".to_owned(),
+        n => format!("{n} dead letters"),
+    }
+}
+
+/// `$USER`, else `$LOGNAME`, else `unknown`.
+fn os_user() -> String {
+    let names = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok());
+    let mut names = names.map(|name| name.trim().to_owned());
+    names
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn reason_arg(text: &str) -> Result<Reason, String> {
+    ops::parse_reason(text)
+}
+
+fn status_arg(text: &str) -> Result<Status, String> {
+    text.parse()
+}
+
+fn since_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    ops::parse_since(text, Utc::now())
+}
+
+/// At most `width` characters, with `…` when cut.
+fn cut(text: &str, width: usize) -> String {
+    let text = text.replace('\n', " ");
+    if text.chars().count() <= width {
+        return text;
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+fn print_list(rows: &[Summary]) {
+    println!(
+        "{:<7} {:<10} {:<28} {:<16} {:<11} {:<18} {:<9} {:>4} {:>4}  {:<20} LAST ERROR",
+        "ID",
+        "SOURCE",
+        "EVENT",
+        "EMPLOYEE",
+        "KIND",
+        "REASON",
+        "STATUS",
+        "ATT",
+        "REPL",
+        "DEAD-LETTERED"
+    );
+    for row in rows {
+        println!(
+            "{:<7} {:<10} {:<28} {:<16} {:<11} {:<18} {:<9} {:>4} {:>4}  {:<20} {}",
+            row.id,
+            cut(&row.source, 10),
+            cut(&row.event_id, 28),
+            cut(row.employee_id.as_deref().unwrap_or("-"), 16),
+            cut(row.kind.as_deref().unwrap_or("-"), 11),
+            row.reason,
+            row.status,
+            row.attempts,
+            row.replay_count,
+            row.dead_lettered_at.format("%Y-%m-%d %H:%M:%SZ"),
+            cut(&row.last_error, 60),
+        );
+    }
+}
+
+fn print_detail(detail: &Detail) {
+    let s = &detail.summary;
+    let time = |t: Option<DateTime<Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
+    println!("dead letter {}: {} ({})", s.id, s.status, s.reason);
+    println!("  source           {} ({})", s.source, detail.source_kind);
+    println!("  event            {}", s.event_id);
+    let employee = s.employee_id.as_deref().unwrap_or("-");
+    println!("  employee         {employee}");
+    println!("  kind             {}", s.kind.as_deref().unwrap_or("-"));
+    println!("  attempts         {}", s.attempts);
+    println!("  replays          {}", s.replay_count);
+    println!("  first received   {}", s.first_received_at.to_rfc3339());
+    println!("  first failed     {}", time(detail.first_failed_at));
+    println!("  dead-lettered    {}", s.dead_lettered_at.to_rfc3339());
+    println!("  last error       {}", s.last_error);
+    let chain = detail.error_chain.as_array().map_or(&[][..], Vec::as_slice);
+    for (n, cause) in chain.iter().enumerate() {
+        let text = cause
+            .as_str()
+            .map_or_else(|| cause.to_string(), str::to_owned);
+        let label = if n == 0 { "error chain" } else { "" };
+        println!("  {label:<16} {text}");
+    }
+    println!("\nACTION          ACTOR            AT                                 REASON");
+    for a in &detail.actions {
+        println!(
+            "{:<15} {:<16} {:<34} {}",
+            a.action,
+            cut(&a.actor, 16),
+            a.at.to_rfc3339(),
+            a.reason.as_deref().unwrap_or("-")
+        );
+    }
+    println!("\nheaders: {}", detail.headers);
+    println!("body ({}):\n{}", detail.body_encoding, detail.body);
+}

@@ -1,0 +1,342 @@
+//! The `http` target (DESIGN.md "Targets"): POST the canonical event, as provisiond's own
+//! `{type, timestamp, data}` envelope, to the product's endpoint, signed with Standard Webhooks
+//! headers. `webhook-id` is the event id, so a product that dedupes by it makes retries safe.
+//!
+//! The answer decides what happens next (DESIGN.md "Errors and retries"): 2xx is done; 408,
+//! 409, 429, 5xx and transport failures are retried; any other status is permanent. Redirects
+//! are not followed: a moved endpoint is a configuration problem, not something to chase.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{redirect, Client, Response, StatusCode, Url};
+use serde_json::{json, Map, Value};
+
+use crate::config::{Secret, TargetConfig, TargetKind};
+use crate::event::CanonicalEvent;
+use crate::provision::error::TargetError;
+use crate::webhook::signature::{sign, SigningKey, SourceKind};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
+const KNOWN_KEYS: [&str; 3] = ["url", "secret", "timeout"];
+/// Longest excerpt of a response body quoted in an error, in characters.
+const EXCERPT_CHARS: usize = 200;
+/// Bytes of a response body read for the excerpt (enough for 200 multi-byte characters).
+const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
+
+/// A configured `http` target. Its `Debug` shows neither the key nor URL credentials.
+pub struct HttpTarget {
+    name: String,
+    url: Url,
+    key: SigningKey,
+    client: Client,
+    timeout: Duration,
+}
+
+impl HttpTarget {
+    /// Build from a `[[targets]]` entry of kind "http". Errors name the key, e.g.
+    /// "url: must be an http(s) URL".
+    pub fn from_config(config: &TargetConfig) -> Result<HttpTarget, String> {
+        if config.kind != TargetKind::Http {
+            return Err("kind: must be `http` for an http target".to_string());
+        }
+        let options = &config.options;
+        reject_unknown_keys(options)?;
+        let timeout = timeout_option(options)?;
+        Ok(HttpTarget {
+            name: config.name.clone(),
+            url: url_option(options)?,
+            key: secret_option(options)?,
+            client: build_client(timeout)?,
+            timeout,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// POST the canonical event; Ok on 2xx.
+    pub async fn apply(
+        &self,
+        source: &str,
+        event_id: &str,
+        event: &CanonicalEvent,
+    ) -> Result<(), TargetError> {
+        let body = serde_json::to_vec(&envelope(source, event))
+            .map_err(|e| self.permanent(format!("cannot encode the event: {e}")))?;
+        let response = self
+            .signed_request(event_id, body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        self.classify(response).await
+    }
+
+    fn signed_request(&self, event_id: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let signed = sign(
+            SourceKind::StandardWebhooks,
+            &self.key,
+            &body,
+            SystemTime::now(),
+            event_id,
+        );
+        let request = self.client.post(self.url.clone());
+        signed
+            .into_iter()
+            .fold(request, |request, (name, value)| {
+                request.header(name, value)
+            })
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
+    async fn classify(&self, response: Response) -> Result<(), TargetError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = honours_retry_after(status)
+            .then(|| retry_after(response.headers(), SystemTime::now()))
+            .flatten();
+        let message = format!(
+            "http target `{}` answered {status}: {}",
+            self.name,
+            excerpt(response).await
+        );
+        if is_transient_status(status) {
+            Err(TargetError::Transient {
+                message,
+                retry_after,
+            })
+        } else {
+            Err(TargetError::Permanent { message })
+        }
+    }
+
+    /// A request that never got an answer. Only a request that cannot be built (an event id
+    /// that is no valid header value) is permanent; the URL is left out, as it may hold
+    /// credentials.
+    fn transport_error(&self, error: reqwest::Error) -> TargetError {
+        let what = if error.is_timeout() {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            )
+        } else {
+            "request failed".to_string()
+        };
+        let unbuildable = error.is_builder();
+        let message = format!(
+            "http target `{}`: {what}: {}",
+            self.name,
+            error_chain(&error.without_url())
+        );
+        if unbuildable {
+            return TargetError::Permanent { message };
+        }
+        TargetError::Transient {
+            message,
+            retry_after: None,
+        }
+    }
+
+    fn permanent(&self, detail: String) -> TargetError {
+        let message = format!("http target `{}`: {detail}", self.name);
+        TargetError::Permanent { message }
+    }
+}
+
+impl fmt::Debug for HttpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTarget")
+            .field("name", &self.name)
+            .field("url", &redacted_url(&self.url))
+            .field("key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The JSON body posted (also useful to tests): provisiond's canonical envelope, the same
+/// shape its `standard-webhooks` sources accept, so a product can use one parser.
+pub fn envelope(source: &str, event: &CanonicalEvent) -> Value {
+    json!({
+        "type": format!("employee.{}", event.kind.as_str()),
+        "timestamp": rfc3339(event.occurred_at),
+        "data": envelope_data(source, event),
+    })
+}
+
+fn envelope_data(source: &str, event: &CanonicalEvent) -> Value {
+    let a = &event.attributes;
+    let status = if event.kind.is_active() {
+        "active"
+    } else {
+        "terminated"
+    };
+    json!({
+        "source": source,
+        "id": event.employee_id,
+        "email": a.email,
+        "given_name": a.given_name,
+        "family_name": a.family_name,
+        "display_name": a.display_name,
+        "department": a.department,
+        "title": a.title,
+        "manager_id": a.manager_id,
+        "location": a.location,
+        "start_date": a.start_date,
+        "status": status,
+        "effective_at": event.effective_at.map(rfc3339),
+    })
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn reject_unknown_keys(options: &Map<String, Value>) -> Result<(), String> {
+    match options.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+        Some(key) => Err(format!(
+            "{key}: unknown key for an http target (expected url, secret, timeout)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A string option; `Ok(None)` when absent.
+fn string_option<'a>(
+    options: &'a Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'a str>, String> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(format!("{key}: must be a string")),
+    }
+}
+
+fn required<'a>(options: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    string_option(options, key)?.ok_or_else(|| format!("{key}: is required for an http target"))
+}
+
+fn url_option(options: &Map<String, Value>) -> Result<Url, String> {
+    let invalid = || "url: must be an http(s) URL".to_string();
+    let url = Url::parse(required(options, "url")?.trim()).map_err(|_| invalid())?;
+    let web = matches!(url.scheme(), "http" | "https");
+    if !web || url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid());
+    }
+    Ok(url)
+}
+
+/// The messages of `resolve` and `from_secret` name variables, paths and formats, never the
+/// value.
+fn secret_option(options: &Map<String, Value>) -> Result<SigningKey, String> {
+    let secret =
+        Secret::resolve(required(options, "secret")?).map_err(|e| format!("secret: {e}"))?;
+    SigningKey::from_secret(SourceKind::StandardWebhooks, secret.expose())
+        .map_err(|e| format!("secret: {e}"))
+}
+
+fn timeout_option(options: &Map<String, Value>) -> Result<Duration, String> {
+    let Some(raw) = string_option(options, "timeout")? else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    let timeout = humantime::parse_duration(raw.trim())
+        .map_err(|e| format!("timeout: `{raw}` is not a duration such as \"10s\" ({e})"))?;
+    if timeout.is_zero() {
+        return Err("timeout: must be greater than zero".to_string());
+    }
+    Ok(timeout)
+}
+
+fn build_client(timeout: Duration) -> Result<Client, String> {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+fn is_transient_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+fn honours_retry_after(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (a past date means "now").
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    let at = SystemTime::from(at.to_utc());
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// The start of the response body, on one line, at most `EXCERPT_CHARS` characters.
+async fn excerpt(mut response: Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(_) => return "(body unreadable)".to_string(),
+        }
+    }
+    shorten(&String::from_utf8_lossy(&bytes))
+}
+
+fn shorten(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    if text.chars().count() <= EXCERPT_CHARS {
+        return text;
+    }
+    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn redacted_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("<redacted>"));
+    }
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,496 @@
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap as AxumHeaders, StatusCode as AxumStatus, Uri};
+use axum::response::{IntoResponse, Response as AxumResponse};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::*;
+use crate::event::{Attributes, EventKind, Normalized};
+use crate::webhook::normalize::normalize;
+
+const KEY_BYTES: &[u8] = b"a signing key only these tests know";
+const EVENT_ID: &str = "msg_2vQk8Hq1";
+
+fn secret() -> String {
+    format!("whsec_{}", BASE64.encode(KEY_BYTES))
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn hire() -> CanonicalEvent {
+    CanonicalEvent {
+        kind: EventKind::Created,
+        employee_id: "emp_123".into(),
+        occurred_at: at("2026-03-02T09:15:00Z"),
+        effective_at: None,
+        attributes: Attributes {
+            email: Some("ada@example.com".into()),
+            given_name: Some("Ada".into()),
+            family_name: Some("Lovelace".into()),
+            display_name: Some("Ada Lovelace".into()),
+            department: Some("Sales".into()),
+            title: Some("Analyst".into()),
+            manager_id: Some("emp_7".into()),
+            location: Some("London".into()),
+            start_date: Some("2026-03-02".into()),
+            employment_status: Some("active".into()),
+            data: json!({"id": "emp_123", "raw": true}),
+        },
+    }
+}
+
+fn termination() -> CanonicalEvent {
+    CanonicalEvent {
+        kind: EventKind::Terminated,
+        effective_at: Some(at("2026-03-31T00:00:00Z")),
+        ..hire()
+    }
+}
+
+fn config(options: Value) -> TargetConfig {
+    TargetConfig {
+        name: "product".into(),
+        kind: TargetKind::Http,
+        options: options.as_object().cloned().unwrap(),
+    }
+}
+
+fn target(url: &str, timeout: &str) -> HttpTarget {
+    let options = json!({"url": url, "secret": secret(), "timeout": timeout});
+    HttpTarget::from_config(&config(options)).unwrap()
+}
+
+fn config_error(options: Value) -> String {
+    HttpTarget::from_config(&config(options)).unwrap_err()
+}
+
+/// What the scripted server answers.
+#[derive(Clone, Default)]
+struct Script {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Option<Duration>,
+}
+
+fn answer(status: u16) -> Script {
+    Script {
+        status,
+        ..Script::default()
+    }
+}
+
+struct Recorded {
+    path: String,
+    headers: AxumHeaders,
+    body: Bytes,
+}
+
+#[derive(Clone)]
+struct ServerState {
+    script: Script,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+struct Server {
+    url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Server {
+    fn requests(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
+        self.requests.lock().unwrap()
+    }
+}
+
+/// A real HTTP server on a free local port that records every request and answers `script`.
+/// It accepts connections as soon as it is bound, so no waiting is needed.
+async fn serve(script: Script) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/provisiond", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let state = ServerState {
+        script,
+        requests: requests.clone(),
+    };
+    let app = Router::new().fallback(record).with_state(state);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Server { url, requests }
+}
+
+async fn record(
+    State(state): State<ServerState>,
+    uri: Uri,
+    headers: AxumHeaders,
+    body: Bytes,
+) -> AxumResponse {
+    let path = uri.path().to_string();
+    state.requests.lock().unwrap().push(Recorded {
+        path,
+        headers,
+        body,
+    });
+    let script = state.script;
+    if let Some(delay) = script.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let status = AxumStatus::from_u16(script.status).unwrap();
+    let headers: Vec<(&str, String)> = script.headers;
+    (status, axum::response::AppendHeaders(headers), script.body).into_response()
+}
+
+fn header<'a>(headers: &'a AxumHeaders, name: &str) -> &'a str {
+    headers.get(name).unwrap().to_str().unwrap()
+}
+
+fn expected_signature(id: &str, ts: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(KEY_BYTES).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn apply_against(script: Script) -> (Result<(), TargetError>, Server) {
+    let server = serve(script).await;
+    let result = target(&server.url, "5s")
+        .apply("hris", EVENT_ID, &hire())
+        .await;
+    (result, server)
+}
+
+fn transient(result: Result<(), TargetError>) -> (String, Option<Duration>) {
+    match result {
+        Err(TargetError::Transient {
+            message,
+            retry_after,
+        }) => (message, retry_after),
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+}
+
+fn permanent(result: Result<(), TargetError>) -> String {
+    match result {
+        Err(TargetError::Permanent { message }) => message,
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_2xx_answer_is_success_and_the_request_carries_the_envelope_once() {
+    let (result, server) = apply_against(answer(200)).await;
+    result.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/hooks/provisiond");
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body, envelope("hris", &hire()));
+}
+
+#[tokio::test]
+async fn the_request_is_signed_with_standard_webhooks_headers_that_verify_independently() {
+    let (result, server) = apply_against(answer(204)).await;
+    result.unwrap();
+    let requests = server.requests();
+    let (headers, body) = (&requests[0].headers, &requests[0].body);
+    assert_eq!(header(headers, "webhook-id"), EVENT_ID);
+    let ts = header(headers, "webhook-timestamp");
+    assert!(ts.parse::<u64>().unwrap().abs_diff(unix_now()) <= 5, "{ts}");
+    assert_eq!(
+        header(headers, "webhook-signature"),
+        expected_signature(EVENT_ID, ts, body)
+    );
+    assert_eq!(header(headers, "content-type"), "application/json");
+    let agent = header(headers, "user-agent");
+    assert_eq!(agent, format!("provisiond/{}", env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn a_400_answer_is_permanent_and_the_error_names_target_status_and_body() {
+    let script = Script {
+        body: r#"{"error": "unknown department"}"#.into(),
+        ..answer(400)
+    };
+    let message = permanent(apply_against(script).await.0);
+    assert!(message.contains("`product`"), "{message}");
+    assert!(message.contains("400 Bad Request"), "{message}");
+    assert!(message.contains("unknown department"), "{message}");
+}
+
+#[tokio::test]
+async fn a_long_error_body_is_cut_to_a_short_excerpt_and_the_secret_never_appears() {
+    let script = Script {
+        body: "x".repeat(10_000),
+        ..answer(422)
+    };
+    let message = permanent(apply_against(script).await.0);
+    let excerpt = message.rsplit(": ").next().unwrap();
+    assert!(excerpt.chars().count() <= 200, "{}", excerpt.len());
+    assert!(excerpt.ends_with('…'));
+    assert!(!message.contains(&secret()));
+    assert!(!message.contains(&BASE64.encode(KEY_BYTES)));
+}
+
+#[tokio::test]
+async fn a_503_answer_is_transient() {
+    let (message, retry_after) = transient(apply_against(answer(503)).await.0);
+    assert!(message.contains("503 Service Unavailable"), "{message}");
+    assert!(message.contains("(empty body)"), "{message}");
+    assert_eq!(retry_after, None);
+}
+
+#[tokio::test]
+async fn a_429_answer_with_retry_after_seconds_is_transient_with_that_delay() {
+    let script = Script {
+        headers: vec![("retry-after", "7".into())],
+        ..answer(429)
+    };
+    let (_, retry_after) = transient(apply_against(script).await.0);
+    assert_eq!(retry_after, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn a_503_answer_with_retry_after_as_an_http_date_is_transient_with_a_delay() {
+    let later = Utc::now() + chrono::Duration::seconds(120);
+    let date = later.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let script = Script {
+        headers: vec![("retry-after", date)],
+        ..answer(503)
+    };
+    let (_, retry_after) = transient(apply_against(script).await.0);
+    let secs = retry_after.unwrap().as_secs();
+    assert!((100..=120).contains(&secs), "{secs}");
+}
+
+#[tokio::test]
+async fn a_409_answer_is_transient() {
+    let (message, _) = transient(apply_against(answer(409)).await.0);
+    assert!(message.contains("409 Conflict"), "{message}");
+}
+
+#[tokio::test]
+async fn a_302_answer_is_permanent_and_the_redirect_is_not_followed() {
+    let script = Script {
+        headers: vec![("location", "/somewhere-else".into())],
+        ..answer(302)
+    };
+    let (result, server) = apply_against(script).await;
+    let message = permanent(result);
+    assert!(message.contains("302 Found"), "{message}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/hooks/provisiond");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_transient() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://{addr}/hooks");
+    let result = target(&url, "5s").apply("hris", EVENT_ID, &hire()).await;
+    let (message, retry_after) = transient(result);
+    assert!(message.contains("`product`"), "{message}");
+    assert_eq!(retry_after, None);
+}
+
+#[tokio::test]
+async fn a_server_slower_than_the_timeout_is_transient() {
+    let server = serve(Script {
+        delay: Some(Duration::from_secs(30)),
+        ..answer(200)
+    })
+    .await;
+    let result = target(&server.url, "200ms")
+        .apply("hris", EVENT_ID, &hire())
+        .await;
+    let (message, _) = transient(result);
+    assert!(message.contains("no answer within 200ms"), "{message}");
+}
+
+#[tokio::test]
+async fn an_event_id_that_is_no_valid_header_value_is_permanent() {
+    let server = serve(answer(200)).await;
+    let result = target(&server.url, "5s")
+        .apply("hris", "msg\nbroken", &hire())
+        .await;
+    permanent(result);
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn statuses_are_classified_as_the_design_says() {
+    for code in [408, 409, 429, 500, 502, 503, 504, 599] {
+        let status = StatusCode::from_u16(code).unwrap();
+        assert!(is_transient_status(status), "{code}");
+    }
+    for code in [300, 301, 304, 307, 400, 401, 403, 404, 410, 413, 422] {
+        let status = StatusCode::from_u16(code).unwrap();
+        assert!(!is_transient_status(status), "{code}");
+    }
+}
+
+#[test]
+fn retry_after_reads_seconds_and_dates_and_ignores_garbage() {
+    let now = SystemTime::from(at("2026-03-02T09:15:00Z"));
+    let parse = |value: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, value.parse().unwrap());
+        retry_after(&headers, now)
+    };
+    assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
+    let date = parse("Mon, 02 Mar 2026 09:16:30 GMT");
+    assert_eq!(date, Some(Duration::from_secs(90)));
+    let past = parse("Mon, 02 Mar 2026 09:00:00 GMT");
+    assert_eq!(past, Some(Duration::ZERO));
+    assert_eq!(parse("soon"), None);
+    assert_eq!(parse("-3"), None);
+    assert_eq!(retry_after(&HeaderMap::new(), now), None);
+}
+
+#[test]
+fn the_envelope_has_the_type_timestamp_and_every_attribute() {
+    let body = envelope("hris", &hire());
+    assert_eq!(
+        body,
+        json!({
+            "type": "employee.created",
+            "timestamp": "2026-03-02T09:15:00Z",
+            "data": {
+                "source": "hris", "id": "emp_123", "email": "ada@example.com",
+                "given_name": "Ada", "family_name": "Lovelace", "display_name": "Ada Lovelace",
+                "department": "Sales", "title": "Analyst", "manager_id": "emp_7",
+                "location": "London", "start_date": "2026-03-02", "status": "active",
+                "effective_at": null
+            }
+        })
+    );
+}
+
+#[test]
+fn a_terminated_envelope_says_terminated_and_carries_its_effective_time() {
+    let body = envelope("hris", &termination());
+    assert_eq!(body["type"], "employee.terminated");
+    assert_eq!(body["data"]["status"], "terminated");
+    assert_eq!(body["data"]["effective_at"], "2026-03-31T00:00:00Z");
+}
+
+#[test]
+fn provisiond_reads_its_own_envelope_back_as_the_same_event() {
+    for event in [hire(), termination()] {
+        let bytes = serde_json::to_vec(&envelope("hris", &event)).unwrap();
+        let Normalized::Employee(read) =
+            normalize(SourceKind::StandardWebhooks, &bytes, Utc::now()).unwrap()
+        else {
+            panic!("expected an employee event");
+        };
+        assert_eq!(read.kind, event.kind);
+        assert_eq!(read.employee_id, event.employee_id);
+        assert_eq!(read.occurred_at, event.occurred_at);
+        assert_eq!(read.attributes.email, event.attributes.email);
+        assert_eq!(read.attributes.department, event.attributes.department);
+    }
+}
+
+#[test]
+fn from_config_reads_url_secret_and_timeout_with_a_10s_default() {
+    let options = json!({"url": "https://product.example.com/hooks", "secret": secret()});
+    let target = HttpTarget::from_config(&config(options)).unwrap();
+    assert_eq!(target.name(), "product");
+    assert_eq!(target.timeout, Duration::from_secs(10));
+    assert_eq!(target.url.as_str(), "https://product.example.com/hooks");
+    let options = json!({"url": "http://127.0.0.1:9/h", "secret": secret(), "timeout": "1m 30s"});
+    let target = HttpTarget::from_config(&config(options)).unwrap();
+    assert_eq!(target.timeout, Duration::from_secs(90));
+}
+
+#[test]
+fn from_config_errors_name_the_url_key() {
+    for url in [
+        json!(null),
+        json!("ftp://example.com/x"),
+        json!("not a url"),
+        json!(42),
+    ] {
+        let mut options = json!({"secret": secret()});
+        if !url.is_null() {
+            options["url"] = url.clone();
+        }
+        let error = config_error(options);
+        assert!(error.starts_with("url: "), "{url}: {error}");
+    }
+    let error = config_error(json!({"url": "gopher://x", "secret": secret()}));
+    assert_eq!(error, "url: must be an http(s) URL");
+}
+
+#[test]
+fn from_config_errors_name_the_secret_key_without_showing_it() {
+    let bad = "whsec_!!not-base64!!";
+    let unset = "env:PROVISIOND_TEST_HTTP_TARGET_SECRET_THAT_IS_NEVER_SET";
+    for options in [
+        json!({"url": "https://x.example"}),
+        json!({"url": "https://x.example", "secret": bad}),
+        json!({"url": "https://x.example", "secret": unset}),
+        json!({"url": "https://x.example", "secret": "file:/nonexistent/provisiond/secret"}),
+        json!({"url": "https://x.example", "secret": ""}),
+    ] {
+        let error = config_error(options);
+        assert!(error.starts_with("secret: "), "{error}");
+        assert!(!error.contains("!!not-base64!!"), "{error}");
+    }
+}
+
+#[test]
+fn from_config_errors_name_the_timeout_key() {
+    for timeout in [json!("soon"), json!("0s"), json!(10)] {
+        let options = json!({"url": "https://x.example", "secret": secret(), "timeout": timeout});
+        let error = config_error(options);
+        assert!(error.starts_with("timeout: "), "{timeout}: {error}");
+    }
+}
+
+#[test]
+fn from_config_refuses_unknown_keys_and_other_kinds() {
+    let options = json!({"url": "https://x.example", "secret": secret(), "tokn": "x"});
+    assert!(config_error(options).starts_with("tokn: "));
+    let mut scim = config(json!({"url": "https://x.example", "secret": secret()}));
+    scim.kind = TargetKind::Scim;
+    assert!(HttpTarget::from_config(&scim)
+        .unwrap_err()
+        .starts_with("kind: "));
+}
+
+#[test]
+fn a_secret_can_be_read_from_a_file() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{}\n", secret())).unwrap();
+    let reference = format!("file:{}", file.path().display());
+    let options = json!({"url": "https://x.example", "secret": reference});
+    HttpTarget::from_config(&config(options)).unwrap();
+}
+
+#[test]
+fn debug_shows_neither_the_secret_nor_url_credentials() {
+    let options = json!({"url": "https://user:hunter2@x.example/h", "secret": secret()});
+    let target = HttpTarget::from_config(&config(options)).unwrap();
+    let shown = format!("{target:?}");
+    assert!(shown.contains("product"), "{shown}");
+    assert!(!shown.contains(&BASE64.encode(KEY_BYTES)), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

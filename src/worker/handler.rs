@@ -1,0 +1,322 @@
+//! Settling one delivery: process with a few quick retries, then ack, park in a retry
+//! tier, or write to the dead-letter log. Every path acks only after the outcome is
+//! durable (committed row or confirmed republish); otherwise the message is requeued.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::Utc;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use super::failure::ProcessError;
+use super::process::{Outcome, Processor};
+use crate::queue::message::{first_death_reason, retry_trips};
+use crate::queue::{Publisher, QueueMessage, Topology};
+use crate::store::dead_letters::{self, NewDeadLetter, Reason};
+
+/// What a worker needs besides the delivery.
+#[derive(Clone)]
+pub struct Context {
+    pub processor: Processor,
+    pub pool: PgPool,
+    pub publisher: Publisher,
+    pub topology: Topology,
+    pub max_attempts: u32,
+    pub quick_retries: u32,
+}
+
+/// How processing one delivery ended.
+enum Ending {
+    Done(Outcome),
+    Failed { error: ProcessError, tries: u32 },
+}
+
+pub async fn handle(ctx: Context, delivery: Delivery) {
+    let started = std::time::Instant::now();
+    let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
+        Ok(message) => message,
+        Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
+    };
+    // A separate task so that a panic while processing fails this message only.
+    let task = tokio::spawn(run(ctx.clone(), message.clone()));
+    let ending = task.await;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
+    match ending {
+        Ok(Ending::Done(outcome)) => {
+            count_processed(outcome);
+            ack(&delivery).await;
+        }
+        Ok(Ending::Failed { error, tries }) => fail(&ctx, &delivery, message, error, tries).await,
+        Err(panic) => {
+            metrics::counter!("provisiond_events_failed_total", "class" => "panic").increment(1);
+            let (source, event_id) = (&message.source, &message.event_id);
+            tracing::error!(%source, %event_id, error = %panic, "processing panicked; requeueing");
+            requeue(&delivery).await;
+        }
+    }
+}
+
+/// Try, and on a transient failure retry quickly (exponential backoff with jitter), each
+/// try counting as an attempt.
+async fn run(ctx: Context, message: QueueMessage) -> Ending {
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(ctx.quick_retries as usize)
+        .with_jitter()
+        .build();
+    let mut tries = message.attempt;
+    loop {
+        tries += 1;
+        let error = match ctx.processor.process(&message).await {
+            Ok(outcome) => return Ending::Done(outcome),
+            Err(error) => error,
+        };
+        let delay = delays.next();
+        match delay {
+            Some(delay) if error.is_transient() && tries < ctx.max_attempts => {
+                let (source, event_id) = (&message.source, &message.event_id);
+                tracing::info!(%source, %event_id, %error, tries, "transient failure; retrying");
+                tokio::time::sleep(delay).await;
+            }
+            _ => return Ending::Failed { error, tries },
+        }
+    }
+}
+
+async fn fail(
+    ctx: &Context,
+    delivery: &Delivery,
+    message: QueueMessage,
+    error: ProcessError,
+    tries: u32,
+) {
+    let class = if error.is_transient() {
+        "transient"
+    } else {
+        "permanent"
+    };
+    metrics::counter!("provisiond_events_failed_total", "class" => class).increment(1);
+    let reason = if !error.is_transient() {
+        error.permanent_reason()
+    } else if tries >= ctx.max_attempts {
+        Reason::AttemptsExhausted
+    } else {
+        return park(ctx, delivery, message, &error, tries).await;
+    };
+    dead_letter(ctx, delivery, &message, reason, &error.chain(), tries).await;
+}
+
+/// Republish to a retry tier (confirmed) and only then ack: the wait happens in the
+/// broker, not in an unacked delivery.
+async fn park(
+    ctx: &Context,
+    delivery: &Delivery,
+    mut message: QueueMessage,
+    error: &ProcessError,
+    tries: u32,
+) {
+    let tier = choose_tier(
+        &ctx.topology,
+        retry_trips(&delivery.properties),
+        error.retry_after(),
+    );
+    let Some(tier) = tier else {
+        return requeue(delivery).await;
+    };
+    message.attempt = tries;
+    message.first_failed_at = message.first_failed_at.or(Some(Utc::now()));
+    let (source, event_id) = (message.source.clone(), message.event_id.clone());
+    match ctx.publisher.publish_retry(&tier.key, &message).await {
+        Ok(_) => {
+            metrics::counter!("provisiond_retries_total", "tier" => tier.key.clone()).increment(1);
+            tracing::warn!(%source, %event_id, %error, tries, tier = %tier.key, "transient failure; retrying later");
+            ack(delivery).await;
+        }
+        Err(publish_error) => {
+            tracing::warn!(%source, %event_id, error = %publish_error, "cannot park for retry; requeueing");
+            requeue(delivery).await;
+        }
+    }
+}
+
+/// The tier for the next wait: one step further per previous trip, at least as long as
+/// the target's `Retry-After`.
+fn choose_tier(
+    topology: &Topology,
+    trips: u32,
+    retry_after: Option<Duration>,
+) -> Option<&crate::queue::topology::RetryTier> {
+    let tiers = &topology.retry_tiers;
+    let last = tiers.len().checked_sub(1)?;
+    let mut index = (trips as usize).min(last);
+    if let Some(wanted) = retry_after {
+        let long_enough = tiers.iter().position(|t| t.delay >= wanted).unwrap_or(last);
+        index = index.max(long_enough);
+    }
+    tiers.get(index)
+}
+
+async fn dead_letter(
+    ctx: &Context,
+    delivery: &Delivery,
+    message: &QueueMessage,
+    reason: Reason,
+    chain: &[String],
+    tries: u32,
+) {
+    let normalized = crate::webhook::normalize::normalize(
+        message.source_kind,
+        &message.body,
+        message.received_at,
+    );
+    let employee = match &normalized {
+        Ok(crate::event::Normalized::Employee(event)) => Some(event),
+        _ => None,
+    };
+    let last_error = chain.first().map(String::as_str).unwrap_or("unknown error");
+    let letter = NewDeadLetter {
+        source: &message.source,
+        source_kind: message.source_kind.as_str(),
+        event_id: &message.event_id,
+        employee_id: employee.map(|e| e.employee_id.as_str()),
+        kind: employee.map(|e| e.kind.as_str()),
+        reason,
+        body: &message.body,
+        headers: message.headers_json(),
+        last_error,
+        error_chain: chain,
+        attempts: i32::try_from(tries).unwrap_or(i32::MAX),
+        first_received_at: message.received_at,
+        first_failed_at: message.first_failed_at.or(Some(Utc::now())),
+    };
+    store_then_ack(&ctx.pool, delivery, &letter).await;
+}
+
+/// The dead letter is committed before the ack: a crash in between writes it twice
+/// (the same row), never zero times.
+async fn store_then_ack(pool: &PgPool, delivery: &Delivery, letter: &NewDeadLetter<'_>) {
+    match dead_letters::record(pool, letter).await {
+        Ok(id) => {
+            let reason = letter.reason.as_str();
+            metrics::counter!("provisiond_dead_letters_total", "reason" => reason).increment(1);
+            tracing::warn!(
+                source = letter.source,
+                event_id = letter.event_id,
+                reason,
+                dead_letter_id = id,
+                attempts = letter.attempts,
+                "event dead-lettered"
+            );
+            ack(delivery).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, event_id = letter.event_id, "cannot write the dead letter; requeueing");
+            requeue(delivery).await;
+        }
+    }
+}
+
+/// A message provisiond cannot even read (no or bad headers): keep it whole.
+async fn unreadable(ctx: &Context, delivery: &Delivery, error: &str) {
+    let fallback = hex::encode(Sha256::digest(&delivery.data));
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|s| s.to_string());
+    let event_id = message_id.unwrap_or(fallback);
+    let chain = [format!("malformed queue message: {error}")];
+    let letter = NewDeadLetter {
+        source: "(unknown)",
+        source_kind: "unknown",
+        event_id: &event_id,
+        employee_id: None,
+        kind: None,
+        reason: Reason::Unparseable,
+        body: &delivery.data,
+        headers: serde_json::json!({}),
+        last_error: &chain[0],
+        error_chain: &chain,
+        attempts: 1,
+        first_received_at: Utc::now(),
+        first_failed_at: Some(Utc::now()),
+    };
+    store_then_ack(&ctx.pool, delivery, &letter).await;
+}
+
+/// A message the broker dead-lettered (past the work queue's delivery limit: it kept
+/// crashing or timing out a worker) goes into the log.
+pub async fn drain_dead(ctx: Context, delivery: Delivery) {
+    let broker_reason = first_death_reason(&delivery.properties);
+    let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
+        Ok(message) => message,
+        Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
+    };
+    let reason = match broker_reason.as_deref() {
+        Some("rejected") => Reason::PermanentError,
+        _ => Reason::DeliveryLimit,
+    };
+    let text = format!(
+        "the broker dead-lettered the message ({}) after it kept failing delivery: a worker crashed or timed out on it",
+        broker_reason.as_deref().unwrap_or("unknown reason")
+    );
+    let tries = message.attempt.max(1);
+    dead_letter(&ctx, &delivery, &message, reason, &[text], tries).await;
+}
+
+fn count_processed(outcome: Outcome) {
+    let outcome = outcome.as_str();
+    metrics::counter!("provisiond_events_processed_total", "outcome" => outcome).increment(1);
+}
+
+// A failed ack/nack means the channel is gone: the broker redelivers, and the inbox makes
+// the redelivery harmless, so logging is all there is to do.
+async fn ack(delivery: &Delivery) {
+    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
+        tracing::warn!(%error, "ack failed; the message will be redelivered");
+    }
+}
+
+async fn requeue(delivery: &Delivery) {
+    let options = BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    };
+    if let Err(error) = delivery.nack(options).await {
+        tracing::warn!(%error, "nack failed; the message will be redelivered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology() -> Topology {
+        let delays = [5, 60, 600].map(Duration::from_secs);
+        Topology::new("t", 5).with_retry_delays(&delays)
+    }
+
+    #[test]
+    fn each_trip_moves_one_tier_further_and_stays_at_the_last() {
+        let t = topology();
+        let key = |trips| choose_tier(&t, trips, None).unwrap().key.clone();
+        assert_eq!(key(0), "5000ms");
+        assert_eq!(key(1), "60000ms");
+        assert_eq!(key(2), "600000ms");
+        assert_eq!(key(9), "600000ms");
+    }
+
+    #[test]
+    fn retry_after_picks_a_tier_at_least_that_long() {
+        let t = topology();
+        let tier = choose_tier(&t, 0, Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(tier.delay, Duration::from_secs(60));
+        let tier = choose_tier(&t, 0, Some(Duration::from_secs(7200))).unwrap();
+        assert_eq!(tier.delay, Duration::from_secs(600));
+    }
+}
