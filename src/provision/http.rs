@@ -192,6 +192,7 @@ fn envelope_data(source: &str, event: &CanonicalEvent) -> Value {
         "start_date": a.start_date,
         "status": status,
         "effective_at": event.effective_at.map(rfc3339),
+        "termination_date": event.effective_at.map(rfc3339),
     })
 }
 

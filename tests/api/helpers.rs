@@ -19,6 +19,8 @@ pub const MERGE_OLD_SECRET: &str = "merge-signature-key-previous";
 pub const WORKOS_SECRET: &str = "workos-secret-current";
 pub const WORKOS_OLD_SECRET: &str = "workos-secret-previous";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// `worker.max_attempts` in tests.
+pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The role that tests connect as; `.ci/run` and `scripts/test` create it.
 pub fn admin_database_url() -> String {
@@ -51,6 +53,11 @@ impl Isolation {
 }
 
 pub fn test_config(iso: &Isolation, amqp: &str) -> Config {
+    test_config_with(iso, amqp, "")
+}
+
+/// The test configuration plus `extra` TOML (targets, overrides of whole sections).
+pub fn test_config_with(iso: &Isolation, amqp: &str, extra: &str) -> Config {
     let text = format!(
         r#"
 [server]
@@ -72,7 +79,7 @@ retry_after_secs = 7
 
 [worker]
 concurrency = 8
-max_attempts = 4
+max_attempts = {max_attempts}
 quick_retries = 1
 retry_delays = ["100ms", "200ms"]
 
@@ -90,9 +97,12 @@ secrets = ["{MERGE_OLD_SECRET}", "{MERGE_SECRET}"]
 name = "workos"
 kind = "workos"
 secrets = ["{WORKOS_OLD_SECRET}", "{WORKOS_SECRET}"]
+
+{extra}
 "#,
         db = iso.database_url,
         prefix = iso.prefix,
+        max_attempts = MAX_ATTEMPTS,
     );
     Config::from_toml(&text).expect("test config is valid")
 }

@@ -1,9 +1,12 @@
 //! One integration binary (faster to link), one module per area.
 
 mod config;
+mod dead_letters;
 mod helpers;
 mod operations;
 mod processing;
 mod proxy;
 mod receiver;
 mod resilience;
+mod retries;
+mod target_server;

@@ -377,7 +377,8 @@ fn the_envelope_has_the_type_timestamp_and_every_attribute() {
                 "given_name": "Ada", "family_name": "Lovelace", "display_name": "Ada Lovelace",
                 "department": "Sales", "title": "Analyst", "manager_id": "emp_7",
                 "location": "London", "start_date": "2026-03-02", "status": "active",
-                "effective_at": null
+                "effective_at": null,
+                "termination_date": null
             }
         })
     );
