@@ -13,7 +13,9 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::provision::rules::Rules;
 use crate::webhook::signature::{SigningKey, SourceKind};
+use crate::worker::schedule::TerminationTime;
 
 /// Environment variable prefix for overrides: `PROVISIOND__SERVER__LISTEN=…`.
 pub const ENV_PREFIX: &str = "PROVISIOND__";
@@ -28,8 +30,10 @@ pub struct Config {
     pub audit: AuditConfig,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
-    /// Provisioning rules. This version refuses them rather than silently ignoring them.
+    /// Provisioning rules (`[[rules]]`), compiled and checked by [`Config::rules`].
     pub rules: Vec<serde_json::Value>,
+    /// What an employee gets when no rule matches (`[default]`).
+    pub default: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +113,9 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Quick in-process retries (exponential backoff with jitter) before a broker retry tier.
     pub quick_retries: u32,
+    /// How often the scheduler looks for terminations that have become due.
+    #[serde(with = "humantime_serde")]
+    pub scheduler_interval: Duration,
     #[serde(deserialize_with = "durations")]
     pub retry_delays: Vec<Duration>,
 }
@@ -120,6 +127,7 @@ impl Default for WorkerConfig {
             concurrency: 16,
             max_attempts: 8,
             quick_retries: 2,
+            scheduler_interval: Duration::from_secs(1),
             retry_delays: secs.into_iter().map(Duration::from_secs).collect(),
         }
     }
@@ -130,12 +138,19 @@ impl Default for WorkerConfig {
 pub struct AuditConfig {
     #[serde(with = "humantime_serde")]
     pub deprovision_sla: Duration,
+    /// When a date-only termination takes effect: `end_of_day`, `start_of_day` or `exact`.
+    pub termination_time: TerminationTime,
+    /// IANA time zone for date-only terminations, e.g. `Europe/Paris`.
+    #[serde(deserialize_with = "time_zone")]
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             deprovision_sla: Duration::from_secs(15 * 60),
+            termination_time: TerminationTime::default(),
+            time_zone: chrono_tz::UTC,
         }
     }
 }
@@ -273,11 +288,14 @@ impl Config {
         self.validate_queues()?;
         self.validate_sources()?;
         self.validate_targets()?;
-        if !self.rules.is_empty() {
-            let msg = "rules are not supported by this version; remove them";
-            return Err(invalid("rules[0]", msg));
-        }
+        self.rules()?;
         Ok(())
+    }
+
+    /// The compiled `[[rules]]` and `[default]`; an error names the bad key.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        Rules::from_config(&self.rules, self.default.as_ref())
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
@@ -403,6 +421,12 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }
+}
+
+fn time_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<chrono_tz::Tz, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(format!("unknown time zone `{text}`")))
 }
 
 fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {

@@ -8,11 +8,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{self, AppState, Source};
 use crate::provision::ExternalTarget;
 use crate::queue::{Publisher, Topology};
 use crate::store;
+use crate::worker::schedule::SchedulePolicy;
 use crate::worker::{self, Processor, WorkerPool, WorkerSettings};
 
 /// Which halves of provisiond this process runs.
@@ -38,6 +40,7 @@ pub struct Application {
     role: Role,
     listener: TcpListener,
     pool: sqlx::PgPool,
+    clock: SharedClock,
 }
 
 impl Application {
@@ -66,7 +69,14 @@ impl Application {
             role,
             listener,
             pool,
+            clock: crate::clock::system(),
         })
+    }
+
+    /// Use another clock (tests drive scheduled terminations with a manual one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -107,8 +117,16 @@ impl Application {
                 concurrency: config.worker.concurrency,
                 drain_timeout: config.server.shutdown_timeout,
             };
+            let scheduler = worker::scheduler::run(
+                self.pool.clone(),
+                publisher.clone(),
+                self.clock.clone(),
+                config.worker.scheduler_interval,
+                stopping.clone(),
+            );
+            tasks.push(tokio::spawn(scheduler));
             let context = worker::Context {
-                processor: processor(config, &self.pool)?,
+                processor: processor(config, &self.pool, &self.clock)?,
                 pool: self.pool.clone(),
                 publisher: publisher.clone(),
                 topology: topology.clone(),
@@ -156,7 +174,11 @@ impl Application {
     }
 }
 
-fn processor(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<Processor> {
+fn processor(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    clock: &SharedClock,
+) -> anyhow::Result<Processor> {
     let mut targets = Vec::new();
     for target in &config.targets {
         let external = ExternalTarget::from_config(target)
@@ -164,7 +186,17 @@ fn processor(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<Processor> 
         targets.extend(external);
     }
     let directory = config.directory_target();
-    Ok(Processor::with_targets(pool.clone(), directory, targets))
+    let policy = SchedulePolicy {
+        clock: clock.clone(),
+        termination_time: config.audit.termination_time,
+        time_zone: config.audit.time_zone,
+    };
+    Ok(Processor::with_targets(
+        pool.clone(),
+        directory,
+        targets,
+        policy,
+    ))
 }
 
 fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {

@@ -8,12 +8,15 @@ use sqlx::PgPool;
 use crate::http::{ApiError, AppState};
 use crate::store::employees::{self, TargetView};
 use crate::store::events::{self, EventView};
+use crate::store::schedule::{self, ScheduledView};
 
 #[derive(Debug, Serialize)]
 pub struct EmployeeView {
     pub source: String,
     pub employee_id: String,
     pub status: String,
+    /// A future-dated termination waiting for its effective date, if any.
+    pub scheduled_termination: Option<ScheduledView>,
     pub targets: Vec<TargetView>,
     pub events: Vec<EventView>,
 }
@@ -36,6 +39,7 @@ pub async fn load(
         source: source.to_owned(),
         employee_id: employee_id.to_owned(),
         status,
+        scheduled_termination: schedule::pending_for(&mut tx, source, employee_id).await?,
         targets: employees::targets(&mut tx, source, employee_id).await?,
         events: events::for_employee(&mut tx, source, employee_id).await?,
     };

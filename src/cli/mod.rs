@@ -2,6 +2,7 @@
 
 mod dlq;
 mod employee;
+mod rules;
 mod sign;
 
 use std::path::PathBuf;
@@ -45,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: employee::EmployeeCommand,
     },
+    /// Try the provisioning rules on a sample event.
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
     /// Print the headers a sender would send for a body (for testing by hand with curl).
     Sign(sign::SignArgs),
 }
@@ -57,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(config).await,
         Command::Dlq { command } => dlq::run(config, command).await,
         Command::Employee { command } => employee::run(config, command).await,
+        Command::Rules { command } => rules::run(&config, &command),
         Command::Sign(args) => sign::run(&config, &args),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod http;
+pub mod rules;
 
 use crate::config::{TargetConfig, TargetKind};
 use crate::event::CanonicalEvent;

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod dead_letters;
 pub mod employees;
 pub mod events;
+pub mod schedule;
 
 use std::str::FromStr;
 

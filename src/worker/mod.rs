@@ -5,6 +5,8 @@ pub mod handler;
 pub mod ordering;
 pub mod pool;
 pub mod process;
+pub mod schedule;
+pub mod scheduler;
 
 pub use failure::ProcessError;
 pub use handler::Context;

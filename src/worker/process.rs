@@ -8,12 +8,15 @@ use sqlx::{PgConnection, PgPool};
 
 use super::failure::ProcessError;
 use super::ordering::{decide, Decision};
+use super::schedule::{SchedulePolicy, TerminationTime};
+use super::scheduler;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
 use crate::provision::ExternalTarget;
 use crate::queue::QueueMessage;
 use crate::store::actions;
 use crate::store::employees;
 use crate::store::events::{self, EventRecord};
+use crate::store::schedule;
 use crate::webhook::normalize::normalize;
 
 /// What processing did with an event; every accepted event ends in one of these (or in
@@ -24,6 +27,8 @@ pub enum Outcome {
     Duplicate,
     Stale,
     Ignored,
+    /// A termination dated in the future, waiting for its effective date.
+    Scheduled,
     /// A redelivery that finished the external targets a failed attempt left open.
     Resumed,
 }
@@ -35,6 +40,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Stale => "stale",
             Outcome::Ignored => "ignored",
+            Outcome::Scheduled => "scheduled",
             Outcome::Resumed => "resumed",
         }
     }
@@ -45,19 +51,32 @@ pub struct Processor {
     pool: PgPool,
     directory: String,
     targets: Arc<Vec<ExternalTarget>>,
+    policy: SchedulePolicy,
 }
 
 impl Processor {
+    /// Directory only, system clock, date-only terminations at the end of the day (UTC).
     pub fn new(pool: PgPool, directory: String) -> Self {
-        Self::with_targets(pool, directory, Vec::new())
+        let policy = SchedulePolicy {
+            clock: crate::clock::system(),
+            termination_time: TerminationTime::default(),
+            time_zone: chrono_tz::UTC,
+        };
+        Self::with_targets(pool, directory, Vec::new(), policy)
     }
 
-    pub fn with_targets(pool: PgPool, directory: String, targets: Vec<ExternalTarget>) -> Self {
+    pub fn with_targets(
+        pool: PgPool,
+        directory: String,
+        targets: Vec<ExternalTarget>,
+        policy: SchedulePolicy,
+    ) -> Self {
         let targets = Arc::new(targets);
         Processor {
             pool,
             directory,
             targets,
+            policy,
         }
     }
 
@@ -66,7 +85,13 @@ impl Processor {
     /// the actions still open, so nothing that succeeded is redone.
     #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
-        let normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
+        let mut normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
+        if let (scheduler::TRIGGER, Normalized::Employee(event)) =
+            (msg.trigger.as_str(), &mut normalized)
+        {
+            // A scheduled termination that has become due.
+            event.kind = EventKind::Terminated;
+        }
         let outcome = self.record(msg, &normalized).await?;
         let Normalized::Employee(event) = &normalized else {
             return Ok(outcome);
@@ -154,29 +179,62 @@ impl Processor {
         let decision = decide(state.as_ref(), event.kind, event.occurred_at);
         let normalized = Normalized::Employee(event.clone());
         let mut record = base_record(msg, &normalized, Outcome::Applied);
-        let outcome = match decision {
+        let rehire = match decision {
+            Decision::Apply { rehire } => rehire,
             Decision::Stale(reason) => {
                 record.outcome = Outcome::Stale.as_str();
                 record.reason = Some(reason);
-                Outcome::Stale
+                events::record(conn, &record).await?;
+                return Ok(Outcome::Stale);
             }
-            Decision::Apply { rehire } => {
-                self.apply_directory(conn, &msg.source, event).await?;
-                let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
-                let action = match event.kind {
-                    EventKind::Terminated => "deactivate",
-                    _ => "activate",
-                };
-                actions::create_pending(conn, &msg.source, &msg.event_id, id, &names, action)
-                    .await?;
-                let terminated = event.kind == EventKind::Terminated;
-                employees::save(conn, &msg.source, id, terminated, event.occurred_at).await?;
-                record.reason = rehire.then_some("rehire");
-                Outcome::Applied
-            }
+        };
+        // Any newer event replaces (or rescinds) a termination that was waiting.
+        let reason = "superseded by a newer event";
+        schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
+        let due = match msg.trigger.as_str() {
+            scheduler::TRIGGER => None,
+            _ => event.effective_at.and_then(|at| self.policy.future_due(at)),
+        };
+        if let (Some(due), Some(effective)) = (due, event.effective_at) {
+            schedule::insert(conn, msg, id, effective, due).await?;
+        }
+        let outcome = if event.kind == EventKind::Terminated && due.is_some() {
+            // Not yet: the account stays as it is until the scheduler enqueues it.
+            let still_terminated = state.as_ref().is_some_and(|s| s.is_terminated());
+            employees::save(conn, &msg.source, id, still_terminated, event.occurred_at).await?;
+            record.outcome = Outcome::Scheduled.as_str();
+            record.reason = Some("termination scheduled for its effective date");
+            Outcome::Scheduled
+        } else {
+            self.apply_targets(conn, msg, event).await?;
+            let terminated = event.kind == EventKind::Terminated;
+            employees::save(conn, &msg.source, id, terminated, event.occurred_at).await?;
+            record.reason = match (rehire, due.is_some()) {
+                (true, _) => Some("rehire"),
+                (false, true) => Some("termination scheduled for its effective date"),
+                _ => None,
+            };
+            Outcome::Applied
         };
         events::record(conn, &record).await?;
         Ok(outcome)
+    }
+
+    /// The directory in this transaction; external targets as pending actions run after commit.
+    async fn apply_targets(
+        &self,
+        conn: &mut PgConnection,
+        msg: &QueueMessage,
+        event: &CanonicalEvent,
+    ) -> Result<(), sqlx::Error> {
+        self.apply_directory(conn, &msg.source, event).await?;
+        let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
+        let action = match event.kind {
+            EventKind::Terminated => "deactivate",
+            _ => "activate",
+        };
+        let id = event.employee_id.as_str();
+        actions::create_pending(conn, &msg.source, &msg.event_id, id, &names, action).await
     }
 
     async fn apply_directory(

@@ -81,3 +81,50 @@ fn validation_names_the_bad_key() {
                [[sources]]\nname = \"m\"\nkind = \"merge\"\nsecrets = [\"k\"]\n";
     assert!(error_of(dup).contains("sources[1].name"));
 }
+
+#[test]
+fn a_valid_rules_configuration_loads_and_decides() {
+    let text = r#"
+[[rules]]
+name = "sales"
+when = { department = "Sales", "/custom_fields/office" = ["London", "Paris"] }
+role = "sales"
+groups = ["sales", "crm"]
+entitlements = { card_limit_usd = 500, tier = "gold" }
+
+[[rules]]
+when = { title = "*engineer*" }
+groups = ["eng"]
+
+[default]
+role = "employee"
+groups = ["all-staff"]
+"#;
+    let f = file(text);
+    let config = Config::load(Some(f.path())).expect("rules config loads");
+    let rules = config.rules().unwrap();
+    assert_eq!(rules.managed_groups(), ["sales", "crm", "eng", "all-staff"]);
+    assert_eq!(
+        config.rules[0]["entitlements"],
+        serde_json::json!({"card_limit_usd": 500, "tier": "gold"})
+    );
+    assert_eq!(config.default.as_ref().unwrap()["role"], "employee");
+}
+
+#[test]
+fn an_invalid_rule_names_its_key() {
+    let unknown =
+        "[[rules]]\nrole = \"a\"\n[[rules]]\nwhen = { department = \"x\" }\ncolour = \"red\"\n";
+    let message = error_of(unknown);
+    assert!(message.contains("rules[1].colour"), "{message}");
+    let wrong_type = "[[rules]]\nwhen = { department = { eq = \"Sales\" } }\n";
+    let message = error_of(wrong_type);
+    assert!(message.contains("rules[0].when.department"), "{message}");
+    let message = error_of("[default]\ngroups = \"all\"\n");
+    assert!(message.contains("default.groups"), "{message}");
+    let message = error_of("[[rules]]\nwhen = { \"/a/~9\" = 1 }\n");
+    assert!(
+        message.contains("rules[0].when.\"/a/~9\"") && message.contains("pointer"),
+        "{message}"
+    );
+}

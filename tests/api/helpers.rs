@@ -82,6 +82,7 @@ concurrency = 8
 max_attempts = {max_attempts}
 quick_retries = 1
 retry_delays = ["100ms", "200ms"]
+scheduler_interval = "50ms"
 
 [[sources]]
 name = "hris"
@@ -122,11 +123,21 @@ pub async fn spawn_app(role: Role) -> TestApp {
 }
 
 pub async fn spawn_with(config: Config, iso: Isolation, role: Role) -> TestApp {
+    spawn_with_clock(config, iso, role, provisiond::clock::system()).await
+}
+
+pub async fn spawn_with_clock(
+    config: Config,
+    iso: Isolation,
+    role: Role,
+    clock: provisiond::clock::SharedClock,
+) -> TestApp {
     provisiond::telemetry::init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::with_listener(config, role, listener)
         .await
-        .expect("app builds");
+        .expect("app builds")
+        .with_clock(clock);
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -9,4 +9,6 @@ mod proxy;
 mod receiver;
 mod resilience;
 mod retries;
+mod rules;
+mod scheduling;
 mod target_server;

@@ -1,0 +1,110 @@
+//! Scheduled (future-dated) terminations.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use crate::queue::QueueMessage;
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    msg: &QueueMessage,
+    employee_id: &str,
+    effective_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO scheduled_terminations (source, employee_id, event_id, source_kind, body, \
+         received_at, effective_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (source, event_id) DO NOTHING",
+    )
+    .bind(&msg.source)
+    .bind(employee_id)
+    .bind(&msg.event_id)
+    .bind(msg.source_kind.as_str())
+    .bind(msg.body.as_ref())
+    .bind(msg.received_at)
+    .bind(effective_at)
+    .bind(due_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A newer event for the employee rescinds whatever termination was waiting.
+pub async fn cancel_for_employee(
+    conn: &mut PgConnection,
+    source: &str,
+    employee_id: &str,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE scheduled_terminations SET status = 'cancelled', reason = $3, updated_at = now() \
+         WHERE source = $1 AND employee_id = $2 AND status = 'scheduled'",
+    )
+    .bind(source)
+    .bind(employee_id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueTermination {
+    pub id: i64,
+    pub source: String,
+    pub event_id: String,
+    pub source_kind: String,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Lock up to `limit` due rows for this transaction, skipping rows another process holds.
+pub async fn claim_due(
+    tx: &mut Transaction<'_, Postgres>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueTermination>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, source, event_id, source_kind, body, received_at FROM scheduled_terminations \
+         WHERE status = 'scheduled' AND due_at <= $1 ORDER BY due_at LIMIT $2 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+pub async fn mark_enqueued(conn: &mut PgConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE scheduled_terminations SET status = 'enqueued', updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ScheduledView {
+    pub event_id: String,
+    pub effective_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+pub async fn pending_for(
+    conn: &mut PgConnection,
+    source: &str,
+    employee_id: &str,
+) -> Result<Option<ScheduledView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT event_id, effective_at, due_at FROM scheduled_terminations \
+         WHERE source = $1 AND employee_id = $2 AND status = 'scheduled' ORDER BY due_at LIMIT 1",
+    )
+    .bind(source)
+    .bind(employee_id)
+    .fetch_optional(conn)
+    .await
+}

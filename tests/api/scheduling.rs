@@ -1,0 +1,198 @@
+//! Future-dated terminations: scheduled, applied when due, cancelled by a newer event,
+//! surviving restarts. Time is a clock the test sets, never a sleep.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use provisiond::clock::{ManualClock, SharedClock};
+use provisiond::queue::{Publisher, Topology};
+use provisiond::Role;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::*;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn envelope(kind: &str, employee: &str, timestamp: &str, termination: Option<&str>) -> Vec<u8> {
+    json!({
+        "type": format!("employee.{kind}"), "timestamp": timestamp,
+        "data": {"id": employee, "email": format!("{employee}@example.com"),
+                 "termination_date": termination}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn post(app: &TestApp, body: &[u8]) {
+    let response = app
+        .post("hris", &hris_headers(body, &unique("m")), body)
+        .await;
+    assert_eq!(response.status(), 202);
+}
+
+async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
+    let shared: SharedClock = Arc::new(clock.clone());
+    spawn_with_clock(test_config(iso, &amqp_url()), iso.clone(), role, shared).await
+}
+
+/// Run one scheduler pass by hand; returns how many terminations it enqueued.
+async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
+    let stop = CancellationToken::new();
+    let topology = Topology::new(&app.iso.prefix, 10);
+    let url = provisiond::config::Secret::new(&amqp_url());
+    let (publisher, task) = Publisher::start(url, topology, Duration::from_secs(3), stop.clone());
+    publisher
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let shared: SharedClock = Arc::new(clock.clone());
+    let enqueued = provisiond::worker::scheduler::tick(&app.pool, &publisher, &shared)
+        .await
+        .unwrap();
+    stop.cancel();
+    task.await.unwrap();
+    enqueued
+}
+
+async fn wait_status(app: &TestApp, employee: &str, status: &str) -> Value {
+    wait_for(&format!("{employee} to be {status}"), || async {
+        let view = app.employee("hris", employee).await?;
+        (view["status"] == status).then_some(view)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_future_termination_waits_for_its_date_and_then_applies() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let employee = unique("leaver");
+    post(
+        &app,
+        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
+    )
+    .await;
+    app.employee_after("hris", &employee, 1).await;
+    post(
+        &app,
+        &envelope(
+            "terminated",
+            &employee,
+            "2030-01-10T09:00:00Z",
+            Some("2030-01-15"),
+        ),
+    )
+    .await;
+    let view = app.employee_after("hris", &employee, 2).await;
+    assert_eq!(view["events"][1]["outcome"], "scheduled");
+    assert_eq!(view["status"], "active");
+    assert_eq!(view["targets"][0]["status"], "active");
+    // end_of_day in UTC: effective at the start of the 16th.
+    assert_eq!(
+        view["scheduled_termination"]["due_at"],
+        "2030-01-16T00:00:00Z"
+    );
+
+    clock.set(at("2030-01-15T23:59:00Z"));
+    assert_eq!(tick(&app, &clock).await, 0, "not due yet");
+    assert_eq!(
+        app.employee("hris", &employee).await.unwrap()["status"],
+        "active"
+    );
+
+    clock.set(at("2030-01-16T00:00:01Z"));
+    let view = wait_status(&app, &employee, "terminated").await;
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    assert!(view["scheduled_termination"].is_null());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_newer_event_rescinds_a_scheduled_termination() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let employee = unique("stays");
+    post(
+        &app,
+        &envelope(
+            "terminated",
+            &employee,
+            "2030-01-10T09:00:00Z",
+            Some("2030-01-20"),
+        ),
+    )
+    .await;
+    app.employee_after("hris", &employee, 1).await;
+    // HR rescinds: a newer update without a termination date.
+    post(
+        &app,
+        &envelope("updated", &employee, "2030-01-11T09:00:00Z", None),
+    )
+    .await;
+    let view = app.employee_after("hris", &employee, 2).await;
+    assert!(view["scheduled_termination"].is_null());
+    clock.set(at("2030-02-01T00:00:00Z"));
+    assert_eq!(tick(&app, &clock).await, 0, "nothing left to apply");
+    let status: String = sqlx::query_scalar("SELECT status FROM scheduled_terminations")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    assert_eq!(
+        app.employee("hris", &employee).await.unwrap()["status"],
+        "active"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_termination_dated_today_applies_at_once() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let employee = unique("today");
+    post(
+        &app,
+        &envelope(
+            "terminated",
+            &employee,
+            "2030-01-10T09:00:00Z",
+            Some("2030-01-10"),
+        ),
+    )
+    .await;
+    let view = wait_status(&app, &employee, "terminated").await;
+    assert_eq!(view["events"][0]["outcome"], "applied");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let iso = Isolation::new();
+    let mut first = start(&iso, &clock, Role::All).await;
+    let employee = unique("restart");
+    post(
+        &first,
+        &envelope(
+            "terminated",
+            &employee,
+            "2030-01-10T09:00:00Z",
+            Some("2030-01-12"),
+        ),
+    )
+    .await;
+    first.employee_after("hris", &employee, 1).await;
+    first.stop().await.unwrap();
+
+    clock.set(at("2030-01-13T00:00:01Z"));
+    let second = start(&iso, &clock, Role::Worker).await;
+    let view = wait_status(&second, &employee, "terminated").await;
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    second.cleanup().await;
+}
