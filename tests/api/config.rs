@@ -83,7 +83,7 @@ fn validation_names_the_bad_key() {
 }
 
 #[test]
-fn a_valid_rules_configuration_loads_and_decides() {
+fn a_valid_rules_configuration_loads() {
     let text = r#"
 [[rules]]
 name = "sales"
