@@ -191,10 +191,12 @@ fn processor(
         termination_time: config.audit.termination_time,
         time_zone: config.audit.time_zone,
     };
+    let rules = config.rules()?;
     Ok(Processor::with_targets(
         pool.clone(),
         directory,
         targets,
+        rules,
         policy,
     ))
 }

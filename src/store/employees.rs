@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::event::Attributes;
+use crate::provision::rules::Decision;
 
 /// The ordering state of one employee, read under its row lock.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -88,16 +89,19 @@ pub async fn activate_account(
     source: &str,
     employee_id: &str,
     attributes: &Attributes,
+    decision: &Decision,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
-         family_name, display_name, department, title, manager_id, attributes, activated_at) \
-         VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, now()) \
+         family_name, display_name, department, title, manager_id, attributes, activated_at, \
+         role, groups, entitlements) \
+         VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, now(), $12, $13, $14) \
          ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'active', \
          email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
          family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
          department = EXCLUDED.department, title = EXCLUDED.title, \
          manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
+         role = EXCLUDED.role, groups = EXCLUDED.groups, entitlements = EXCLUDED.entitlements, \
          activated_at = CASE WHEN accounts.status = 'active' THEN accounts.activated_at \
              ELSE now() END, \
          deactivated_at = NULL, updated_at = now()",
@@ -113,6 +117,9 @@ pub async fn activate_account(
     .bind(&attributes.title)
     .bind(&attributes.manager_id)
     .bind(sqlx::types::Json(&attributes.data))
+    .bind(&decision.role)
+    .bind(&decision.groups)
+    .bind(sqlx::types::Json(&decision.entitlements))
     .execute(conn)
     .await?;
     Ok(())
@@ -149,6 +156,9 @@ pub struct TargetView {
     pub updated_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub deactivated_at: Option<DateTime<Utc>>,
+    pub role: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub entitlements: Option<sqlx::types::JsonValue>,
     pub email: Option<String>,
     pub department: Option<String>,
     pub title: Option<String>,
@@ -172,10 +182,11 @@ pub async fn targets(
     employee_id: &str,
 ) -> Result<Vec<TargetView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT target, status, updated_at, NULL::text AS last_error, deactivated_at, email, \
-         department, title FROM accounts WHERE source = $1 AND employee_id = $2 \
+        "SELECT target, status, updated_at, NULL::text AS last_error, deactivated_at, role, \
+         groups, entitlements, email, department, title FROM accounts \
+         WHERE source = $1 AND employee_id = $2 \
          UNION ALL \
-         SELECT target, status, updated_at, last_error, NULL, NULL, NULL, NULL \
+         SELECT target, status, updated_at, last_error, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
          FROM target_states WHERE source = $1 AND employee_id = $2 ORDER BY target",
     )
     .bind(source)

@@ -11,6 +11,7 @@ use super::ordering::{decide, Decision};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
+use crate::provision::rules::Rules;
 use crate::provision::ExternalTarget;
 use crate::queue::QueueMessage;
 use crate::store::actions;
@@ -51,6 +52,7 @@ pub struct Processor {
     pool: PgPool,
     directory: String,
     targets: Arc<Vec<ExternalTarget>>,
+    rules: Arc<Rules>,
     policy: SchedulePolicy,
 }
 
@@ -62,20 +64,21 @@ impl Processor {
             termination_time: TerminationTime::default(),
             time_zone: chrono_tz::UTC,
         };
-        Self::with_targets(pool, directory, Vec::new(), policy)
+        Self::with_targets(pool, directory, Vec::new(), Rules::default(), policy)
     }
 
     pub fn with_targets(
         pool: PgPool,
         directory: String,
         targets: Vec<ExternalTarget>,
+        rules: Rules,
         policy: SchedulePolicy,
     ) -> Self {
-        let targets = Arc::new(targets);
         Processor {
             pool,
             directory,
-            targets,
+            targets: Arc::new(targets),
+            rules: Arc::new(rules),
             policy,
         }
     }
@@ -246,7 +249,11 @@ impl Processor {
         let (target, id) = (self.directory.as_str(), event.employee_id.as_str());
         match event.kind {
             EventKind::Terminated => employees::deactivate_account(conn, target, source, id).await,
-            _ => employees::activate_account(conn, target, source, id, &event.attributes).await,
+            _ => {
+                let decision = self.rules.decide(event);
+                let attributes = &event.attributes;
+                employees::activate_account(conn, target, source, id, attributes, &decision).await
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ mod dead_letters;
 mod helpers;
 mod operations;
 mod processing;
+mod provisioning;
 mod proxy;
 mod receiver;
 mod resilience;
