@@ -41,6 +41,7 @@ pub struct Application {
     listener: TcpListener,
     pool: sqlx::PgPool,
     clock: SharedClock,
+    hook: Option<worker::handler::ProcessingHook>,
 }
 
 impl Application {
@@ -70,7 +71,14 @@ impl Application {
             listener,
             pool,
             clock: crate::clock::system(),
+            hook: None,
         })
+    }
+
+    /// Run `hook` before processing each message (fault injection in tests).
+    pub fn with_processing_hook(mut self, hook: worker::handler::ProcessingHook) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// Use another clock (tests drive scheduled terminations with a manual one).
@@ -126,6 +134,7 @@ impl Application {
             );
             tasks.push(tokio::spawn(scheduler));
             let context = worker::Context {
+                hook: self.hook.clone(),
                 processor: processor(config, &self.pool, &self.clock)?,
                 pool: self.pool.clone(),
                 publisher: publisher.clone(),

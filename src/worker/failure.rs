@@ -40,12 +40,11 @@ impl ProcessError {
         }
     }
 
-    /// The reason a permanent failure is dead-lettered with.
+    /// The reason a permanent failure is dead-lettered with. A body that is not JSON is a
+    /// `permanent_error` too (the sender's payload); `unparseable` is kept for queue
+    /// messages provisiond cannot read at all.
     pub fn permanent_reason(&self) -> Reason {
-        match self {
-            ProcessError::Payload(NormalizeError::Json(_)) => Reason::Unparseable,
-            _ => Reason::PermanentError,
-        }
+        Reason::PermanentError
     }
 
     /// This error and its sources, outermost first, for the dead-letter log.
@@ -112,11 +111,11 @@ mod tests {
     }
 
     #[test]
-    fn an_unparseable_body_is_permanent_and_says_unparseable() {
+    fn an_unparseable_body_is_a_permanent_error_with_its_chain() {
         let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
         let error = ProcessError::Payload(NormalizeError::Json(json));
         assert!(!error.is_transient());
-        assert_eq!(error.permanent_reason(), Reason::Unparseable);
+        assert_eq!(error.permanent_reason(), Reason::PermanentError);
         assert!(error.chain().len() >= 2, "the chain keeps the JSON error");
     }
 

@@ -17,9 +17,14 @@ use crate::queue::message::{first_death_reason, retry_trips};
 use crate::queue::{Publisher, QueueMessage, Topology};
 use crate::store::dead_letters::{self, NewDeadLetter, Reason};
 
+/// Called with each message before it is processed: fault injection for tests (a hook
+/// that panics stands in for a handler bug). `None` in production.
+pub type ProcessingHook = std::sync::Arc<dyn Fn(&QueueMessage) + Send + Sync>;
+
 /// What a worker needs besides the delivery.
 #[derive(Clone)]
 pub struct Context {
+    pub hook: Option<ProcessingHook>,
     pub processor: Processor,
     pub pool: PgPool,
     pub publisher: Publisher,
@@ -69,6 +74,9 @@ async fn run(ctx: Context, message: QueueMessage) -> Ending {
         .with_max_times(ctx.quick_retries as usize)
         .with_jitter()
         .build();
+    if let Some(hook) = &ctx.hook {
+        hook(&message);
+    }
     let mut tries = message.attempt;
     loop {
         tries += 1;

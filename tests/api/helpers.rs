@@ -132,12 +132,25 @@ pub async fn spawn_with_clock(
     role: Role,
     clock: provisiond::clock::SharedClock,
 ) -> TestApp {
+    spawn_custom(config, iso, role, clock, None).await
+}
+
+pub async fn spawn_custom(
+    config: Config,
+    iso: Isolation,
+    role: Role,
+    clock: provisiond::clock::SharedClock,
+    hook: Option<provisiond::worker::handler::ProcessingHook>,
+) -> TestApp {
     provisiond::telemetry::init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::with_listener(config, role, listener)
+    let mut app = Application::with_listener(config, role, listener)
         .await
         .expect("app builds")
         .with_clock(clock);
+    if let Some(hook) = hook {
+        app = app.with_processing_hook(hook);
+    }
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     let (stop, stopped) = oneshot::channel::<()>();

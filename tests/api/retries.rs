@@ -70,6 +70,10 @@ async fn a_target_answering_400_is_dead_lettered_after_one_attempt() {
         1,
         "a permanent error is not retried"
     );
+    let listed = dlq_list_json(&app);
+    let rows = listed.as_array().unwrap();
+    let row = rows.iter().find(|d| d["event_id"] == event_id.as_str());
+    assert_eq!(row.expect("listed by the CLI")["reason"], "permanent_error");
     // The directory applied; the product failed, and employee show says so.
     assert_eq!(
         target_status(&app, &employee, "directory").await.as_deref(),
@@ -334,4 +338,76 @@ async fn a_message_that_keeps_crashing_workers_is_dead_lettered_by_the_delivery_
     );
     worker.cleanup().await;
     receiver.cleanup().await;
+}
+
+fn dlq_list_json(app: &TestApp) -> Value {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let text = format!(
+        "[database]\nurl = \"{}\"\n[rabbitmq]\nprefix = \"{}\"\n",
+        app.iso.database_url, app.iso.prefix
+    );
+    std::fs::write(config.path(), text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
+        .arg("--config")
+        .arg(config.path())
+        .args(["dlq", "list", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("dlq list prints JSON")
+}
+
+#[tokio::test]
+async fn a_message_that_panics_the_handler_is_dead_lettered_and_the_pool_keeps_consuming() {
+    let iso = Isolation::new();
+    let poison = unique("poison_msg");
+    let trigger = poison.clone();
+    let hook: provisiond::worker::handler::ProcessingHook = std::sync::Arc::new(move |m| {
+        assert!(m.event_id != trigger, "injected handler bug");
+    });
+    let config = test_config(&iso, &amqp_url());
+    let app = spawn_custom(
+        config,
+        iso,
+        Role::All,
+        provisiond::clock::system(),
+        Some(hook),
+    )
+    .await;
+    let victim = unique("victim");
+    let body = hris_body("created", &victim, "2026-03-02T09:15:00Z");
+    assert_eq!(
+        app.post("hris", &hris_headers(&body, &poison), &body)
+            .await
+            .status(),
+        202
+    );
+    let letter = dead_letter(&app, &poison).await;
+    assert_eq!(letter["reason"], "delivery_limit");
+    assert!(app.employee("hris", &victim).await.is_none());
+    // The pool survived every panic and still processes other messages.
+    let healthy = unique("healthy");
+    hire(&app, &healthy).await;
+    app.employee_after("hris", &healthy, 1).await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unparseable_signed_body_is_accepted_then_dead_lettered_with_its_raw_body() {
+    let app = spawn_app(Role::All).await;
+    let raw = b"this is not json, but it is signed".to_vec();
+    let event_id = unique("garbage");
+    let response = app.post("hris", &hris_headers(&raw, &event_id), &raw).await;
+    assert_eq!(response.status(), 202);
+    let letter = dead_letter(&app, &event_id).await;
+    assert_eq!(letter["reason"], "permanent_error");
+    let path = format!("/admin/dead-letters/{}", letter["id"]);
+    let detail: Value = app.admin_get(&path).await.json().await.unwrap();
+    assert_eq!(detail["body"], "this is not json, but it is signed");
+    assert_eq!(detail["body_encoding"], "utf-8");
+    app.cleanup().await;
 }
