@@ -2,8 +2,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    provisiond::telemetry::init_tracing();
     let cli = provisiond::cli::Cli::parse();
+    provisiond::telemetry::init_tracing_at(cli.default_log_level());
     match provisiond::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -7,7 +7,15 @@ use tracing_subscriber::EnvFilter;
 
 /// Log to stderr; `RUST_LOG` filters (default `info`), `PROVISIOND_LOG_FORMAT=json` for JSON.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_tracing_at("info");
+}
+
+/// Same, with another default level (one-shot CLI commands log warnings only).
+/// lapin reports a connection it is closing on purpose as an error; provisiond logs
+/// real broker failures itself, so that target is silenced by default.
+pub fn init_tracing_at(level: &str) {
+    let default = format!("{level},lapin::channels=off");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

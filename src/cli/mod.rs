@@ -55,6 +55,16 @@ pub enum Command {
     Sign(sign::SignArgs),
 }
 
+impl Cli {
+    /// `info` for the service, `warn` for one-shot commands whose output is the point.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve { .. } | Command::Migrate => "info",
+            _ => "warn",
+        }
+    }
+}
+
 /// Run the parsed command; the process exit code is 0 on `Ok`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;

@@ -3,6 +3,9 @@
 
 use sqlx::{PgConnection, PgPool};
 
+use super::audit_log;
+use super::dead_letters::SYSTEM_ACTOR;
+
 /// Record that `targets` must be brought to `action` for this event.
 pub async fn create_pending(
     conn: &mut PgConnection,
@@ -80,30 +83,70 @@ pub async fn claim(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error
     Ok(row.is_some())
 }
 
-/// Record one attempt's result on the action and the employee's target state.
+#[derive(sqlx::FromRow)]
+struct Finished {
+    target: String,
+    source: String,
+    event_id: String,
+    employee_id: String,
+    action: String,
+    attempts: i32,
+    finished_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Record one attempt's result on the action and the employee's target state, and append
+/// it to the audit log, in the caller's transaction.
 pub async fn finish(
     conn: &mut PgConnection,
     id: i64,
     started_at: chrono::DateTime<chrono::Utc>,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let (target, source, employee_id, action): (String, String, String, String) = sqlx::query_as(
+    let finished: Finished = sqlx::query_as(
         "UPDATE provisioning_actions SET attempts = attempts + 1, \
          status = CASE WHEN $2::text IS NULL THEN 'succeeded' ELSE 'failed' END, \
          error = $2, started_at = $3, finished_at = clock_timestamp() WHERE id = $1 \
-         RETURNING target, source, employee_id, action",
+         RETURNING target, source, event_id, employee_id, action, attempts, finished_at",
     )
     .bind(id)
     .bind(error)
     .bind(started_at)
     .fetch_one(&mut *conn)
     .await?;
+    let Finished {
+        target,
+        source,
+        event_id,
+        employee_id,
+        action,
+        attempts,
+        finished_at,
+    } = finished;
     let status = match (error, action.as_str()) {
         (Some(_), _) => "failed",
         (None, "deactivate") => "deactivated",
         (None, _) => "active",
     };
-    set_state(conn, &target, &source, &employee_id, status, error).await
+    set_state(conn, &target, &source, &employee_id, status, error).await?;
+    let entry = audit_log::Entry {
+        category: audit_log::PROVISIONING,
+        action: &action,
+        actor: SYSTEM_ACTOR,
+        source: Some(&source),
+        event_id: Some(&event_id),
+        employee_id: Some(&employee_id),
+        target: Some(&target),
+        outcome: Some(if error.is_some() { "failed" } else { "succeeded" }),
+        detail: serde_json::json!({
+            "action_id": id,
+            "attempts": attempts,
+            "error": error,
+            "started_at": started_at,
+            "finished_at": finished_at,
+        }),
+    };
+    audit_log::append(conn, &entry).await?;
+    Ok(())
 }
 
 async fn set_state(

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
+use super::audit_log;
+use super::dead_letters::SYSTEM_ACTOR;
+
 /// Claim `(source, event_id)`; false when it was already processed (a duplicate).
 pub async fn claim(
     conn: &mut PgConnection,
@@ -56,8 +59,61 @@ pub async fn record(conn: &mut PgConnection, e: &EventRecord<'_>) -> Result<(), 
     .bind(e.effective_at)
     .bind(e.received_at)
     .bind(e.published_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    if e.outcome == "applied" {
+        audit_directory_action(conn, e).await?;
+    }
+    Ok(())
+}
+
+/// An applied event changed the directory in this transaction: say so in the audit log.
+async fn audit_directory_action(
+    conn: &mut PgConnection,
+    e: &EventRecord<'_>,
+) -> Result<(), sqlx::Error> {
+    let Some(employee_id) = e.employee_id else {
+        return Ok(());
+    };
+    // The account this transaction just wrote (its target is the directory's name).
+    let account: Option<(String, String)> = sqlx::query_as(
+        "SELECT target, status FROM accounts WHERE source = $1 AND employee_id = $2 \
+         ORDER BY updated_at DESC LIMIT 1",
+    )
+    .bind(e.source)
+    .bind(employee_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (target, account_status) = match account {
+        Some((target, status)) => (target, Some(status)),
+        None => ("directory".to_owned(), None),
+    };
+    let action = match e.kind {
+        Some("terminated") => "deactivate",
+        _ => "activate",
+    };
+    let detail = serde_json::json!({
+        "kind": e.kind,
+        "trigger": e.trigger,
+        "reason": e.reason,
+        "attempt": e.attempt,
+        "account_status": account_status,
+        "occurred_at": e.occurred_at,
+        "effective_at": e.effective_at,
+        "received_at": e.received_at,
+    });
+    let entry = audit_log::Entry {
+        category: audit_log::PROVISIONING,
+        action,
+        actor: SYSTEM_ACTOR,
+        source: Some(e.source),
+        event_id: Some(e.event_id),
+        employee_id: Some(employee_id),
+        target: Some(&target),
+        outcome: Some("succeeded"),
+        detail,
+    };
+    audit_log::append(conn, &entry).await?;
     Ok(())
 }
 

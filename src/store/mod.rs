@@ -1,6 +1,7 @@
 //! PostgreSQL access: pool, migrations, and the queries behind each table.
 
 pub mod actions;
+pub mod audit_log;
 pub mod dead_letters;
 pub mod employees;
 pub mod events;

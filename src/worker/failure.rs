@@ -15,8 +15,8 @@ pub enum ProcessError {
     /// PostgreSQL failed; connection losses, timeouts and serialization failures are transient.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// An external target refused or failed.
-    #[error("target `{target}`: {error}")]
+    /// An external target refused or failed (its message names the target).
+    #[error("{error}")]
     Target { target: String, error: TargetError },
 }
 

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use super::audit_log;
+
 /// Why an event ended in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,9 +90,26 @@ pub async fn record(pool: &PgPool, letter: &NewDeadLetter<'_>) -> Result<i64, sq
     .bind(id)
     .bind(SYSTEM_ACTOR)
     .bind(letter.reason.as_str())
-    .bind(sqlx::types::Json(detail))
+    .bind(sqlx::types::Json(&detail))
     .execute(&mut *tx)
     .await?;
+    let entry = audit_log::Entry {
+        category: audit_log::DEAD_LETTER,
+        action: "dead_lettered",
+        actor: SYSTEM_ACTOR,
+        source: Some(letter.source),
+        event_id: Some(letter.event_id),
+        employee_id: letter.employee_id,
+        target: None,
+        outcome: Some(letter.reason.as_str()),
+        detail: serde_json::json!({
+            "dead_letter_id": id,
+            "kind": letter.kind,
+            "attempts": letter.attempts,
+            "error": letter.last_error,
+        }),
+    };
+    audit_log::append(&mut tx, &entry).await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use super::Reason;
+use crate::store::audit_log;
 use crate::queue::{PublishError, Publisher, QueueMessage};
 
 /// Rows `list` returns when the caller sets no limit of its own.
@@ -342,6 +343,7 @@ struct ReplayRow {
     source: String,
     source_kind: String,
     event_id: String,
+    employee_id: Option<String>,
     status: String,
     body: Vec<u8>,
     first_received_at: DateTime<Utc>,
@@ -360,7 +362,7 @@ async fn replay_one(
 ) -> Result<bool, OpsError> {
     let mut tx = pool.begin().await?;
     let row: Option<ReplayRow> = sqlx::query_as(
-        "SELECT source, source_kind, event_id, status, body, first_received_at \
+        "SELECT source, source_kind, event_id, employee_id, status, body, first_received_at \
          FROM dead_letters WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
@@ -391,7 +393,19 @@ async fn replay_one(
         "replay_count": replay_count,
         "trigger": REPLAY_TRIGGER,
     });
-    record_action(&mut tx, id, "replayed", actor, None, detail).await?;
+    record_action(&mut tx, id, "replayed", actor, None, detail.clone()).await?;
+    let entry = audit_log::Entry {
+        category: audit_log::DEAD_LETTER,
+        action: "replayed",
+        actor,
+        source: Some(&row.source),
+        event_id: Some(&row.event_id),
+        employee_id: row.employee_id.as_deref(),
+        target: None,
+        outcome: Some(Status::Replayed.as_str()),
+        detail: json!({ "dead_letter_id": id, "replay": detail }),
+    };
+    audit_log::append(&mut tx, &entry).await?;
     let message = QueueMessage {
         source: row.source,
         source_kind,
@@ -427,12 +441,13 @@ pub async fn discard(pool: &PgPool, id: i64, actor: &str, reason: &str) -> Resul
     let actor = required("an actor", actor)?;
     let reason = required("a reason", reason)?;
     let mut tx = pool.begin().await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(status) = status else {
+    let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT status, source, event_id, employee_id FROM dead_letters WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, source, event_id, employee_id)) = row else {
         return Err(OpsError::NotFound(id));
     };
     if status != Status::Dead.as_str() {
@@ -445,6 +460,18 @@ pub async fn discard(pool: &PgPool, id: i64, actor: &str, reason: &str) -> Resul
         .execute(&mut *tx)
         .await?;
     record_action(&mut tx, id, "discarded", actor, Some(reason), json!({})).await?;
+    let entry = audit_log::Entry {
+        category: audit_log::DEAD_LETTER,
+        action: "discarded",
+        actor,
+        source: Some(&source),
+        event_id: Some(&event_id),
+        employee_id: employee_id.as_deref(),
+        target: None,
+        outcome: Some(Status::Discarded.as_str()),
+        detail: json!({ "dead_letter_id": id, "previous_status": status, "reason": reason }),
+    };
+    audit_log::append(&mut tx, &entry).await?;
     tx.commit().await?;
     tracing::info!(dead_letter = id, actor, "dead letter discarded");
     Ok(())

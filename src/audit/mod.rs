@@ -1,0 +1,12 @@
+//! Evidence for security teams: the deprovision latency report (per termination, as
+//! exact percentiles, SLA breaches, what is still pending and where it is stuck), the
+//! sealer of the tamper-evident audit log, and the metrics to alert on.
+
+pub mod metrics;
+pub mod percentile;
+pub mod render;
+pub mod report;
+pub mod sealer;
+
+pub use percentile::Percentiles;
+pub use report::{Params, Report};

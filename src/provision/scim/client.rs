@@ -1,0 +1,282 @@
+//! The HTTP side of the SCIM target: one authenticated client per target, URLs under the
+//! base URL, and the classification of answers (DESIGN.md "Errors and retries"), the same as
+//! the `http` target's: 2xx is success; 408, 409, 429, 5xx and transport failures are
+//! transient; any other status is permanent. Redirects are not followed.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use chrono::DateTime;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{redirect, Method, StatusCode, Url};
+use serde_json::Value;
+
+use crate::config::Secret;
+use crate::provision::error::TargetError;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
+/// Longest excerpt of a response body quoted in an error, in characters.
+const EXCERPT_CHARS: usize = 200;
+/// Bytes of a response body looked at for the excerpt (enough for 200 multi-byte characters).
+const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
+
+pub struct ScimClient {
+    target: String,
+    base: Url,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl ScimClient {
+    /// The token only goes into a default header marked sensitive; errors name the key.
+    pub fn new(
+        target: &str,
+        base: Url,
+        token: &Secret,
+        timeout: Duration,
+    ) -> Result<ScimClient, String> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| "token: must be printable text (it goes in an HTTP header)")?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static(SCIM_JSON));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(ScimClient {
+            target: target.to_string(),
+            base,
+            http,
+            timeout,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded as one segment.
+    pub fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// `GET {resource}?filter=…`, the filter percent-encoded (spaces as `%20`, not `+`).
+    pub fn search(&self, resource: &str, filter: &str) -> Url {
+        let mut url = self.endpoint(&[resource]);
+        url.set_query(Some(&format!("filter={}", percent_encode(filter))));
+        url
+    }
+
+    /// Send one request and read its answer, whatever its status. Only a request that got no
+    /// answer is an error here.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, TargetError> {
+        let what = format!("scim target `{}`: {method} {}", self.target, url.path());
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| TargetError::Permanent {
+                message: format!("{what}: cannot encode the request: {e}"),
+            })?;
+            request = request.header(CONTENT_TYPE, SCIM_JSON).body(bytes);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&what, e))?;
+        let status = response.status();
+        let retry_after = honours_retry_after(status)
+            .then(|| retry_after(response.headers(), SystemTime::now()))
+            .flatten();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&what, e))?;
+        Ok(Answer {
+            what,
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// A request that never got a (whole) answer: transient, unless it could not be built.
+    /// The URL is left out of the cause: the method and path are named already.
+    fn transport_error(&self, what: &str, error: reqwest::Error) -> TargetError {
+        let failure = if error.is_timeout() {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(self.timeout)
+            )
+        } else {
+            "request failed".to_string()
+        };
+        let unbuildable = error.is_builder();
+        let message = format!("{what}: {failure}: {}", error_chain(&error.without_url()));
+        if unbuildable {
+            return TargetError::Permanent { message };
+        }
+        TargetError::Transient {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// A server's answer to one request, kept whole so the caller can look at the status first.
+#[derive(Debug)]
+pub struct Answer {
+    /// "scim target `name`: METHOD /path", the start of every message about this request.
+    what: String,
+    pub status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Bytes,
+}
+
+impl Answer {
+    /// Ok for a 2xx answer, else the classified error.
+    pub fn success(self) -> Result<Answer, TargetError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    /// The body as JSON (`Null` when empty).
+    pub fn json(&self) -> Result<Value, TargetError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|_| {
+            self.permanent(format!(
+                "answered {} with a body that is not JSON: {}",
+                self.status,
+                excerpt(&self.body)
+            ))
+        })
+    }
+
+    /// An error about this request that retrying cannot fix, e.g. an unexpected answer.
+    pub fn permanent(&self, detail: impl std::fmt::Display) -> TargetError {
+        TargetError::Permanent {
+            message: format!("{}: {detail}", self.what),
+        }
+    }
+
+    /// An error about this request worth retrying later.
+    pub fn transient(&self, detail: impl std::fmt::Display) -> TargetError {
+        TargetError::Transient {
+            message: format!("{}: {detail}", self.what),
+            retry_after: None,
+        }
+    }
+
+    /// The error a non-2xx answer stands for.
+    pub fn into_error(self) -> TargetError {
+        let message = format!(
+            "{} answered {}: {}",
+            self.what,
+            self.status,
+            excerpt(&self.body)
+        );
+        if is_transient_status(self.status) {
+            TargetError::Transient {
+                message,
+                retry_after: self.retry_after,
+            }
+        } else {
+            TargetError::Permanent { message }
+        }
+    }
+}
+
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+fn honours_retry_after(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (a past date means "now").
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        SystemTime::from(at.to_utc())
+            .duration_since(now)
+            .unwrap_or_default(),
+    )
+}
+
+/// Every byte but the RFC 3986 unreserved characters as `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// The start of a body, on one line, at most `EXCERPT_CHARS` characters.
+pub fn excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(EXCERPT_BYTES)];
+    let text = String::from_utf8_lossy(head);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    if text.chars().count() <= EXCERPT_CHARS && head.len() == body.len() {
+        return text;
+    }
+    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
