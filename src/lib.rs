@@ -1,6 +1,7 @@
 //! provisiond: signed HRIS webhooks → RabbitMQ → worker pool → provisioning targets.
 
 pub mod admin;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// Log to stderr; `RUST_LOG` filters (default `info`), `PROVISIOND_LOG_FORMAT=json` for JSON.
@@ -31,6 +31,12 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// `provisiond_deprovision_latency_seconds`: from sub-second to a day (SLAs are minutes
+/// to hours: 15m, 1h, 4h are bucket bounds).
+const DEPROVISION_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14_400.0, 86_400.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use. Several applications
 /// in one process (tests) share it; series carry labels that tell them apart.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -39,7 +45,11 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets(LATENCY_BUCKETS)
-                .expect("bucket list is not empty");
+                .and_then(|b| {
+                    let name = crate::audit::metrics::LATENCY.to_owned();
+                    b.set_buckets_for_metric(Matcher::Full(name), DEPROVISION_BUCKETS)
+                })
+                .expect("bucket lists are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder is installed, in which case ours stays unused.

@@ -1,5 +1,6 @@
 //! The admin API under `/admin`: bearer-token authenticated JSON.
 
+pub mod audit;
 pub mod dead_letters;
 pub mod employees;
 
@@ -19,6 +20,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/employees/{source}/{employee_id}",
             get(employees::show_handler),
         )
+        .route("/audit/deprovision", get(audit::report_handler))
+        .route("/audit/deprovision.html", get(audit::html_handler))
+        .route("/audit/deprovision.csv", get(audit::csv_handler))
         .route("/dead-letters", get(dead_letters::list_handler))
         .route(
             "/dead-letters/replay",

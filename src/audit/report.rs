@@ -25,6 +25,11 @@ use sqlx::{PgConnection, PgPool};
 use super::percentile::{seconds, Percentiles};
 use crate::store::dead_letters::ops::parse_since;
 
+/// A non-empty, trimmed value.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// The default `--since`.
 pub const DEFAULT_SINCE: &str = "30d";
 
@@ -52,7 +57,6 @@ impl Params {
         default_sla: Duration,
         now: DateTime<Utc>,
     ) -> Result<Params, String> {
-        let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty());
         let since = parse_since(given(since).unwrap_or(DEFAULT_SINCE), now)
             .map_err(|e| format!("since: {e}"))?;
         let until = match given(until) {
@@ -532,7 +536,13 @@ async fn load(
         .map(|c| {
             let key = (c.source.as_str(), c.event_id.as_str());
             let actions = actions_by_event.get(&key).map_or(&[][..], Vec::as_slice);
-            classify(c, actions, dead_by_event.get(&key).copied(), scope.now, sla_micros)
+            classify(
+                c,
+                actions,
+                dead_by_event.get(&key).copied(),
+                scope.now,
+                sla_micros,
+            )
         })
         .collect();
     timelines.sort_by(|a, b| {
@@ -775,7 +785,11 @@ fn assemble(params: &Params, terminations: Vec<Timeline>, scheduled: Vec<Schedul
     let mut per_target: BTreeMap<String, (Vec<i64>, usize, usize)> = BTreeMap::new();
     for t in &terminations {
         for (target, latency) in &t.micros.targets {
-            per_target.entry(target.clone()).or_default().0.push(*latency);
+            per_target
+                .entry(target.clone())
+                .or_default()
+                .0
+                .push(*latency);
         }
         for r in &t.targets {
             let entry = per_target.entry(r.target.clone()).or_default();

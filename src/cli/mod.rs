@@ -1,5 +1,6 @@
 //! The command line: one module per command.
 
+mod audit;
 mod dlq;
 mod employee;
 mod rules;
@@ -36,6 +37,11 @@ pub enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Deprovision latency report and audit log verification.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// The dead-letter log: list, show, replay and discard.
     Dlq {
         #[command(subcommand)]
@@ -71,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { role } => serve(config, role).await,
         Command::Migrate => migrate(config).await,
+        Command::Audit { command } => audit::run(config, command).await,
         Command::Dlq { command } => dlq::run(config, command).await,
         Command::Employee { command } => employee::run(config, command).await,
         Command::Rules { command } => rules::run(&config, &command),

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::config::{Secret, TargetConfig, TargetKind};
 use crate::event::CanonicalEvent;
 use crate::provision::error::TargetError;
+use crate::provision::rules::Decision;
 use crate::webhook::signature::{sign, SigningKey, SourceKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +67,28 @@ impl HttpTarget {
         event_id: &str,
         event: &CanonicalEvent,
     ) -> Result<(), TargetError> {
-        let body = serde_json::to_vec(&envelope(source, event))
+        self.apply_with(source, event_id, event, None).await
+    }
+
+    /// POST the canonical event with what the rules decided (`data.provisioning`:
+    /// role, groups, entitlements) for an active employee.
+    pub async fn apply_with(
+        &self,
+        source: &str,
+        event_id: &str,
+        event: &CanonicalEvent,
+        decision: Option<&Decision>,
+    ) -> Result<(), TargetError> {
+        let mut envelope = envelope(source, event);
+        if let Some(decision) = decision {
+            envelope["data"]["provisioning"] = serde_json::json!({
+                "rule": decision.rule,
+                "role": decision.role,
+                "groups": decision.groups,
+                "entitlements": decision.entitlements,
+            });
+        }
+        let body = serde_json::to_vec(&envelope)
             .map_err(|e| self.permanent(format!("cannot encode the event: {e}")))?;
         let response = self
             .signed_request(event_id, body)

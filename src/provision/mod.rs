@@ -3,15 +3,18 @@
 pub mod error;
 pub mod http;
 pub mod rules;
+pub mod scim;
 
 use crate::config::{TargetConfig, TargetKind};
 use crate::event::CanonicalEvent;
 use error::TargetError;
+use rules::Decision;
 
 /// A target outside provisiond's database, called after the event's transaction commits.
 #[derive(Debug)]
 pub enum ExternalTarget {
     Http(http::HttpTarget),
+    Scim(scim::ScimTarget),
 }
 
 impl ExternalTarget {
@@ -19,11 +22,13 @@ impl ExternalTarget {
     pub fn from_config(config: &TargetConfig) -> Result<Option<ExternalTarget>, String> {
         match config.kind {
             TargetKind::Directory => Ok(None),
-            TargetKind::Http => Ok(Some(ExternalTarget::Http(http::HttpTarget::from_config(
-                config,
-            )?))),
+            TargetKind::Http => {
+                let target = http::HttpTarget::from_config(config)?;
+                Ok(Some(ExternalTarget::Http(target)))
+            }
             TargetKind::Scim => {
-                Err("kind: `scim` targets are not supported by this version".into())
+                let target = scim::ScimTarget::from_config(config)?;
+                Ok(Some(ExternalTarget::Scim(target)))
             }
         }
     }
@@ -31,17 +36,30 @@ impl ExternalTarget {
     pub fn name(&self) -> &str {
         match self {
             ExternalTarget::Http(t) => t.name(),
+            ExternalTarget::Scim(t) => t.name(),
         }
     }
 
+    /// Bring the target to the event's state: for an active employee, what `decision`
+    /// gives; `managed_groups` are the groups provisiond may remove someone from.
     pub async fn apply(
         &self,
         source: &str,
         event_id: &str,
         event: &CanonicalEvent,
+        decision: &Decision,
+        managed_groups: &[String],
     ) -> Result<(), TargetError> {
+        let active = event.kind.is_active();
         match self {
-            ExternalTarget::Http(t) => t.apply(source, event_id, event).await,
+            ExternalTarget::Http(t) => {
+                let decision = active.then_some(decision);
+                t.apply_with(source, event_id, event, decision).await
+            }
+            ExternalTarget::Scim(t) => {
+                let groups: &[String] = if active { &decision.groups } else { &[] };
+                t.apply(source, event, groups, managed_groups).await
+            }
         }
     }
 }

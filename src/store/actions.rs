@@ -136,7 +136,11 @@ pub async fn finish(
         event_id: Some(&event_id),
         employee_id: Some(&employee_id),
         target: Some(&target),
-        outcome: Some(if error.is_some() { "failed" } else { "succeeded" }),
+        outcome: Some(if error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        }),
         detail: serde_json::json!({
             "action_id": id,
             "attempts": attempts,

@@ -280,8 +280,8 @@ pub async fn verify(pool: &PgPool) -> Result<Verification, sqlx::Error> {
                 break 'walk;
             }
             // check_row compared it with a 32-byte digest.
-            let hash = <[u8; 32]>::try_from(row.hash.as_deref().unwrap_or_default())
-                .unwrap_or_default();
+            let hash =
+                <[u8; 32]>::try_from(row.hash.as_deref().unwrap_or_default()).unwrap_or_default();
             result.rows += 1;
             result.head = Some((row.id, expected, hash));
             prev = hash.to_vec();

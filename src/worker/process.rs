@@ -53,6 +53,7 @@ pub struct Processor {
     directory: String,
     targets: Arc<Vec<ExternalTarget>>,
     rules: Arc<Rules>,
+    managed_groups: Arc<Vec<String>>,
     policy: SchedulePolicy,
 }
 
@@ -78,6 +79,7 @@ impl Processor {
             pool,
             directory,
             targets: Arc::new(targets),
+            managed_groups: Arc::new(rules.managed_groups()),
             rules: Arc::new(rules),
             policy,
         }
@@ -154,7 +156,11 @@ impl Processor {
             }
             ran = true;
             let started = chrono::Utc::now();
-            let result = target.apply(&msg.source, &msg.event_id, event).await;
+            let decision = self.rules.decide(event);
+            let managed = &self.managed_groups;
+            let result = target
+                .apply(&msg.source, &msg.event_id, event, &decision, managed)
+                .await;
             let error = result.as_ref().err().map(ToString::to_string);
             actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
             tx.commit().await?;

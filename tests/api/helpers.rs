@@ -56,9 +56,13 @@ pub fn test_config(iso: &Isolation, amqp: &str) -> Config {
     test_config_with(iso, amqp, "")
 }
 
-/// The test configuration plus `extra` TOML (targets, overrides of whole sections).
+/// The test configuration plus `extra` TOML (targets, rules).
 pub fn test_config_with(iso: &Isolation, amqp: &str, extra: &str) -> Config {
-    let text = format!(
+    Config::from_toml(&test_config_text(iso, amqp, extra)).expect("test config is valid")
+}
+
+pub fn test_config_text(iso: &Isolation, amqp: &str, extra: &str) -> String {
+    format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
@@ -104,8 +108,7 @@ secrets = ["{WORKOS_OLD_SECRET}", "{WORKOS_SECRET}"]
         db = iso.database_url,
         prefix = iso.prefix,
         max_attempts = MAX_ATTEMPTS,
-    );
-    Config::from_toml(&text).expect("test config is valid")
+    )
 }
 
 pub struct TestApp {

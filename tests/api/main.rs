@@ -12,4 +12,5 @@ mod resilience;
 mod retries;
 mod rules;
 mod scheduling;
+mod scim;
 mod target_server;

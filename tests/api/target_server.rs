@@ -26,6 +26,8 @@ struct Script {
 #[derive(Clone)]
 pub struct TargetServer {
     pub url: String,
+    /// The server root, for clients (SCIM) that build their own paths.
+    pub base: String,
     script: Arc<Mutex<Script>>,
 }
 
@@ -39,11 +41,14 @@ impl TargetServer {
         }));
         let app = Router::new()
             .route("/provision", post(answer))
+            .fallback(answer)
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/provision", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let url = format!("http://{address}/provision");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        TargetServer { url, script }
+        let base = format!("http://{address}");
+        TargetServer { url, base, script }
     }
 
     pub fn set_otherwise(&self, status: u16) {

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use super::Reason;
-use crate::store::audit_log;
 use crate::queue::{PublishError, Publisher, QueueMessage};
+use crate::store::audit_log;
 
 /// Rows `list` returns when the caller sets no limit of its own.
 pub const DEFAULT_LIMIT: i64 = 100;

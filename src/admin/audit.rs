@@ -1,0 +1,91 @@
+//! `/admin/audit/deprovision` (JSON), `.html` and `.csv`: the deprovision report.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::audit::{render, report};
+use crate::config::AuditConfig;
+use crate::http::{ApiError, AppState};
+
+/// The configured audit settings, given to the router as an `axum::Extension`; without
+/// it the defaults of `[audit]` apply (an `sla` query parameter always wins).
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub deprovision_sla: Duration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            deprovision_sla: AuditConfig::default().deprovision_sla,
+        }
+    }
+}
+
+/// `?since=&until=&source=&sla=`; empty values mean the defaults.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportParams {
+    since: Option<String>,
+    until: Option<String>,
+    source: Option<String>,
+    sla: Option<String>,
+}
+
+async fn build(
+    state: &AppState,
+    params: &ReportParams,
+    settings: Option<Extension<AuditSettings>>,
+) -> Result<report::Report, ApiError> {
+    let settings = settings.map(|Extension(s)| s).unwrap_or_default();
+    let params = report::Params::parse(
+        params.since.as_deref(),
+        params.until.as_deref(),
+        params.source.as_deref(),
+        params.sla.as_deref(),
+        settings.deprovision_sla,
+        Utc::now(),
+    )
+    .map_err(ApiError::BadRequest)?;
+    Ok(report::build(&state.pool, &params).await?)
+}
+
+pub async fn report_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ReportParams>,
+    settings: Option<Extension<AuditSettings>>,
+) -> Result<Json<report::Report>, ApiError> {
+    Ok(Json(build(&state, &params, settings).await?))
+}
+
+pub async fn html_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ReportParams>,
+    settings: Option<Extension<AuditSettings>>,
+) -> Result<Response, ApiError> {
+    let report = build(&state, &params, settings).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        // The page needs nothing from anywhere: no scripts, no fetches.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ),
+    ];
+    Ok((headers, render::html(&report)).into_response())
+}
+
+pub async fn csv_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ReportParams>,
+    settings: Option<Extension<AuditSettings>>,
+) -> Result<Response, ApiError> {
+    let report = build(&state, &params, settings).await?;
+    let headers = [(header::CONTENT_TYPE, "text/csv; charset=utf-8")];
+    Ok((headers, render::csv(&report)).into_response())
+}

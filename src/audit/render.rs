@@ -1,0 +1,568 @@
+//! The report for people and spreadsheets: a text table, CSV (one row per termination) and
+//! a self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::percentile::Percentiles;
+use super::report::{Report, Timeline};
+
+/// Times as the JSON has them (RFC 3339, UTC, as many fraction digits as needed).
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(time).unwrap_or_default()
+}
+
+fn opt_num(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A duration in seconds, for people: `0.042s`, `12.5s`, `14m 3s`, `2h 5m`, `3d 4h`.
+pub fn human(seconds: f64) -> String {
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    let s = seconds.abs();
+    if s < 60.0 {
+        let text = format!("{s:.3}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        return format!("{sign}{text}s");
+    }
+    let total = s.round() as u64;
+    let (d, h, m, sec) = (
+        total / 86_400,
+        total % 86_400 / 3600,
+        total % 3600 / 60,
+        total % 60,
+    );
+    let text = if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m {sec}s")
+    };
+    format!("{sign}{text}")
+}
+
+fn opt_human(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), human)
+}
+
+fn stuck_text(t: &[super::report::Stuck]) -> String {
+    let parts: Vec<String> = t
+        .iter()
+        .map(|s| {
+            let error = s.error.as_deref().unwrap_or("");
+            match &s.target {
+                Some(target) if error.is_empty() => format!("{target}: {}", s.status),
+                Some(target) => format!("{target}: {}: {error}", s.status),
+                None => error.to_owned(),
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// The human summary printed by `audit deprovision` (the default format).
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "Deprovision report {} .. {}{}  (SLA {})",
+        time(report.window.since),
+        time(report.window.until),
+        report
+            .source
+            .as_deref()
+            .map_or(String::new(), |s| format!("  source {s}")),
+        human(report.sla_seconds)
+    );
+    let _ = writeln!(
+        out,
+        "\nterminations {}   completed {}   pending {}   failed {}   scheduled {}   breaches {}",
+        c.terminations, c.completed, c.pending, c.failed, c.scheduled, c.breaches
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "LATENCY", "COUNT", "P50", "P90", "P95", "P99", "MAX"
+    );
+    let row = |out: &mut String, name: &str, p: &Percentiles| {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            name,
+            p.count,
+            opt_human(p.p50),
+            opt_human(p.p90),
+            opt_human(p.p95),
+            opt_human(p.p99),
+            opt_human(p.max)
+        );
+    };
+    row(
+        &mut out,
+        "receipt → revoked",
+        &report.latency_seconds.receipt_to_revoked,
+    );
+    row(
+        &mut out,
+        "effective → revoked",
+        &report.latency_seconds.effective_to_revoked,
+    );
+    for (name, stats) in &report.targets {
+        let label = format!("target {name}");
+        row(&mut out, &label, &stats.latency);
+    }
+    let _ = writeln!(out, "\nSLA BREACHES ({})", report.breaches.len());
+    if report.breaches.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for b in &report.breaches {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<34} {:>10}  {}",
+            b.employee_id.as_deref().unwrap_or("-"),
+            b.source,
+            b.event_id,
+            human(b.latency_seconds),
+            b.status.as_str()
+        );
+    }
+    let _ = writeln!(out, "\nINCOMPLETE ({})", report.incomplete.len());
+    if report.incomplete.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for i in &report.incomplete {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<34} {:<8} age {:>9}  {}",
+            i.employee_id.as_deref().unwrap_or("-"),
+            i.source,
+            i.event_id,
+            i.status.as_str(),
+            human(i.age_seconds),
+            stuck_text(&i.stuck_at)
+        );
+    }
+    if !report.scheduled.is_empty() {
+        let _ = writeln!(out, "\nSCHEDULED, NOT DUE YET ({})", report.scheduled.len());
+        for s in &report.scheduled {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<10} {:<34} due {}",
+                s.employee_id,
+                s.source,
+                s.event_id,
+                time(s.due_at)
+            );
+        }
+    }
+    out
+}
+
+/// The fixed CSV columns; then `revoked_at:<target>` per target, then `stuck_at`.
+pub const CSV_COLUMNS: [&str; 17] = [
+    "source",
+    "employee_id",
+    "event_id",
+    "trigger",
+    "status",
+    "occurred_at",
+    "effective_at",
+    "received_at",
+    "due_at",
+    "clock_started_at",
+    "published_at",
+    "processed_at",
+    "completed_at",
+    "receipt_to_revoked_seconds",
+    "effective_to_revoked_seconds",
+    "age_seconds",
+    "breach",
+];
+
+/// One row per termination (RFC 4180: CRLF line ends, quotes where needed).
+pub fn csv(report: &Report) -> String {
+    let targets: BTreeSet<&str> = report
+        .terminations
+        .iter()
+        .flat_map(|t| t.targets.iter().map(|r| r.target.as_str()))
+        .collect();
+    let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    header.extend(targets.iter().map(|t| format!("revoked_at:{t}")));
+    header.push("stuck_at".to_owned());
+    let mut out = String::new();
+    push_record(&mut out, &header);
+    for t in &report.terminations {
+        let mut fields = timeline_fields(t);
+        for target in &targets {
+            let revoked = t.targets.iter().find(|r| r.target == *target);
+            fields.push(opt_time(revoked.and_then(|r| r.revoked_at)));
+        }
+        fields.push(stuck_text(&t.stuck_at));
+        push_record(&mut out, &fields);
+    }
+    out
+}
+
+fn timeline_fields(t: &Timeline) -> Vec<String> {
+    vec![
+        t.source.clone(),
+        t.employee_id.clone().unwrap_or_default(),
+        t.event_id.clone(),
+        t.trigger.clone(),
+        t.status.as_str().to_owned(),
+        opt_time(t.occurred_at),
+        opt_time(t.effective_at),
+        time(t.received_at),
+        opt_time(t.due_at),
+        time(t.clock_started_at),
+        opt_time(t.published_at),
+        opt_time(t.processed_at),
+        opt_time(t.completed_at),
+        opt_num(t.receipt_to_revoked_seconds),
+        opt_num(t.effective_to_revoked_seconds),
+        opt_num(t.age_seconds),
+        t.breach.to_string(),
+    ]
+}
+
+fn push_record(out: &mut String, fields: &[String]) {
+    let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&quoted.join(","));
+    out.push_str("\r\n");
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+/// Text made safe for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// Upper bounds (seconds) of the chart's latency buckets; the last bucket is open.
+const BUCKETS: [(f64, &str); 9] = [
+    (0.1, "≤ 100 ms"),
+    (1.0, "≤ 1 s"),
+    (10.0, "≤ 10 s"),
+    (60.0, "≤ 1 min"),
+    (300.0, "≤ 5 min"),
+    (900.0, "≤ 15 min"),
+    (3600.0, "≤ 1 h"),
+    (14_400.0, "≤ 4 h"),
+    (86_400.0, "≤ 1 day"),
+];
+
+/// How many completed terminations fall in each bucket (the last: over a day).
+pub fn distribution(report: &Report) -> Vec<(String, usize)> {
+    let mut counts = vec![0_usize; BUCKETS.len() + 1];
+    for t in &report.terminations {
+        if let Some(latency) = t.receipt_to_revoked_seconds {
+            let index = BUCKETS
+                .iter()
+                .position(|(upper, _)| latency <= *upper)
+                .unwrap_or(BUCKETS.len());
+            counts[index] += 1;
+        }
+    }
+    let mut labels: Vec<String> = BUCKETS.iter().map(|(_, l)| (*l).to_owned()).collect();
+    labels.push("> 1 day".to_owned());
+    labels.into_iter().zip(counts).collect()
+}
+
+fn svg_chart(report: &Report) -> String {
+    let buckets = distribution(report);
+    let (width, height, left, bottom, top) = (760.0, 260.0, 40.0, 50.0, 20.0);
+    let plot_h = height - bottom - top;
+    let slot = (width - left - 10.0) / buckets.len() as f64;
+    let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
+    let sla = report.sla_seconds;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="chart-title"><title id="chart-title">Receipt to revoked latency distribution of completed terminations</title>"#
+    );
+    let axis_y = height - bottom;
+    let _ = write!(
+        svg,
+        r##"<line x1="{left}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="#333"/>"##,
+        width - 10.0
+    );
+    for (n, (label, count)) in buckets.iter().enumerate() {
+        let x = left + n as f64 * slot + slot * 0.15;
+        let w = slot * 0.7;
+        let h = (*count as f64 / max) * plot_h;
+        let y = axis_y - h;
+        // Buckets entirely above the SLA are drawn red.
+        let lower = if n == 0 { 0.0 } else { BUCKETS[n - 1].0 };
+        let over = lower >= sla;
+        let fill = if over { "#c0392b" } else { "#2e86c1" };
+        let _ = write!(
+            svg,
+            r#"<rect class="bar" data-bucket="{}" data-count="{count}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"><title>{}: {count}</title></rect>"#,
+            escape(label),
+            escape(label)
+        );
+        let cx = x + w / 2.0;
+        let _ = write!(
+            svg,
+            r#"<text x="{cx:.1}" y="{:.1}" font-size="12" text-anchor="middle">{count}</text>"#,
+            y - 4.0
+        );
+        let _ = write!(
+            svg,
+            r#"<text x="{cx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
+            axis_y + 16.0,
+            escape(label)
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{left}" y="{:.1}" font-size="11">receipt → revoked (red: entirely over the SLA of {})</text></svg>"#,
+        height - 8.0,
+        escape(&human(sla))
+    );
+    svg
+}
+
+fn html_percentiles(out: &mut String, key: &str, label: &str, p: &Percentiles) {
+    let cell = |name: &str, v: Option<f64>| {
+        let value = v.map_or(String::new(), |v| v.to_string());
+        format!(
+            r#"<td data-latency="{key}.{name}" data-seconds="{value}">{}</td>"#,
+            escape(&opt_human(v))
+        )
+    };
+    let _ = write!(
+        out,
+        r#"<tr><th scope="row">{}</th><td data-latency="{key}.count">{}</td>{}{}{}{}{}</tr>"#,
+        escape(label),
+        p.count,
+        cell("p50", p.p50),
+        cell("p90", p.p90),
+        cell("p95", p.p95),
+        cell("p99", p.p99),
+        cell("max", p.max)
+    );
+}
+
+/// A complete, self-contained HTML page with the same numbers as the JSON. Each total
+/// carries `data-count="<key>"` and each percentile `data-latency="<name>.<p>"` with the
+/// exact seconds in `data-seconds`, so a script can check them against the JSON.
+pub fn html(report: &Report) -> String {
+    let c = &report.counts;
+    let mut out = String::new();
+    out.push_str(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>provisiond deprovision report</title><style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#222;max-width:70rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;font-size:.9rem}
+th{background:#f3f3f3}.num{text-align:right}.bad{color:#c0392b;font-weight:600}.ok{color:#1e8449;font-weight:600}
+.totals td{font-size:1.3rem;text-align:center}.muted{color:#666}code{font-size:.85rem}
+</style></head><body>"#,
+    );
+    let _ = write!(
+        out,
+        r#"<h1>Deprovision report</h1><p class="muted">Window <time data-window="since">{}</time> to <time data-window="until">{}</time>{} · SLA <span data-sla-seconds="{}">{}</span> · generated <time>{}</time> by provisiond. Percentiles are exact (nearest rank over every termination), not estimated.</p>"#,
+        escape(&time(report.window.since)),
+        escape(&time(report.window.until)),
+        report
+            .source
+            .as_deref()
+            .map_or(String::new(), |s| format!(" · source {}", escape(s))),
+        report.sla_seconds,
+        escape(&human(report.sla_seconds)),
+        escape(&time(report.generated_at)),
+    );
+    let verdict = if c.breaches == 0 && c.failed == 0 && c.pending == 0 {
+        r#"<p class="ok">Every termination in the window was completed within the SLA.</p>"#
+            .to_owned()
+    } else {
+        format!(
+            r#"<p class="bad">{} SLA breach(es), {} termination(s) not complete.</p>"#,
+            c.breaches,
+            c.pending + c.failed
+        )
+    };
+    out.push_str("<h2>Summary</h2>");
+    out.push_str(&verdict);
+    out.push_str(r#"<table class="totals"><tr><th>terminations</th><th>completed</th><th>pending</th><th>failed</th><th>scheduled</th><th>breaches</th></tr><tr>"#);
+    for (key, value) in [
+        ("terminations", c.terminations),
+        ("completed", c.completed),
+        ("pending", c.pending),
+        ("failed", c.failed),
+        ("scheduled", c.scheduled),
+        ("breaches", c.breaches),
+    ] {
+        let _ = write!(out, r#"<td data-count="{key}">{value}</td>"#);
+    }
+    out.push_str("</tr></table>");
+
+    out.push_str(r#"<h2>Latency</h2><table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>"#);
+    html_percentiles(
+        &mut out,
+        "receipt_to_revoked",
+        "receipt → revoked (all targets)",
+        &report.latency_seconds.receipt_to_revoked,
+    );
+    html_percentiles(
+        &mut out,
+        "effective_to_revoked",
+        "effective / occurred → revoked",
+        &report.latency_seconds.effective_to_revoked,
+    );
+    for (name, stats) in &report.targets {
+        let key = format!("targets.{name}");
+        html_percentiles(
+            &mut out,
+            &escape(&key),
+            &format!("target {name}: receipt → revoked"),
+            &stats.latency,
+        );
+    }
+    out.push_str("</table>");
+    out.push_str("<h2>Distribution</h2>");
+    out.push_str(&svg_chart(report));
+
+    let _ = write!(out, "<h2>SLA breaches ({})</h2>", report.breaches.len());
+    if report.breaches.is_empty() {
+        out.push_str("<p>None.</p>");
+    } else {
+        out.push_str(r#"<table id="breaches"><tr><th>employee</th><th>source</th><th>event</th><th>latency</th><th>status</th><th>clock started</th><th>completed</th></tr>"#);
+        for b in &report.breaches {
+            let _ = write!(
+                out,
+                r#"<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td class="num" data-seconds="{}">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                escape(b.employee_id.as_deref().unwrap_or("-")),
+                escape(&b.source),
+                escape(&b.event_id),
+                b.latency_seconds,
+                escape(&human(b.latency_seconds)),
+                b.status.as_str(),
+                escape(&time(b.clock_started_at)),
+                escape(&opt_time(b.completed_at)),
+            );
+        }
+        out.push_str("</table>");
+    }
+
+    let _ = write!(
+        out,
+        "<h2>Incomplete terminations ({})</h2>",
+        report.incomplete.len()
+    );
+    if report.incomplete.is_empty() {
+        out.push_str("<p>None.</p>");
+    } else {
+        out.push_str(r#"<table id="incomplete"><tr><th>employee</th><th>source</th><th>event</th><th>status</th><th>clock started</th><th>age</th><th>stuck at</th></tr>"#);
+        for i in &report.incomplete {
+            let _ = write!(
+                out,
+                r#"<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td class="bad">{}</td><td>{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+                escape(i.employee_id.as_deref().unwrap_or("-")),
+                escape(&i.source),
+                escape(&i.event_id),
+                i.status.as_str(),
+                escape(&time(i.clock_started_at)),
+                escape(&human(i.age_seconds)),
+                escape(&stuck_text(&i.stuck_at)),
+            );
+        }
+        out.push_str("</table>");
+    }
+
+    out.push_str("<h2>Per target</h2><table><tr><th>target</th><th>revoked</th><th>pending</th><th>failed</th><th>p50</th><th>p99</th><th>max</th></tr>");
+    for (name, stats) in &report.targets {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            escape(name),
+            stats.latency.count,
+            stats.pending,
+            stats.failed,
+            escape(&opt_human(stats.latency.p50)),
+            escape(&opt_human(stats.latency.p99)),
+            escape(&opt_human(stats.latency.max)),
+        );
+    }
+    out.push_str("</table>");
+
+    if !report.scheduled.is_empty() {
+        let _ = write!(
+            out,
+            "<h2>Scheduled, not due yet ({})</h2><table><tr><th>employee</th><th>source</th><th>event</th><th>effective</th><th>due</th></tr>",
+            report.scheduled.len()
+        );
+        for s in &report.scheduled {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                escape(&s.employee_id),
+                escape(&s.source),
+                escape(&s.event_id),
+                escape(&time(s.effective_at)),
+                escape(&time(s.due_at)),
+            );
+        }
+        out.push_str("</table>");
+    }
+    out.push_str(r#"<p class="muted">The SLA clock starts at receipt (for a scheduled termination: at its due time) and stops when the last target is revoked. Machine-readable: <code>provisiond audit deprovision --format json</code>.</p></body></html>"#);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn audit_html_escapes_markup() {
+        assert_eq!(
+            escape(r#"<script>alert('x') & "y"</script>"#),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn audit_human_durations() {
+        assert_eq!(human(0.042), "0.042s");
+        assert_eq!(human(12.5), "12.5s");
+        assert_eq!(human(2.0), "2s");
+        assert_eq!(human(843.0), "14m 3s");
+        assert_eq!(human(7500.0), "2h 5m");
+        assert_eq!(human(273_600.0), "3d 4h");
+        assert_eq!(human(-30.0), "-30s");
+    }
+}

@@ -1,0 +1,290 @@
+//! The bench's results: stable JSON keys and a human table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::stats::Latency;
+
+/// Goals from the performance issue, checked on every report.
+pub const GOAL_INGEST_VS_PUBLISH: f64 = 0.7;
+pub const GOAL_PROCESSING_VS_DB: f64 = 0.7;
+pub const GOAL_DEPROVISION_P99_MS: f64 = 25.0;
+pub const GOAL_RSS_BYTES: u64 = 100 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub config: RunConfig,
+    pub ceilings: Ceilings,
+    pub ingest: Ingest,
+    pub processing: Processing,
+    /// Keyed `"<rate>_per_sec"`.
+    pub deprovision_latency: BTreeMap<String, DeprovisionLatency>,
+    /// The largest peak RSS (VmHWM) of the provisiond processes.
+    pub rss_peak_bytes: u64,
+    /// Peak RSS of each provisiond process, by role.
+    pub rss_peak_bytes_by_role: BTreeMap<String, u64>,
+    pub ratios: Ratios,
+    pub goals: Goals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    pub concurrency: usize,
+    pub duration: String,
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    pub quick: bool,
+    pub deprovision_secs_per_rate: f64,
+    pub payload_bytes_avg: usize,
+    pub sources: Vec<String>,
+    pub database_max_connections: u32,
+    pub worker_concurrency: usize,
+    pub rabbitmq_prefetch: u16,
+    pub cpus: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceilings {
+    pub publish_confirm_per_sec: f64,
+    pub http_202_per_sec: f64,
+    pub db_tx_per_sec: f64,
+    pub publish_confirm_p50_ms: f64,
+    pub publish_confirm_p99_ms: f64,
+    pub http_202_p50_ms: f64,
+    pub http_202_p99_ms: f64,
+    pub db_tx_p50_ms: f64,
+    pub db_tx_p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingest {
+    pub accepted_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// 202s timed inside the measuring window.
+    pub requests: u64,
+    /// Non-202 answers and failed requests (warm-up included).
+    pub errors: u64,
+    /// Everything accepted, warm-up included: the backlog the processing phase drains.
+    pub accepted_total: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Processing {
+    pub applied_per_sec: f64,
+    pub events: u64,
+    pub applied: u64,
+    pub span_secs: f64,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeprovisionLatency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub count: usize,
+    pub sent: usize,
+    pub accepted: usize,
+    pub missing: usize,
+}
+
+impl DeprovisionLatency {
+    pub fn new(latency: Latency, sent: usize, accepted: usize, missing: usize) -> Self {
+        DeprovisionLatency {
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            max_ms: latency.max_ms,
+            count: latency.count,
+            sent,
+            accepted,
+            missing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    pub ingest_vs_publish_ceiling: f64,
+    pub ingest_vs_http_ceiling: f64,
+    pub processing_vs_db_ceiling: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Goals {
+    pub ingest_vs_publish_ceiling_ge_0_7: bool,
+    pub processing_vs_db_ceiling_ge_0_7: bool,
+    /// `None` when the 200/s rate was not run.
+    pub deprovision_p99_le_25ms_at_200_per_sec: Option<bool>,
+    pub rss_le_100_mib: bool,
+}
+
+impl Goals {
+    pub fn check(
+        ratios: &Ratios,
+        deprovision: &BTreeMap<String, DeprovisionLatency>,
+        rss: u64,
+    ) -> Goals {
+        let at_200 = deprovision.get("200_per_sec");
+        Goals {
+            ingest_vs_publish_ceiling_ge_0_7: ratios.ingest_vs_publish_ceiling
+                >= GOAL_INGEST_VS_PUBLISH,
+            processing_vs_db_ceiling_ge_0_7: ratios.processing_vs_db_ceiling
+                >= GOAL_PROCESSING_VS_DB,
+            deprovision_p99_le_25ms_at_200_per_sec: at_200
+                .map(|d| d.missing == 0 && d.count > 0 && d.p99_ms <= GOAL_DEPROVISION_P99_MS),
+            rss_le_100_mib: rss <= GOAL_RSS_BYTES,
+        }
+    }
+}
+
+impl Report {
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "provisiond bench: concurrency {}, {} per measure (+{}s warm-up), ~{} B payloads, {} CPUs{}",
+            c.concurrency,
+            c.duration,
+            c.warmup_secs,
+            c.payload_bytes_avg,
+            c.cpus,
+            if c.quick { ", quick" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "provisiond settings: database.max_connections {}, worker.concurrency {}, rabbitmq.prefetch {}\n",
+            c.database_max_connections, c.worker_concurrency, c.rabbitmq_prefetch
+        );
+        let ceil = &self.ceilings;
+        let rows = [
+            (
+                "ceiling (a) publish + confirm, quorum",
+                rate(ceil.publish_confirm_per_sec),
+                latency(ceil.publish_confirm_p50_ms, ceil.publish_confirm_p99_ms),
+                String::new(),
+            ),
+            (
+                "ceiling (b) HTTP body -> 202",
+                rate(ceil.http_202_per_sec),
+                latency(ceil.http_202_p50_ms, ceil.http_202_p99_ms),
+                String::new(),
+            ),
+            (
+                "ceiling (c) DB tx inbox + account",
+                rate(ceil.db_tx_per_sec),
+                latency(ceil.db_tx_p50_ms, ceil.db_tx_p99_ms),
+                String::new(),
+            ),
+            (
+                "provisiond ingest (--role receiver)",
+                rate(self.ingest.accepted_per_sec),
+                latency(self.ingest.p50_ms, self.ingest.p99_ms),
+                format!(
+                    "{} of (a), {} of (b)",
+                    percent(self.ratios.ingest_vs_publish_ceiling),
+                    percent(self.ratios.ingest_vs_http_ceiling)
+                ),
+            ),
+            (
+                "provisiond processing (--role worker)",
+                rate(self.processing.applied_per_sec),
+                format!("{} events", self.processing.events),
+                format!("{} of (c)", percent(self.ratios.processing_vs_db_ceiling)),
+            ),
+        ];
+        let _ = writeln!(
+            out,
+            "{:<40} {:>12}  {:<26} {}",
+            "measure", "per second", "latency / size", "ratio"
+        );
+        for (name, rate, latency, ratio) in rows {
+            let _ = writeln!(out, "{name:<40} {rate:>12}  {latency:<26} {ratio}");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<40} {:>8} {:>8} {:>8} {:>7} {:>8}",
+            "deprovision latency (open loop)", "p50 ms", "p99 ms", "max ms", "count", "missing"
+        );
+        for (rate, d) in &self.deprovision_latency {
+            let name = format!("  {} terminations/s", rate.trim_end_matches("_per_sec"));
+            let _ = writeln!(
+                out,
+                "{name:<40} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8}",
+                d.p50_ms, d.p99_ms, d.max_ms, d.count, d.missing
+            );
+        }
+        let _ = writeln!(out);
+        let roles: Vec<String> = self
+            .rss_peak_bytes_by_role
+            .iter()
+            .map(|(role, bytes)| format!("{role} {}", mib(*bytes)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "peak RSS: {} ({})",
+            mib(self.rss_peak_bytes),
+            roles.join(", ")
+        );
+        let g = &self.goals;
+        let _ = writeln!(
+            out,
+            "goals: ingest >= 70% of (a): {}; processing >= 70% of (c): {}; deprovision p99 <= 25 ms at 200/s: {}; RSS <= 100 MiB: {}",
+            yes(Some(g.ingest_vs_publish_ceiling_ge_0_7)),
+            yes(Some(g.processing_vs_db_ceiling_ge_0_7)),
+            yes(g.deprovision_p99_le_25ms_at_200_per_sec),
+            yes(Some(g.rss_le_100_mib)),
+        );
+        out
+    }
+}
+
+fn rate(value: f64) -> String {
+    let whole = value.round() as u64;
+    let text = whole.to_string();
+    let mut out = String::new();
+    for (i, ch) in text.chars().enumerate() {
+        if i > 0 && (text.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn latency(p50: f64, p99: f64) -> String {
+    format!("p50 {p50:.2} ms, p99 {p99:.2} ms")
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.0}%", ratio * 100.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn yes(value: Option<bool>) -> &'static str {
+    match value {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "not measured",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_get_thousands_separators() {
+        assert_eq!(rate(1234567.4), "1,234,567");
+        assert_eq!(rate(999.0), "999");
+        assert_eq!(rate(1000.0), "1,000");
+        assert_eq!(percent(0.734), "73%");
+    }
+}

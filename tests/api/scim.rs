@@ -1,0 +1,442 @@
+//! The SCIM target end to end: provisiond, RabbitMQ, PostgreSQL and a real SCIM 2.0
+//! server (scim2-server), with the rules from `provisioning.rs`.
+
+use std::process::Stdio;
+
+use provisiond::{Config, Role};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+use crate::provisioning::{body, RULES};
+use crate::target_server::TargetServer;
+
+const TOKEN: &str = "scim-test-token";
+
+/// A scim2-server child process on a fixed port, so it can be stopped and started again.
+struct ScimServer {
+    port: u16,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl ScimServer {
+    async fn start() -> ScimServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = ScimServer {
+            port,
+            child: None,
+            http: reqwest::Client::new(),
+        };
+        server.restart().await;
+        server
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let args = [
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            &self.port.to_string(),
+            "--bearer-token",
+            TOKEN,
+        ];
+        let spawn = |program: &str, prefix: &[&str]| {
+            Command::new(program)
+                .args(prefix)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+        };
+        let child = spawn("scim2-server", &[])
+            .or_else(|_| spawn("python3", &["-m", "scim2_server.testserver.cli"]))
+            .expect("scim2-server runs (pip install scim2-server)");
+        self.child = Some(child);
+        let probe = format!("{}/ServiceProviderConfig", self.base_url());
+        wait_for("scim2-server to answer", || async {
+            let response = self.http.get(&probe).bearer_auth(TOKEN).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+            let _ = child.wait().await;
+        }
+    }
+
+    async fn get(&self, path: &str, filter: &str) -> Value {
+        let url = format!("{}{path}", self.base_url());
+        let request = self
+            .http
+            .get(url)
+            .bearer_auth(TOKEN)
+            .query(&[("filter", filter)]);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn users(&self, employee: &str) -> Vec<Value> {
+        let filter = format!("externalId eq \"hris:{employee}\"");
+        let found = self.get("/Users", &filter).await;
+        found["Resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn user(&self, employee: &str) -> Value {
+        let mut users = self.users(employee).await;
+        assert_eq!(users.len(), 1, "exactly one SCIM user for {employee}");
+        users.remove(0)
+    }
+
+    async fn members(&self, group: &str) -> Vec<String> {
+        let found = self
+            .get("/Groups", &format!("displayName eq \"{group}\""))
+            .await;
+        let groups = found["Resources"].as_array().cloned().unwrap_or_default();
+        let members = groups
+            .first()
+            .and_then(|g| g["members"].as_array().cloned());
+        let values = members.unwrap_or_default().into_iter();
+        values
+            .filter_map(|m| m["value"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn scim_target(base_url: &str, deprovision: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"apps\"\nkind = \"scim\"\nbase_url = \"{base_url}\"\n\
+         token = \"{TOKEN}\"\ndeprovision = \"{deprovision}\"\ntimeout = \"2s\"\n"
+    )
+}
+
+fn config(iso: &Isolation, base_url: &str, deprovision: &str, max_attempts: u32) -> Config {
+    let extra = format!("{RULES}\n{}", scim_target(base_url, deprovision));
+    let text = test_config_text(iso, &amqp_url(), &extra);
+    let text = text.replace(
+        &format!("max_attempts = {MAX_ATTEMPTS}"),
+        &format!("max_attempts = {max_attempts}"),
+    );
+    Config::from_toml(&text).expect("valid config")
+}
+
+async fn post(app: &TestApp, body: &[u8]) -> String {
+    let msg_id = unique("msg");
+    let response = app.post("hris", &hris_headers(body, &msg_id), body).await;
+    assert_eq!(response.status(), 202);
+    msg_id
+}
+
+async fn wait_apps(app: &TestApp, employee: &str, status: &str) {
+    wait_for(&format!("apps to be {status}"), || async {
+        let view = app.employee("hris", employee).await?;
+        let targets = view["targets"].as_array()?;
+        targets
+            .iter()
+            .any(|t| t["target"] == "apps" && t["status"] == status)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hire_in_sales_creates_an_active_scim_user_in_the_sales_group() {
+    let scim = ScimServer::start().await;
+    let iso = Isolation::new();
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 4),
+        iso,
+        Role::All,
+    )
+    .await;
+    let employee = unique("sales");
+    post(
+        &app,
+        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "active").await;
+    let user = scim.user(&employee).await;
+    assert_eq!(user["externalId"], format!("hris:{employee}"));
+    assert_eq!(user["userName"], format!("{employee}@example.com"));
+    assert_eq!(user["active"], true);
+    let enterprise = &user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(enterprise["department"], "Sales");
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(scim.members("sales").await, vec![id]);
+    let view = app.employee("hris", &employee).await.unwrap();
+    let directory = view["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "directory")
+        .unwrap()
+        .clone();
+    assert_eq!(directory["role"], "sales");
+    assert_eq!(directory["entitlements"]["card_limit_usd"], 500);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_same_hire_sent_three_times_makes_one_scim_user() {
+    let scim = ScimServer::start().await;
+    let iso = Isolation::new();
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 4),
+        iso,
+        Role::All,
+    )
+    .await;
+    let employee = unique("thrice");
+    let hire = body("created", &employee, "Sales", "2026-03-02T09:00:00Z");
+    for _ in 0..3 {
+        post(&app, &hire).await;
+    }
+    app.employee_after("hris", &employee, 3).await;
+    wait_for("three SCIM actions to succeed", || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM provisioning_actions WHERE employee_id = $1 AND status = 'succeeded'",
+        )
+        .bind(&employee)
+        .fetch_one(&app.pool)
+        .await
+        .ok()?;
+        (done == 3).then_some(())
+    })
+    .await;
+    assert_eq!(scim.users(&employee).await.len(), 1);
+    assert_eq!(scim.members("sales").await.len(), 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_department_change_moves_scim_groups_and_a_termination_deactivates() {
+    let scim = ScimServer::start().await;
+    let iso = Isolation::new();
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 4),
+        iso,
+        Role::All,
+    )
+    .await;
+    let employee = unique("mover");
+    post(
+        &app,
+        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "active").await;
+    let id = scim.user(&employee).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &app,
+        &body("updated", &employee, "Engineering", "2026-04-02T09:00:00Z"),
+    )
+    .await;
+    // Groups are added before old ones are removed: wait for the whole move.
+    wait_for("the move to engineering", || async {
+        let joined = scim.members("engineering").await.contains(&id);
+        let left = scim.members("sales").await.is_empty();
+        (joined && left).then_some(())
+    })
+    .await;
+    assert_eq!(scim.members("github").await, vec![id.clone()]);
+    let view = app.employee("hris", &employee).await.unwrap();
+    let directory = view["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "directory")
+        .unwrap()
+        .clone();
+    assert_eq!(directory["entitlements"]["card_limit_usd"], 100);
+
+    post(
+        &app,
+        &body(
+            "terminated",
+            &employee,
+            "Engineering",
+            "2026-05-02T09:00:00Z",
+        ),
+    )
+    .await;
+    wait_apps(&app, &employee, "deactivated").await;
+    assert_eq!(scim.user(&employee).await["active"], false);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_deprovision_delete_a_termination_removes_the_scim_user() {
+    let scim = ScimServer::start().await;
+    let iso = Isolation::new();
+    let app = spawn_with(config(&iso, &scim.base_url(), "delete", 4), iso, Role::All).await;
+    let employee = unique("deleted");
+    post(
+        &app,
+        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "active").await;
+    post(
+        &app,
+        &body("terminated", &employee, "Sales", "2026-05-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "deactivated").await;
+    assert!(scim.users(&employee).await.is_empty());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_scim_server_that_is_down_is_retried_until_it_comes_back() {
+    let mut scim = ScimServer::start().await;
+    scim.stop().await;
+    let iso = Isolation::new();
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 1000),
+        iso,
+        Role::All,
+    )
+    .await;
+    let employee = unique("patient");
+    let event_id = post(
+        &app,
+        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    wait_for("a failed attempt", || async {
+        let attempts: i32 =
+            sqlx::query_scalar("SELECT attempts FROM provisioning_actions WHERE event_id = $1")
+                .bind(&event_id)
+                .fetch_optional(&app.pool)
+                .await
+                .ok()??;
+        (attempts >= 2).then_some(())
+    })
+    .await;
+    scim.restart().await;
+    wait_apps(&app, &employee, "active").await;
+    assert_eq!(scim.user(&employee).await["active"], true);
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(dead, 0);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_scim_400_is_dead_lettered_and_replay_does_not_redo_the_directory() {
+    let broken = TargetServer::start(&[], 400).await;
+    let iso = Isolation::new();
+    let mut first = spawn_with(
+        config(&iso, &broken.base, "deactivate", 4),
+        iso.clone(),
+        Role::All,
+    )
+    .await;
+    let employee = unique("refused");
+    let event_id = post(
+        &first,
+        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
+    )
+    .await;
+    let id: i64 = wait_for("the dead letter", || async {
+        sqlx::query_scalar(
+            "SELECT id FROM dead_letters WHERE event_id = $1 AND reason = 'permanent_error'",
+        )
+        .bind(&event_id)
+        .fetch_optional(&first.pool)
+        .await
+        .ok()?
+    })
+    .await;
+    let directory_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
+            .bind(&employee)
+            .fetch_one(&first.pool)
+            .await
+            .unwrap();
+    first.stop().await.unwrap();
+
+    // The operator points the target at the right server, restarts, and replays.
+    let scim = ScimServer::start().await;
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 4),
+        iso,
+        Role::All,
+    )
+    .await;
+    let url = format!("{}/admin/dead-letters/{id}/replay", app.address);
+    let replayed = app
+        .client
+        .post(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 200);
+    wait_apps(&app, &employee, "active").await;
+    assert_eq!(scim.users(&employee).await.len(), 1);
+    let after: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
+            .bind(&employee)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(directory_at, after, "the directory's success is not redone");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_rehire_reactivates_the_scim_user_with_the_rules_applied_afresh() {
+    let scim = ScimServer::start().await;
+    let iso = Isolation::new();
+    let app = spawn_with(
+        config(&iso, &scim.base_url(), "deactivate", 4),
+        iso,
+        Role::All,
+    )
+    .await;
+    let employee = unique("boomerang");
+    post(
+        &app,
+        &body("created", &employee, "Sales", "2026-01-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "active").await;
+    post(
+        &app,
+        &body("terminated", &employee, "Sales", "2026-02-02T09:00:00Z"),
+    )
+    .await;
+    wait_apps(&app, &employee, "deactivated").await;
+    post(
+        &app,
+        &body("created", &employee, "Engineering", "2026-06-02T09:00:00Z"),
+    )
+    .await;
+    let view = app.employee_after("hris", &employee, 3).await;
+    assert_eq!(view["events"][2]["reason"], "rehire");
+    wait_apps(&app, &employee, "active").await;
+    let user = scim.user(&employee).await;
+    assert_eq!(user["active"], true);
+    let id = user["id"].as_str().unwrap().to_owned();
+    assert_eq!(scim.members("engineering").await, vec![id]);
+    app.cleanup().await;
+}
