@@ -10,23 +10,23 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{redirect, Client, Response, StatusCode, Url};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{redirect, Client, Response, Url};
 use serde_json::{json, Map, Value};
 
 use crate::config::{Secret, TargetConfig, TargetKind};
 use crate::event::CanonicalEvent;
 use crate::provision::error::TargetError;
+use crate::provision::response::{
+    self, error_chain, honours_retry_after, is_transient_status, redacted_url, retry_after,
+    EXCERPT_BYTES,
+};
 use crate::provision::rules::Decision;
 use crate::webhook::signature::{sign, SigningKey, SourceKind};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
 const KNOWN_KEYS: [&str; 3] = ["url", "secret", "timeout"];
-/// Longest excerpt of a response body quoted in an error, in characters.
-const EXCERPT_CHARS: usize = 200;
-/// Bytes of a response body read for the excerpt (enough for 200 multi-byte characters).
-const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
 
 /// A configured `http` target. Its `Debug` shows neither the key nor URL credentials.
 pub struct HttpTarget {
@@ -288,33 +288,7 @@ fn build_client(timeout: Duration) -> Result<Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
-fn is_transient_status(status: StatusCode) -> bool {
-    status.is_server_error()
-        || matches!(
-            status,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
-        )
-}
-
-fn honours_retry_after(status: StatusCode) -> bool {
-    matches!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-    )
-}
-
-/// `Retry-After` as delay-seconds or as an HTTP date (a past date means "now").
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    let at = SystemTime::from(at.to_utc());
-    Some(at.duration_since(now).unwrap_or_default())
-}
-
-/// The start of the response body, on one line, at most `EXCERPT_CHARS` characters.
+/// The start of the response body (at most `EXCERPT_BYTES` are read), on one line.
 async fn excerpt(mut response: Response) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < EXCERPT_BYTES {
@@ -324,41 +298,7 @@ async fn excerpt(mut response: Response) -> String {
             Err(_) => return "(body unreadable)".to_string(),
         }
     }
-    shorten(&String::from_utf8_lossy(&bytes))
-}
-
-fn shorten(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return "(empty body)".to_string();
-    }
-    if text.chars().count() <= EXCERPT_CHARS {
-        return text;
-    }
-    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
-    short.push('…');
-    short
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-fn redacted_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("<redacted>"));
-    }
-    shown.to_string()
+    response::excerpt(&bytes)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod http;
+pub mod response;
 pub mod rules;
 pub mod scim;
 

@@ -338,7 +338,10 @@ impl fmt::Debug for ScimTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScimTarget")
             .field("name", &self.name)
-            .field("base_url", &options::redacted_url(self.client.base()))
+            .field(
+                "base_url",
+                &crate::provision::response::redacted_url(self.client.base()),
+            )
             .field("token", &"<redacted>")
             .field("deprovision", &self.deprovision)
             .field("timeout", &self.client.timeout())

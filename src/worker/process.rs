@@ -116,7 +116,9 @@ impl Processor {
         let mut tx = self.pool.begin().await?;
         let outcome = if !events::claim(&mut tx, &msg.source, &msg.event_id).await? {
             // A retry of an event whose targets are unfinished is not a duplicate.
-            if !actions::has_open(&mut tx, &msg.source, &msg.event_id).await? {
+            let open = !self.targets.is_empty()
+                && actions::has_open(&mut tx, &msg.source, &msg.event_id).await?;
+            if !open {
                 let record = base_record(msg, normalized, Outcome::Duplicate);
                 events::record(&mut tx, &record).await?;
             }
@@ -143,6 +145,9 @@ impl Processor {
         msg: &QueueMessage,
         event: &CanonicalEvent,
     ) -> Result<bool, ProcessError> {
+        if self.targets.is_empty() {
+            return Ok(false);
+        }
         let open = actions::open(&self.pool, &msg.source, &msg.event_id).await?;
         let mut failure: Option<ProcessError> = None;
         let mut ran = false;

@@ -14,7 +14,10 @@ use sha2::Sha256;
 
 use super::*;
 use crate::event::{Attributes, EventKind, Normalized};
+use crate::provision::response::{is_transient_status, retry_after};
 use crate::webhook::normalize::normalize;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
 
 const KEY_BYTES: &[u8] = b"a signing key only these tests know";
 const EVENT_ID: &str = "msg_2vQk8Hq1";

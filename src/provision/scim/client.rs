@@ -7,20 +7,18 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use chrono::DateTime;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{redirect, Method, StatusCode, Url};
 use serde_json::Value;
 
 use crate::config::Secret;
 use crate::provision::error::TargetError;
+use crate::provision::response::{
+    error_chain, excerpt, honours_retry_after, is_transient_status, retry_after,
+};
 
 pub const SCIM_JSON: &str = "application/scim+json";
 const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
-/// Longest excerpt of a response body quoted in an error, in characters.
-const EXCERPT_CHARS: usize = 200;
-/// Bytes of a response body looked at for the excerpt (enough for 200 multi-byte characters).
-const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
 
 pub struct ScimClient {
     target: String,
@@ -210,35 +208,6 @@ impl Answer {
     }
 }
 
-pub fn is_transient_status(status: StatusCode) -> bool {
-    status.is_server_error()
-        || matches!(
-            status,
-            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
-        )
-}
-
-fn honours_retry_after(status: StatusCode) -> bool {
-    matches!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-    )
-}
-
-/// `Retry-After` as delay-seconds or as an HTTP date (a past date means "now").
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        SystemTime::from(at.to_utc())
-            .duration_since(now)
-            .unwrap_or_default(),
-    )
-}
-
 /// Every byte but the RFC 3986 unreserved characters as `%XX`.
 pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
@@ -250,33 +219,4 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     encoded
-}
-
-/// The start of a body, on one line, at most `EXCERPT_CHARS` characters.
-pub fn excerpt(body: &[u8]) -> String {
-    let head = &body[..body.len().min(EXCERPT_BYTES)];
-    let text = String::from_utf8_lossy(head);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return "(empty body)".to_string();
-    }
-    if text.chars().count() <= EXCERPT_CHARS && head.len() == body.len() {
-        return text;
-    }
-    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
-    short.push('…');
-    short
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
 }

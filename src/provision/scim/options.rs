@@ -80,11 +80,3 @@ pub fn timeout(options: &Map<String, Value>) -> Result<Duration, String> {
     }
     Ok(timeout)
 }
-
-pub fn redacted_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("<redacted>"));
-    }
-    shown.to_string()
-}

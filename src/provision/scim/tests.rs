@@ -16,10 +16,11 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-use super::client::{is_transient_status, percent_encode, retry_after};
+use super::client::percent_encode;
 use super::resource::{eq_filter, user_resource, ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::*;
 use crate::event::{Attributes, EventKind};
+use crate::provision::response::{is_transient_status, retry_after};
 
 const TOKEN: &str = "scim-test-token-7f3a9c";
 const SOURCE: &str = "hris";

@@ -1,0 +1,80 @@
+//! What the HTTP-based targets (http, scim) share about answers: which statuses are worth
+//! retrying, `Retry-After`, short error excerpts, and URLs fit for logs.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::DateTime;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+/// Error messages quote at most this many characters of a response body.
+pub const EXCERPT_CHARS: usize = 200;
+/// Bytes read for an excerpt (UTF-8 takes up to four bytes a character).
+pub const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
+
+/// 408, 409, 429 and 5xx are worth retrying; other 4xx and 3xx are not.
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS
+        )
+}
+
+/// The statuses whose `Retry-After` says when to come back.
+pub fn honours_retry_after(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (a past date means "now").
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    let at = SystemTime::from(at.to_utc());
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// The start of a body, on one line, at most `EXCERPT_CHARS` characters.
+pub fn excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(EXCERPT_BYTES)];
+    let text = String::from_utf8_lossy(head);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    if text.chars().count() <= EXCERPT_CHARS && head.len() == body.len() {
+        return text;
+    }
+    let mut short: String = text.chars().take(EXCERPT_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
+/// An error and its causes on one line, without repeating a cause already quoted.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// The URL with any password replaced, for `Debug` and logs.
+pub fn redacted_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("<redacted>"));
+    }
+    shown.to_string()
+}
