@@ -40,6 +40,10 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_unsealed ON audit_log (id) WHERE seq IS NULL;
 CREATE INDEX audit_log_by_event ON audit_log (source, event_id);
 
+-- The directory account of an employee whatever the directory's name: the audit entry of
+-- each applied event and the deprovision report look it up this way.
+CREATE INDEX accounts_by_employee ON accounts (source, employee_id);
+
 CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN

@@ -65,6 +65,9 @@ impl Default for ServerConfig {
 pub struct DatabaseConfig {
     pub url: Secret,
     pub max_connections: u32,
+    /// Create the database and apply migrations at `serve`. Turn off when a separate owner
+    /// role runs `provisiond migrate` and the service runs with least privilege.
+    pub migrate: bool,
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
 }
@@ -74,6 +77,7 @@ impl Default for DatabaseConfig {
         Self {
             url: Secret::new("postgres://provisiond:provisiond@127.0.0.1:5432/provisiond"),
             max_connections: 10,
+            migrate: true,
             acquire_timeout: Duration::from_secs(5),
         }
     }

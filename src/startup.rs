@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -59,12 +60,17 @@ impl Application {
         role: Role,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
-        let pool = store::connect(&config.database)
-            .await
-            .context("cannot reach PostgreSQL (database.url)")?;
-        store::migrate(&pool)
-            .await
-            .context("cannot apply database migrations")?;
+        let pool = if config.database.migrate {
+            let pool = store::connect(&config.database)
+                .await
+                .context("cannot reach PostgreSQL (database.url)")?;
+            store::migrate(&pool)
+                .await
+                .context("cannot apply database migrations")?;
+            pool
+        } else {
+            store::pool(&config.database).context("invalid database.url")?
+        };
         Ok(Application {
             config,
             role,
@@ -117,6 +123,19 @@ impl Application {
             publisher_stop.clone(),
         );
         tasks.push(task);
+        // Every role seals the audit log's new rows and refreshes the SLA gauge.
+        let seal_every = Duration::from_secs(5);
+        let sealer =
+            crate::audit::sealer::run(self.pool.clone(), seal_every, publisher_stop.clone());
+        tasks.push(tokio::spawn(sealer));
+        let sla = config.audit.deprovision_sla;
+        let gauges = crate::audit::metrics::run_gauges(
+            self.pool.clone(),
+            sla,
+            Duration::from_secs(30),
+            stopping.clone(),
+        );
+        tasks.push(tokio::spawn(gauges));
         let workers = if self.role.works() {
             let settings = WorkerSettings {
                 url: config.rabbitmq.url.clone(),
@@ -159,7 +178,11 @@ impl Application {
             retry_after_secs: config.rabbitmq.retry_after_secs,
             metrics: crate::telemetry::metrics_handle(),
         };
-        let app = http::router(state, config.server.request_timeout);
+        let settings = crate::admin::audit::AuditSettings {
+            deprovision_sla: config.audit.deprovision_sla,
+        };
+        let app =
+            http::router(state, config.server.request_timeout).layer(axum::Extension(settings));
         let signal = stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -172,7 +195,7 @@ impl Application {
             .with_graceful_shutdown(async move { drained.cancelled().await })
             .await?;
         publisher_stop.cancel();
-        let grace = config.server.shutdown_timeout + std::time::Duration::from_secs(5);
+        let grace = config.server.shutdown_timeout + Duration::from_secs(5);
         let joined = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;
         if joined.is_err() {
             tracing::warn!("background tasks did not stop in time");

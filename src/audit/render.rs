@@ -38,12 +38,16 @@ pub fn human(seconds: f64) -> String {
         total % 3600 / 60,
         total % 60,
     );
+    let pair = |big: u64, big_unit: &str, small: u64, small_unit: &str| match small {
+        0 => format!("{big}{big_unit}"),
+        _ => format!("{big}{big_unit} {small}{small_unit}"),
+    };
     let text = if d > 0 {
-        format!("{d}d {h}h")
+        pair(d, "d", h, "h")
     } else if h > 0 {
-        format!("{h}h {m}m")
+        pair(h, "h", m, "m")
     } else {
-        format!("{m}m {sec}s")
+        pair(m, "m", sec, "s")
     };
     format!("{sign}{text}")
 }
@@ -74,8 +78,8 @@ pub fn table(report: &Report) -> String {
     let _ = writeln!(
         out,
         "Deprovision report {} .. {}{}  (SLA {})",
-        time(report.window.since),
-        time(report.window.until),
+        report.window.since.format("%Y-%m-%d %H:%M:%SZ"),
+        report.window.until.format("%Y-%m-%d %H:%M:%SZ"),
         report
             .source
             .as_deref()
@@ -564,5 +568,8 @@ mod tests {
         assert_eq!(human(7500.0), "2h 5m");
         assert_eq!(human(273_600.0), "3d 4h");
         assert_eq!(human(-30.0), "-30s");
+        assert_eq!(human(900.0), "15m");
+        assert_eq!(human(3600.0), "1h");
+        assert_eq!(human(86_400.0), "1d");
     }
 }

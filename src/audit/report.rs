@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
@@ -57,6 +57,8 @@ impl Params {
         default_sla: Duration,
         now: DateTime<Utc>,
     ) -> Result<Params, String> {
+        // PostgreSQL keeps microseconds; so does the report.
+        let now = now.trunc_subsecs(6);
         let since = parse_since(given(since).unwrap_or(DEFAULT_SINCE), now)
             .map_err(|e| format!("since: {e}"))?;
         let until = match given(until) {

@@ -102,10 +102,25 @@ impl Processor {
             return Ok(outcome);
         };
         let ran = self.run_open_actions(msg, event).await?;
+        let finished = outcome == Outcome::Applied || (outcome == Outcome::Duplicate && ran);
+        if event.kind == EventKind::Terminated && finished {
+            self.record_deprovision_latency(msg).await;
+        }
         Ok(match outcome {
             Outcome::Duplicate if ran => Outcome::Resumed,
             other => other,
         })
+    }
+
+    /// Feed `provisiond_deprovision_latency_seconds` once every target revoked access. The
+    /// audit reads the timeline back, so a scheduled termination is timed from its due
+    /// time, not from the receipt of the original event.
+    async fn record_deprovision_latency(&self, msg: &QueueMessage) {
+        let (source, event_id) = (&msg.source, &msg.event_id);
+        let recorded = crate::audit::metrics::record_completion(&self.pool, source, event_id);
+        if let Err(error) = recorded.await {
+            tracing::warn!(%error, "cannot record the deprovision latency");
+        }
     }
 
     async fn record(

@@ -1,5 +1,6 @@
 //! One integration binary (faster to link), one module per area.
 
+mod audit;
 mod config;
 mod dead_letters;
 mod helpers;
