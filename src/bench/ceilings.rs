@@ -17,7 +17,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::Confirmation;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection};
 use std::str::FromStr;
 use tokio::time::Instant;
 
@@ -31,7 +31,6 @@ use crate::queue::QueueMessage;
 pub struct Ceiling {
     pub per_sec: f64,
     pub latency: Latency,
-    pub count: u64,
 }
 
 /// (a) `concurrency` tasks publish ~1 KB persistent, mandatory messages with provisiond's
@@ -90,7 +89,13 @@ pub async fn publish_confirm(
                 let sent = Instant::now();
                 let properties = message.properties(Utc::now());
                 let pending = channel
-                    .basic_publish("".into(), queue.as_str().into(), options, &message.body, properties)
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        options,
+                        &message.body,
+                        properties,
+                    )
                     .await?;
                 let confirmation = pending.await?;
                 let done = Instant::now();
@@ -116,7 +121,6 @@ pub async fn publish_confirm(
     Ok(Ceiling {
         per_sec: stats::rate(count, duration),
         latency: Latency::from_ms(latencies),
-        count,
     })
 }
 
@@ -132,7 +136,9 @@ pub async fn http_202(
     let server = CeilingServer::start()?;
     let client = LoadClient::new(server.base.clone(), concurrency)?;
     let make = move |seq| senders.hire(&senders.employee("http", seq), seq);
-    let run = client.closed_loop(concurrency, warmup, duration, make).await;
+    let run = client
+        .closed_loop(concurrency, warmup, duration, make)
+        .await;
     drop(client);
     server.stop();
     if run.accepted == 0 {
@@ -142,7 +148,6 @@ pub async fn http_202(
     let ceiling = Ceiling {
         per_sec: run.per_sec(),
         latency: run.latency,
-        count: run.accepted,
     };
     Ok((ceiling, run))
 }
@@ -201,7 +206,7 @@ async fn accept(body: bytes::Bytes) -> (StatusCode, &'static str) {
     (StatusCode::ACCEPTED, r#"{"status":"accepted"}"#)
 }
 
-/// (c) `connections` tasks, each on its own connection, commit transactions of the
+/// (c) `connections` tasks, each holding its own connection, commit transactions of the
 /// worker's shape on scratch copies of `inbox` and `accounts`: an inbox insert `ON
 /// CONFLICT DO NOTHING` and an account upsert with ~1 KB of attributes, every one for a
 /// new employee.
@@ -238,11 +243,13 @@ pub async fn db_transactions(
         let (pool, next, attributes) = (pool.clone(), next.clone(), attributes.clone());
         let source = sample.source.clone();
         tasks.push(tokio::spawn(async move {
+            // A connection of its own for the whole run: nothing but the transactions.
+            let mut conn = pool.acquire().await?;
             let mut latencies = Vec::new();
             while Instant::now() < until {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let began = Instant::now();
-                one_transaction(&pool, &source, seq, &attributes).await?;
+                one_transaction(&mut conn, &source, seq, &attributes).await?;
                 let done = Instant::now();
                 if done >= from && done <= until {
                     latencies.push((done - began).as_secs_f64() * 1000.0);
@@ -260,24 +267,25 @@ pub async fn db_transactions(
     Ok(Ceiling {
         per_sec: stats::rate(count, duration),
         latency: Latency::from_ms(latencies),
-        count,
     })
 }
 
 async fn one_transaction(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     source: &str,
     seq: u64,
     attributes: &serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let event_id = format!("bench-db-{seq}");
     let employee = format!("db-{seq:08}");
-    let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO bench_inbox (source, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(source)
-        .bind(&event_id)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO bench_inbox (source, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(source)
+    .bind(&event_id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO bench_accounts (target, source, employee_id, status, email, given_name, \
          family_name, display_name, department, title, manager_id, attributes, activated_at, \

@@ -58,7 +58,9 @@ impl Launch {
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.exe.display()))?;
-        let pid = child.id().context("the provisiond process exited at once")?;
+        let pid = child
+            .id()
+            .context("the provisiond process exited at once")?;
         Ok(Provisiond {
             child,
             pid,
@@ -95,10 +97,6 @@ impl Provisiond {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.pid
     }
 
     /// An error (with the log's tail) if the process has exited.
@@ -138,12 +136,36 @@ impl Provisiond {
                 }
             }
             Err(_) => {
-                tracing::warn!(role = self.role, "provisiond did not stop in time; killing it");
+                tracing::warn!(
+                    role = self.role,
+                    "provisiond did not stop in time; killing it"
+                );
                 self.child.start_kill()?;
                 let _ = self.child.wait().await;
             }
         }
+        report_problems(self.role, &self.log);
         Ok(rss)
+    }
+}
+
+/// Tell (on stderr) how many warnings and errors a provisiond process logged, with the
+/// first few: a run with errors is a run to look at before trusting its numbers.
+fn report_problems(role: &str, log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    if problems.is_empty() {
+        return;
+    }
+    eprintln!(
+        "bench: provisiond --role {role} logged {} warnings/errors, first ones:",
+        problems.len()
+    );
+    for line in problems.iter().take(3) {
+        eprintln!("  {line}");
     }
 }
 

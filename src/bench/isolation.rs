@@ -3,8 +3,11 @@
 
 use anyhow::Context as _;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use std::str::FromStr;
+
 use sqlx::migrate::MigrateDatabase;
-use sqlx::Postgres;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres};
 
 use crate::config::Config;
 use crate::queue::Topology;
@@ -57,13 +60,26 @@ impl Isolation {
     /// failures are reported, not fatal.
     pub async fn cleanup(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if let Err(error) = Postgres::force_drop_database(&self.database_url).await {
+        if let Err(error) = self.drop_database().await {
             problems.push(format!("cannot drop database {}: {error}", self.database));
         }
         if let Err(error) = self.delete_topology().await {
             problems.push(format!("cannot delete queues {}.*: {error}", self.prefix));
         }
         problems
+    }
+
+    /// `DROP DATABASE … WITH (FORCE)` from the server's maintenance database. It waits for
+    /// a checkpoint, so it may take seconds after a heavy run: not worth a warning.
+    async fn drop_database(&self) -> anyhow::Result<()> {
+        let url = with_database(&self.database_url, "postgres")?;
+        let options = PgConnectOptions::from_str(&url)?.disable_statement_logging();
+        let mut connection = PgConnection::connect_with(&options).await?;
+        let name = self.database.replace('"', "\"\"");
+        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        sqlx::query(&sql).execute(&mut connection).await?;
+        let _ = connection.close().await;
+        Ok(())
     }
 
     async fn delete_topology(&self) -> anyhow::Result<()> {
@@ -107,7 +123,9 @@ pub fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     let (scheme, rest) = base
         .split_once("://")
         .context("database.url has no scheme")?;
-    let authority = rest.split_once('/').map_or(rest, |(authority, _)| authority);
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
     let mut out = format!("{scheme}://{authority}/{database}");
     if let Some(query) = query {
         out.push('?');

@@ -72,14 +72,6 @@ impl LoadClient {
         Ok(LoadClient { client, base })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Send one webhook; `Ok` on 202, else what came back.
     pub async fn send(&self, request: &SignedRequest) -> Result<(), String> {
         let url = format!("{}/webhooks/{}", self.base, request.source);
@@ -103,7 +95,10 @@ impl LoadClient {
             Ok(())
         } else {
             let text = String::from_utf8_lossy(&text);
-            Err(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>()))
+            Err(format!(
+                "HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ))
         }
     }
 

@@ -126,7 +126,9 @@ impl Senders {
             SourceKind::Merge => merge_body(&employee.employee_id, seq, now, leaver),
             _ => envelope_body(&employee.employee_id, seq, now, leaver),
         };
-        let msg_id = format!("msg_{}_{}_{seq}", self.run, if leaver { "t" } else { "h" });
+        // Unique per employee and kind: a repeated id would be deduplicated, not applied.
+        let kind = if leaver { "leave" } else { "hire" };
+        let msg_id = format!("msg_{kind}_{}", employee.employee_id);
         let headers = signature::sign(sender.kind, &sender.key, &body, SystemTime::now(), &msg_id);
         SignedRequest {
             source: sender.name.clone(),
@@ -217,6 +219,7 @@ fn envelope_body(id: &str, seq: u64, now: DateTime<Utc>, leaver: bool) -> Vec<u8
             r#""custom_fields":{{"laptop":"ThinkPad X1 Carbon","badge_id":"B-{seq:06}","remote":false,"#,
             r#""shirt_size":"M","slack_handle":"@{lower}.{seq}","github":"{lower}-{seq}","#,
             r#""emergency_contact":"on file","probation_end":"2024-09-04","#,
+            r#""desk":"{location} HQ, floor 3, desk {desk}","onboarding_buddy":"mgr-{buddy:04}","#,
             r#""notes":"created by provisiond bench; every body is unique"}}}}}}"#
         ),
         kind = kind,
@@ -235,6 +238,8 @@ fn envelope_body(id: &str, seq: u64, now: DateTime<Utc>, leaver: bool) -> Vec<u8
         seq4 = seq % 10_000,
         cc = 1000 + seq % 50,
         group = pick(&DEPARTMENTS, seq).to_ascii_lowercase(),
+        desk = seq % 240,
+        buddy = (seq + 7) % 97,
     )
     .into_bytes()
 }
@@ -267,7 +272,7 @@ mod tests {
             let leave = senders.terminate(&employee, seq);
             for request in [&hire, &leave] {
                 let len = request.body.len();
-                assert!((800..=1400).contains(&len), "{len} bytes");
+                assert!((850..=1300).contains(&len), "{len} bytes");
                 assert!(seen.insert(request.body.clone()));
                 serde_json::from_slice::<serde_json::Value>(&request.body).unwrap();
             }

@@ -51,6 +51,15 @@ pub fn ratio(numerator: f64, denominator: f64) -> f64 {
     (numerator / denominator * 1000.0).round() / 1000.0
 }
 
+/// The rate of doing both of two things that each saturate the same CPUs alone at
+/// `a` and `b` per second: `1 / (1/a + 1/b)`.
+pub fn combined(a: f64, b: f64) -> f64 {
+    if a <= 0.0 || b <= 0.0 {
+        return 0.0;
+    }
+    round(1.0 / (1.0 / a + 1.0 / b))
+}
+
 /// Two decimals are plenty for milliseconds and rates.
 pub fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
@@ -78,5 +87,7 @@ mod tests {
         assert_eq!(rate(5, Duration::ZERO), 0.0);
         assert_eq!(ratio(1.0, 3.0), 0.333);
         assert_eq!(ratio(1.0, 0.0), 0.0);
+        assert_eq!(combined(10.0, 10.0), 5.0);
+        assert_eq!(combined(10.0, 0.0), 0.0);
     }
 }

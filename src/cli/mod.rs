@@ -1,6 +1,7 @@
 //! The command line: one module per command.
 
 mod audit;
+mod bench;
 mod dlq;
 mod employee;
 mod rules;
@@ -59,6 +60,8 @@ pub enum Command {
     },
     /// Print the headers a sender would send for a body (for testing by hand with curl).
     Sign(sign::SignArgs),
+    /// Measure provisiond against this machine's own ceilings (own database and queues).
+    Bench(bench::BenchArgs),
 }
 
 impl Cli {
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Employee { command } => employee::run(config, command).await,
         Command::Rules { command } => rules::run(&config, &command),
         Command::Sign(args) => sign::run(&config, &args),
+        Command::Bench(args) => bench::run(cli.config.as_deref(), &args).await,
     }
 }
 
