@@ -153,7 +153,12 @@ pub async fn run(
         iso.database, iso.prefix
     ));
     iso.create_database().await?;
-    let result = phases(config, &iso, &launch, options).await;
+    // Ctrl-C stops the run (the provisiond processes are killed when dropped) but still
+    // removes the database and the queues.
+    let result = tokio::select! {
+        result = phases(config, &iso, &launch, options) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
     progress("cleaning up");
     for problem in iso.cleanup().await {
         eprintln!("bench: warning: {problem}");

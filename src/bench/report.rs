@@ -224,7 +224,8 @@ impl Report {
             "measure", "per second", "latency / size"
         );
         for (name, rate, latency, ratio) in rows {
-            let _ = writeln!(out, "{name:<40} {rate:>12}  {latency:<26} {ratio}");
+            let line = format!("{name:<40} {rate:>12}  {latency:<26} {ratio}");
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         let _ = writeln!(out);
         let _ = writeln!(
@@ -232,8 +233,14 @@ impl Report {
             "{:<40} {:>8} {:>8} {:>8} {:>7} {:>8}",
             "deprovision latency (open loop)", "p50 ms", "p99 ms", "max ms", "count", "missing"
         );
-        for (rate, d) in &self.deprovision_latency {
-            let name = format!("  {} terminations/s", rate.trim_end_matches("_per_sec"));
+        let mut rates: Vec<(u64, &DeprovisionLatency)> = self
+            .deprovision_latency
+            .iter()
+            .map(|(key, d)| (key.trim_end_matches("_per_sec").parse().unwrap_or(0), d))
+            .collect();
+        rates.sort_by_key(|(rate, _)| *rate);
+        for (rate, d) in rates {
+            let name = format!("  {rate} terminations/s");
             let _ = writeln!(
                 out,
                 "{name:<40} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>8}",

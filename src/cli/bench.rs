@@ -1,7 +1,7 @@
 //! `provisiond bench`: measure provisiond against the machine's own ceilings (see
 //! `crate::bench`). Progress goes to stderr; the report (table or JSON) to stdout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// How long terminations arrive at each rate [default: 10s, quick 3s].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub deprovision_duration: Option<Duration>,
+    /// Also write the JSON report to this file (whatever `--format` prints).
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
 }
 
 /// `path` is the `--config` given, if any: without one the bench uses the defaults of
@@ -54,6 +57,11 @@ pub async fn run(path: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
         options.deprovision_duration = duration;
     }
     let report = bench::run(&config, source, &options).await?;
+    if let Some(path) = &args.json_out {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     match args.format {
         BenchFormat::Table => print!("{}", report.table()),
         BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
