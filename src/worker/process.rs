@@ -116,6 +116,12 @@ impl Processor {
     /// audit reads the timeline back, so a scheduled termination is timed from its due
     /// time, not from the receipt of the original event.
     async fn record_deprovision_latency(&self, msg: &QueueMessage) {
+        // With the directory as the only target, revocation committed just now: no need to
+        // read the timeline back (that query costs more than the termination itself).
+        if self.targets.is_empty() && msg.trigger != scheduler::TRIGGER {
+            crate::audit::metrics::termination_completed(msg.received_at, chrono::Utc::now());
+            return;
+        }
         let (source, event_id) = (&msg.source, &msg.event_id);
         let recorded = crate::audit::metrics::record_completion(&self.pool, source, event_id);
         if let Err(error) = recorded.await {
