@@ -78,3 +78,49 @@ pub fn redacted_url(url: &Url) -> String {
     }
     shown.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_as_the_design_says() {
+        for code in [408, 409, 429, 500, 502, 503, 504, 599] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(is_transient_status(status), "{code}");
+        }
+        for code in [300, 301, 304, 307, 400, 401, 403, 404, 410, 413, 422] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(!is_transient_status(status), "{code}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_ignores_garbage() {
+        let at = DateTime::parse_from_rfc3339("2026-03-02T09:15:00Z").unwrap();
+        let now = SystemTime::from(at.to_utc());
+        let parse = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, value.parse().unwrap());
+            retry_after(&headers, now)
+        };
+        assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
+        let date = parse("Mon, 02 Mar 2026 09:16:30 GMT");
+        assert_eq!(date, Some(Duration::from_secs(90)));
+        let past = parse("Mon, 02 Mar 2026 09:00:00 GMT");
+        assert_eq!(past, Some(Duration::ZERO));
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse("-3"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn excerpts_are_one_line_and_cut_long_bodies() {
+        assert_eq!(excerpt(b"  a\n b  "), "a b");
+        assert_eq!(excerpt(b""), "(empty body)");
+        let long = "x".repeat(EXCERPT_BYTES * 2);
+        let short = excerpt(long.as_bytes());
+        assert_eq!(short.chars().count(), EXCERPT_CHARS);
+        assert!(short.ends_with('…'));
+    }
+}

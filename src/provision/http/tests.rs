@@ -14,10 +14,7 @@ use sha2::Sha256;
 
 use super::*;
 use crate::event::{Attributes, EventKind, Normalized};
-use crate::provision::response::{is_transient_status, retry_after};
 use crate::webhook::normalize::normalize;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
 
 const KEY_BYTES: &[u8] = b"a signing key only these tests know";
 const EVENT_ID: &str = "msg_2vQk8Hq1";
@@ -335,36 +332,6 @@ async fn an_event_id_that_is_no_valid_header_value_is_permanent() {
         .await;
     permanent(result);
     assert!(server.requests().is_empty());
-}
-
-#[test]
-fn statuses_are_classified_as_the_design_says() {
-    for code in [408, 409, 429, 500, 502, 503, 504, 599] {
-        let status = StatusCode::from_u16(code).unwrap();
-        assert!(is_transient_status(status), "{code}");
-    }
-    for code in [300, 301, 304, 307, 400, 401, 403, 404, 410, 413, 422] {
-        let status = StatusCode::from_u16(code).unwrap();
-        assert!(!is_transient_status(status), "{code}");
-    }
-}
-
-#[test]
-fn retry_after_reads_seconds_and_dates_and_ignores_garbage() {
-    let now = SystemTime::from(at("2026-03-02T09:15:00Z"));
-    let parse = |value: &str| {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, value.parse().unwrap());
-        retry_after(&headers, now)
-    };
-    assert_eq!(parse(" 7 "), Some(Duration::from_secs(7)));
-    let date = parse("Mon, 02 Mar 2026 09:16:30 GMT");
-    assert_eq!(date, Some(Duration::from_secs(90)));
-    let past = parse("Mon, 02 Mar 2026 09:00:00 GMT");
-    assert_eq!(past, Some(Duration::ZERO));
-    assert_eq!(parse("soon"), None);
-    assert_eq!(parse("-3"), None);
-    assert_eq!(retry_after(&HeaderMap::new(), now), None);
 }
 
 #[test]

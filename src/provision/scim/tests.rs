@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +12,6 @@ use axum::http::{HeaderMap as AxumHeaders, Method as AxumMethod, StatusCode as A
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
@@ -20,7 +19,6 @@ use super::client::percent_encode;
 use super::resource::{eq_filter, user_resource, ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::*;
 use crate::event::{Attributes, EventKind};
-use crate::provision::response::{is_transient_status, retry_after};
 
 const TOKEN: &str = "scim-test-token-7f3a9c";
 const SOURCE: &str = "hris";
@@ -850,33 +848,6 @@ async fn a_server_slower_than_the_timeout_is_transient() {
 
 // ---------------------------------------------------------------------------------------
 // pieces
-
-#[test]
-fn statuses_are_classified_as_the_design_says() {
-    for code in [408, 409, 429, 500, 502, 503, 504, 599] {
-        let status = StatusCode::from_u16(code).unwrap();
-        assert!(is_transient_status(status), "{code}");
-    }
-    for code in [300, 301, 304, 307, 400, 401, 403, 404, 410, 413, 422] {
-        let status = StatusCode::from_u16(code).unwrap();
-        assert!(!is_transient_status(status), "{code}");
-    }
-}
-
-#[test]
-fn retry_after_reads_seconds_and_dates_and_ignores_garbage() {
-    let now = SystemTime::from(at("2026-03-02T09:15:00Z"));
-    let parse = |value: &str| {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, value.parse().unwrap());
-        retry_after(&headers, now)
-    };
-    assert_eq!(parse("7"), Some(Duration::from_secs(7)));
-    let date = parse("Mon, 02 Mar 2026 09:16:30 GMT");
-    assert_eq!(date, Some(Duration::from_secs(90)));
-    assert_eq!(parse("Mon, 02 Mar 2026 09:00:00 GMT"), Some(Duration::ZERO));
-    assert_eq!(parse("soon"), None);
-}
 
 #[test]
 fn filters_escape_quotes_and_backslashes_and_are_percent_encoded() {
