@@ -113,7 +113,12 @@ impl Default for RabbitConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
+    /// Batches (database transactions) in flight at once.
     pub concurrency: usize,
+    /// Most deliveries recorded in one transaction: the worker takes what the broker has
+    /// already delivered, up to this many, so a busy queue is drained in batches while a
+    /// quiet one still goes message by message.
+    pub batch_size: usize,
     pub max_attempts: u32,
     /// Quick in-process retries (exponential backoff with jitter) before a broker retry tier.
     pub quick_retries: u32,
@@ -129,6 +134,7 @@ impl Default for WorkerConfig {
         let secs = [5, 60, 600, 3600];
         Self {
             concurrency: 16,
+            batch_size: 32,
             max_attempts: 8,
             quick_retries: 2,
             scheduler_interval: Duration::from_secs(1),
@@ -350,6 +356,9 @@ impl Config {
         }
         if self.worker.concurrency == 0 {
             return Err(invalid("worker.concurrency", "must be greater than 0"));
+        }
+        if self.worker.batch_size == 0 {
+            return Err(invalid("worker.batch_size", "must be greater than 0"));
         }
         if self.worker.max_attempts == 0 {
             return Err(invalid("worker.max_attempts", "must be greater than 0"));

@@ -142,6 +142,7 @@ impl Application {
                 topology: topology.clone(),
                 prefetch: config.rabbitmq.prefetch,
                 concurrency: config.worker.concurrency,
+                batch_size: config.worker.batch_size,
                 drain_timeout: config.server.shutdown_timeout,
             };
             let scheduler = worker::scheduler::run(

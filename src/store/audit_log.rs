@@ -33,7 +33,7 @@ const VERIFY_BATCH: i64 = 1000;
 pub const GENESIS: [u8; 32] = [0; 32];
 
 /// One thing that happened, as the caller knows it. `recorded_at` is the database's.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Entry<'a> {
     /// [`PROVISIONING`] or [`DEAD_LETTER`].
     pub category: &'a str,
@@ -73,6 +73,26 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> Result<i64, s
     .bind(sqlx::types::Json(detail))
     .fetch_one(conn)
     .await
+}
+
+/// Append several entries, unsealed, in their order, in one statement (see [`append`]).
+pub async fn append_many(conn: &mut PgConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (category, action, actor, source, event_id, employee_id, target, \
+         outcome, detail) \
+         SELECT category, action, actor, source, event_id, employee_id, target, outcome, \
+             COALESCE(NULLIF(detail, 'null'), '{}') \
+         FROM jsonb_to_recordset($1) AS r(category text, action text, actor text, \
+             source text, event_id text, employee_id text, target text, outcome text, \
+             detail jsonb)",
+    )
+    .bind(sqlx::types::Json(entries))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A row as stored.

@@ -1,8 +1,12 @@
 //! Employees (the per-employee lock and ordering state) and the directory's accounts.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
+
+use super::rows;
 
 use crate::event::Attributes;
 use crate::provision::rules::Decision;
@@ -12,6 +16,8 @@ use crate::provision::rules::Decision;
 pub struct EmployeeState {
     pub status: String,
     pub last_occurred_at: Option<DateTime<Utc>>,
+    /// A termination is waiting for its effective date.
+    pub termination_scheduled: bool,
 }
 
 impl EmployeeState {
@@ -20,82 +26,144 @@ impl EmployeeState {
     }
 }
 
-/// Lock the employee's row for this transaction; `None` if the employee is new.
-/// Concurrent events for one employee serialize here; others proceed in parallel.
-pub async fn lock(
-    conn: &mut PgConnection,
-    source: &str,
-    employee_id: &str,
-) -> Result<Option<EmployeeState>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT status, last_occurred_at FROM employees \
-         WHERE source = $1 AND employee_id = $2 FOR UPDATE",
-    )
-    .bind(source)
-    .bind(employee_id)
-    .fetch_optional(conn)
-    .await
+/// An employee, by `(source, employee_id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Key<'a> {
+    pub source: &'a str,
+    pub employee_id: &'a str,
 }
 
-/// Write the employee's new status and the time of the event that set it. A first event
-/// for two new employees at once cannot both insert: the loser waits on the conflict.
-pub async fn save(
+#[derive(sqlx::FromRow)]
+struct LockedRow {
+    source: String,
+    employee_id: String,
+    #[sqlx(flatten)]
+    state: EmployeeState,
+}
+
+/// Lock these employees' rows for this transaction, creating the rows of new employees
+/// (status `active`, no event yet: what `decide` treats as new), and return their states.
+/// The rows are taken in key order, so two transactions locking overlapping sets wait for
+/// each other instead of deadlocking. Concurrent events for one employee serialize here;
+/// other employees proceed in parallel. `keys` must not repeat.
+pub async fn lock_many(
     conn: &mut PgConnection,
-    source: &str,
-    employee_id: &str,
-    terminated: bool,
-    occurred_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let status = if terminated { "terminated" } else { "active" };
-    sqlx::query(
-        "INSERT INTO employees (source, employee_id, status, last_occurred_at, terminated_at) \
-         VALUES ($1, $2, $3, $4, CASE WHEN $3 = 'terminated' THEN now() END) \
-         ON CONFLICT (source, employee_id) DO UPDATE SET status = EXCLUDED.status, \
-         last_occurred_at = EXCLUDED.last_occurred_at, \
-         terminated_at = CASE WHEN EXCLUDED.status = 'terminated' \
-             THEN COALESCE(employees.terminated_at, now()) END, \
-         updated_at = now()",
+    keys: &[Key<'_>],
+) -> Result<HashMap<(String, String), EmployeeState>, sqlx::Error> {
+    let rows: Vec<LockedRow> = sqlx::query_as(
+        "INSERT INTO employees (source, employee_id, status) \
+         SELECT source, employee_id, 'active' \
+         FROM jsonb_to_recordset($1) AS r(source text, employee_id text) \
+         ORDER BY source, employee_id \
+         ON CONFLICT (source, employee_id) DO UPDATE SET status = employees.status \
+         RETURNING source, employee_id, status, last_occurred_at, termination_scheduled",
     )
-    .bind(source)
-    .bind(employee_id)
-    .bind(status)
-    .bind(occurred_at)
+    .bind(sqlx::types::Json(keys))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((row.source, row.employee_id), row.state))
+        .collect())
+}
+
+/// An employee's new state after an event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Save<'a> {
+    pub source: &'a str,
+    pub employee_id: &'a str,
+    /// `active` or `terminated`.
+    pub status: &'static str,
+    #[serde(serialize_with = "rows::micros")]
+    pub occurred_at: DateTime<Utc>,
+    pub termination_scheduled: bool,
+}
+
+/// Write the employees' new states (rows locked by [`lock_many`]). `terminated_at` is the
+/// first time the employee was seen terminated since they were last active.
+pub async fn save_many(conn: &mut PgConnection, saves: &[Save<'_>]) -> Result<(), sqlx::Error> {
+    if saves.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE employees e SET status = r.status, last_occurred_at = r.occurred_at, \
+         terminated_at = CASE WHEN r.status = 'terminated' \
+             THEN COALESCE(e.terminated_at, now()) END, \
+         termination_scheduled = r.termination_scheduled, updated_at = now() \
+         FROM jsonb_to_recordset($1) AS r(source text, employee_id text, status text, \
+             occurred_at timestamptz, termination_scheduled boolean) \
+         WHERE e.source = r.source AND e.employee_id = r.employee_id",
+    )
+    .bind(sqlx::types::Json(saves))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Ensure the employee row exists so it can be locked (insert-first, then lock).
-pub async fn ensure(
-    conn: &mut PgConnection,
-    source: &str,
-    employee_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO employees (source, employee_id, status) VALUES ($1, $2, 'active') \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(source)
-    .bind(employee_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Directory target: an account to create or reactivate with the latest attributes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activation<'a> {
+    pub source: &'a str,
+    pub employee_id: &'a str,
+    pub email: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub department: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub manager_id: Option<&'a str>,
+    /// The sender's raw `data`.
+    pub attributes: &'a serde_json::Value,
+    pub role: Option<&'a str>,
+    pub groups: &'a [String],
+    pub entitlements: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-/// Directory target: create or reactivate the account with the latest attributes.
-pub async fn activate_account(
+impl<'a> Activation<'a> {
+    pub fn new(
+        source: &'a str,
+        employee_id: &'a str,
+        attributes: &'a Attributes,
+        decision: &'a Decision,
+    ) -> Self {
+        Activation {
+            source,
+            employee_id,
+            email: attributes.email.as_deref(),
+            given_name: attributes.given_name.as_deref(),
+            family_name: attributes.family_name.as_deref(),
+            display_name: attributes.display_name.as_deref(),
+            department: attributes.department.as_deref(),
+            title: attributes.title.as_deref(),
+            manager_id: attributes.manager_id.as_deref(),
+            attributes: &attributes.data,
+            role: decision.role.as_deref(),
+            groups: &decision.groups,
+            entitlements: &decision.entitlements,
+        }
+    }
+}
+
+/// Directory target: create or reactivate these accounts. `keys` must not repeat.
+pub async fn activate_accounts(
     conn: &mut PgConnection,
     target: &str,
-    source: &str,
-    employee_id: &str,
-    attributes: &Attributes,
-    decision: &Decision,
+    accounts: &[Activation<'_>],
 ) -> Result<(), sqlx::Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
          family_name, display_name, department, title, manager_id, attributes, activated_at, \
          role, groups, entitlements) \
-         VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $8, $9, $10, $11, now(), $12, $13, $14) \
+         SELECT $1, source, employee_id, 'active', email, given_name, family_name, \
+             display_name, department, title, manager_id, COALESCE(attributes, 'null'), now(), \
+             role, COALESCE(groups, '{}'), COALESCE(entitlements, '{}') \
+         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
+             given_name text, family_name text, display_name text, department text, \
+             title text, manager_id text, attributes jsonb, role text, groups text[], \
+             entitlements jsonb) \
          ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'active', \
          email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
          family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
@@ -107,43 +175,33 @@ pub async fn activate_account(
          deactivated_at = NULL, updated_at = now()",
     )
     .bind(target)
-    .bind(source)
-    .bind(employee_id)
-    .bind(&attributes.email)
-    .bind(&attributes.given_name)
-    .bind(&attributes.family_name)
-    .bind(&attributes.display_name)
-    .bind(&attributes.department)
-    .bind(&attributes.title)
-    .bind(&attributes.manager_id)
-    .bind(sqlx::types::Json(&attributes.data))
-    .bind(&decision.role)
-    .bind(&decision.groups)
-    .bind(sqlx::types::Json(&decision.entitlements))
+    .bind(sqlx::types::Json(accounts))
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// Directory target: deactivate (creating the row if the hire was never seen), clearing
-/// entitlements. Deactivating twice keeps the first `deactivated_at`.
-pub async fn deactivate_account(
+/// entitlements. Deactivating twice keeps the first `deactivated_at`. `keys` must not repeat.
+pub async fn deactivate_accounts(
     conn: &mut PgConnection,
     target: &str,
-    source: &str,
-    employee_id: &str,
+    keys: &[Key<'_>],
 ) -> Result<(), sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO accounts (target, source, employee_id, status, deactivated_at) \
-         VALUES ($1, $2, $3, 'deactivated', clock_timestamp()) \
+         SELECT $1, source, employee_id, 'deactivated', clock_timestamp() \
+         FROM jsonb_to_recordset($2) AS r(source text, employee_id text) \
          ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'deactivated', \
          entitlements = '{}', groups = '{}', role = NULL, \
          deactivated_at = COALESCE(accounts.deactivated_at, clock_timestamp()), \
          updated_at = clock_timestamp()",
     )
     .bind(target)
-    .bind(source)
-    .bind(employee_id)
+    .bind(sqlx::types::Json(keys))
     .execute(conn)
     .await?;
     Ok(())

@@ -1,29 +1,46 @@
 //! The inbox (dedupe) and the per-delivery event log.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::audit_log;
+use super::rows;
 use super::dead_letters::SYSTEM_ACTOR;
 
-/// Claim `(source, event_id)`; false when it was already processed (a duplicate).
-pub async fn claim(
+/// An event, by `(source, event_id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct EventKey<'a> {
+    pub source: &'a str,
+    pub event_id: &'a str,
+}
+
+/// Claim each `(source, event_id)` in the inbox: `true` where this call claimed it, `false`
+/// where it was processed before (a duplicate). A key given twice is claimed by its first
+/// occurrence only.
+pub async fn claim_many(
     conn: &mut PgConnection,
-    source: &str,
-    event_id: &str,
-) -> Result<bool, sqlx::Error> {
-    let result =
-        sqlx::query("INSERT INTO inbox (source, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(source)
-            .bind(event_id)
-            .execute(conn)
-            .await?;
-    Ok(result.rows_affected() == 1)
+    keys: &[EventKey<'_>],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let claimed: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO inbox (source, event_id) \
+         SELECT source, event_id FROM jsonb_to_recordset($1) AS r(source text, event_id text) \
+         ON CONFLICT DO NOTHING RETURNING source, event_id",
+    )
+    .bind(sqlx::types::Json(keys))
+    .fetch_all(conn)
+    .await?;
+    let mut claimed: HashSet<(String, String)> = claimed.into_iter().collect();
+    Ok(keys
+        .iter()
+        .map(|k| claimed.remove(&(k.source.to_owned(), k.event_id.to_owned())))
+        .collect())
 }
 
 /// One processed delivery, as written to `events`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EventRecord<'a> {
     pub source: &'a str,
     pub event_id: &'a str,
@@ -34,63 +51,53 @@ pub struct EventRecord<'a> {
     pub reason: Option<&'a str>,
     pub trigger: &'a str,
     pub attempt: i32,
+    #[serde(serialize_with = "rows::micros_opt")]
     pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rows::micros_opt")]
     pub effective_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rows::micros")]
     pub received_at: DateTime<Utc>,
+    #[serde(serialize_with = "rows::micros_opt")]
     pub published_at: Option<DateTime<Utc>>,
 }
 
-pub async fn record(conn: &mut PgConnection, e: &EventRecord<'_>) -> Result<(), sqlx::Error> {
+/// Write `records` to `events` in their order; each `applied` one also gets its directory
+/// action in the audit log (same transaction). `directory` is the directory target's name.
+pub async fn record_many(
+    conn: &mut PgConnection,
+    records: &[EventRecord<'_>],
+    directory: &str,
+) -> Result<(), sqlx::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO events (source, event_id, employee_id, kind, sender_event, outcome, reason, \
          trigger, attempt, occurred_at, effective_at, received_at, published_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         SELECT source, event_id, employee_id, kind, sender_event, outcome, reason, trigger, \
+             attempt, occurred_at, effective_at, received_at, published_at \
+         FROM jsonb_to_recordset($1) AS r(source text, event_id text, employee_id text, \
+             kind text, sender_event text, outcome text, reason text, trigger text, \
+             attempt integer, occurred_at timestamptz, effective_at timestamptz, \
+             received_at timestamptz, published_at timestamptz)",
     )
-    .bind(e.source)
-    .bind(e.event_id)
-    .bind(e.employee_id)
-    .bind(e.kind)
-    .bind(e.sender_event)
-    .bind(e.outcome)
-    .bind(e.reason)
-    .bind(e.trigger)
-    .bind(e.attempt)
-    .bind(e.occurred_at)
-    .bind(e.effective_at)
-    .bind(e.received_at)
-    .bind(e.published_at)
+    .bind(sqlx::types::Json(records))
     .execute(&mut *conn)
     .await?;
-    if e.outcome == "applied" {
-        audit_directory_action(conn, e).await?;
-    }
-    Ok(())
+    let entries: Vec<audit_log::Entry<'_>> = records
+        .iter()
+        .filter(|e| e.outcome == "applied")
+        .filter_map(|e| directory_action(e, directory))
+        .collect();
+    audit_log::append_many(conn, &entries).await
 }
 
-/// An applied event changed the directory in this transaction: say so in the audit log.
-async fn audit_directory_action(
-    conn: &mut PgConnection,
-    e: &EventRecord<'_>,
-) -> Result<(), sqlx::Error> {
-    let Some(employee_id) = e.employee_id else {
-        return Ok(());
-    };
-    // The account this transaction just wrote (its target is the directory's name).
-    let account: Option<(String, String)> = sqlx::query_as(
-        "SELECT target, status FROM accounts WHERE source = $1 AND employee_id = $2 \
-         ORDER BY updated_at DESC LIMIT 1",
-    )
-    .bind(e.source)
-    .bind(employee_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (target, account_status) = match account {
-        Some((target, status)) => (target, Some(status)),
-        None => ("directory".to_owned(), None),
-    };
-    let action = match e.kind {
-        Some("terminated") => "deactivate",
-        _ => "activate",
+/// An applied event changed the directory's account: the audit entry that says so.
+fn directory_action<'a>(e: &EventRecord<'a>, directory: &'a str) -> Option<audit_log::Entry<'a>> {
+    let employee_id = e.employee_id?;
+    let (action, account_status) = match e.kind {
+        Some("terminated") => ("deactivate", "deactivated"),
+        _ => ("activate", "active"),
     };
     let detail = serde_json::json!({
         "kind": e.kind,
@@ -102,19 +109,17 @@ async fn audit_directory_action(
         "effective_at": e.effective_at,
         "received_at": e.received_at,
     });
-    let entry = audit_log::Entry {
+    Some(audit_log::Entry {
         category: audit_log::PROVISIONING,
         action,
         actor: SYSTEM_ACTOR,
         source: Some(e.source),
         event_id: Some(e.event_id),
         employee_id: Some(employee_id),
-        target: Some(&target),
+        target: Some(directory),
         outcome: Some("succeeded"),
         detail,
-    };
-    audit_log::append(conn, &entry).await?;
-    Ok(())
+    })
 }
 
 /// An event as `employee show` reports it.

@@ -7,6 +7,29 @@ pub mod employees;
 pub mod events;
 pub mod schedule;
 
+/// Several rows in one statement: the rows travel as one JSON array and PostgreSQL reads
+/// them back with `jsonb_to_recordset`.
+pub(crate) mod rows {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::Serializer;
+
+    /// Times as RFC 3339 with microseconds, cut (not rounded) the way sqlx's binary
+    /// encoding cuts them, so a time reads back the same whichever way it was written.
+    pub fn micros<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn micros_opt<S: Serializer>(
+        time: &Option<DateTime<Utc>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => micros(time, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 use std::str::FromStr;
 
 use sqlx::migrate::MigrateDatabase;

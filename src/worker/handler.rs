@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::failure::ProcessError;
-use super::process::{Outcome, Processor};
+use super::process::{Outcome, Prepared, Processor};
 use crate::queue::message::{first_death_reason, retry_trips};
 use crate::queue::{Publisher, QueueMessage, Topology};
 use crate::store::dead_letters::{self, NewDeadLetter, Reason};
@@ -46,43 +46,125 @@ pub async fn handle(ctx: Context, delivery: Delivery) {
         Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
     };
     // A separate task so that a panic while processing fails this message only.
-    let task = tokio::spawn(run(ctx.clone(), message.clone()));
-    let ending = task.await;
+    let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
+    settle(&ctx, &delivery, message, ending, started).await;
+}
+
+/// Several deliveries the broker has already handed over: recorded in one transaction
+/// (see `Processor::record_batch`), then each settled on its own. If the batch fails as a
+/// whole (or panics), each message is processed alone, so one bad message costs the others
+/// nothing but the extra round.
+pub async fn handle_batch(ctx: Context, deliveries: Vec<Delivery>) {
+    if deliveries.len() == 1 {
+        return handle(ctx, deliveries.into_iter().next().expect("one delivery")).await;
+    }
+    let started = std::time::Instant::now();
+    let mut batch = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
+            Ok(message) => batch.push((delivery, message)),
+            Err(error) => unreadable(&ctx, &delivery, &error.to_string()).await,
+        }
+    }
+    let messages: Vec<QueueMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
+    let results = match tokio::spawn(run_batch(ctx.clone(), messages)).await {
+        Ok(Some(results)) => results,
+        Ok(None) | Err(_) => {
+            // Alone, each in its own task (a panic fails only its own message).
+            let alone = batch.into_iter().map(|(delivery, message)| {
+                let ctx = ctx.clone();
+                async move {
+                    let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
+                    settle(&ctx, &delivery, message, ending, started).await;
+                }
+            });
+            futures::future::join_all(alone).await;
+            return;
+        }
+    };
+    let settles = batch.into_iter().zip(results).map(|((delivery, message), result)| {
+        let ctx = ctx.clone();
+        async move {
+            let ending = match result {
+                Ok(outcome) => Ending::Done(outcome),
+                // Go on as a single message, this failure counting as its first try.
+                Err(error) => run(ctx.clone(), message.clone(), Some(error)).await,
+            };
+            settle(&ctx, &delivery, message, Ok(ending), started).await;
+        }
+    });
+    futures::future::join_all(settles).await;
+}
+
+/// Record the batch in one transaction, then finish each message (external targets)
+/// concurrently. `None` when the batch could not be recorded: nothing of it was.
+async fn run_batch(ctx: Context, messages: Vec<QueueMessage>) -> Option<Vec<Result<Outcome, ProcessError>>> {
+    if let Some(hook) = &ctx.hook {
+        messages.iter().for_each(|m| hook(m));
+    }
+    // A body that cannot be normalized fails on its own, as a single message.
+    let prepared: Result<Vec<Prepared>, ProcessError> = messages.iter().map(Prepared::new).collect();
+    let items = prepared.ok()?;
+    let recorded = match ctx.processor.record_batch(&items).await {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            tracing::info!(%error, size = items.len(), "batch failed; processing its messages one by one");
+            return None;
+        }
+    };
+    let finishes = items
+        .iter()
+        .zip(recorded)
+        .map(|(item, outcome)| ctx.processor.finish(item, outcome));
+    Some(futures::future::join_all(finishes).await)
+}
+
+/// Ack, retry later, dead-letter or requeue, as the ending says.
+async fn settle(
+    ctx: &Context,
+    delivery: &Delivery,
+    message: QueueMessage,
+    ending: Result<Ending, tokio::task::JoinError>,
+    started: std::time::Instant,
+) {
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
     match ending {
         Ok(Ending::Done(outcome)) => {
             count_processed(outcome);
-            ack(&delivery).await;
+            ack(delivery).await;
         }
-        Ok(Ending::Failed { error, tries }) => fail(&ctx, &delivery, message, error, tries).await,
+        Ok(Ending::Failed { error, tries }) => fail(ctx, delivery, message, error, tries).await,
         Err(panic) => {
             metrics::counter!("provisiond_events_failed_total", "class" => "panic").increment(1);
             let (source, event_id) = (&message.source, &message.event_id);
             tracing::error!(%source, %event_id, error = %panic, "processing panicked; requeueing");
-            requeue(&delivery).await;
+            requeue(delivery).await;
         }
     }
 }
 
 /// Try, and on a transient failure retry quickly (exponential backoff with jitter), each
-/// try counting as an attempt.
-async fn run(ctx: Context, message: QueueMessage) -> Ending {
+/// try counting as an attempt. `failed` is a first try already made (in a batch).
+async fn run(ctx: Context, message: QueueMessage, mut failed: Option<ProcessError>) -> Ending {
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(50))
         .with_max_delay(Duration::from_secs(2))
         .with_max_times(ctx.quick_retries as usize)
         .with_jitter()
         .build();
-    if let Some(hook) = &ctx.hook {
+    if let (Some(hook), None) = (&ctx.hook, &failed) {
         hook(&message);
     }
     let mut tries = message.attempt;
     loop {
         tries += 1;
-        let error = match ctx.processor.process(&message).await {
-            Ok(outcome) => return Ending::Done(outcome),
-            Err(error) => error,
+        let error = match failed.take() {
+            Some(error) => error,
+            None => match ctx.processor.process(&message).await {
+                Ok(outcome) => return Ending::Done(outcome),
+                Err(error) => error,
+            },
         };
         let delay = delays.next();
         match delay {

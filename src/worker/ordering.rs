@@ -47,6 +47,7 @@ mod tests {
         EmployeeState {
             status: status.into(),
             last_occurred_at: Some(at(last)),
+            termination_scheduled: false,
         }
     }
 

@@ -1,20 +1,22 @@
 //! Runner for the worker pool: a supervisor that (re)connects, declares the topology, sets
 //! the prefetch and consumes the work queue (and drains the broker's dead-letter queue);
-//! each delivery is handled in its own task, at most `concurrency` at a time.
+//! deliveries that are ready together are handled as one batch in its own task, at most
+//! `concurrency` batches at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
+use lapin::message::Delivery;
 use lapin::{Channel, Connection, Consumer};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::{drain_dead, handle, Context};
+use super::handler::{drain_dead, handle_batch, Context};
 use crate::config::Secret;
 use crate::queue::{connect, ReconnectDelay, Topology};
 
@@ -23,7 +25,10 @@ pub struct WorkerSettings {
     pub url: Secret,
     pub topology: Topology,
     pub prefetch: u16,
+    /// Batches in flight at once.
     pub concurrency: usize,
+    /// Most deliveries per batch.
+    pub batch_size: usize,
     /// How long shutdown waits for in-flight messages before closing anyway.
     pub drain_timeout: Duration,
 }
@@ -113,10 +118,17 @@ impl Runner {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 next = work.next() => match next {
-                    Some(Ok(delivery)) => tracker.spawn(async move {
-                        handle(context, delivery).await;
-                        drop(permit);
-                    }),
+                    Some(Ok(delivery)) => {
+                        let (batch, error) = take_ready(&mut work, delivery, s.batch_size);
+                        tracker.spawn(async move {
+                            handle_batch(context, batch).await;
+                            drop(permit);
+                        });
+                        if let Some(error) = error {
+                            break Err(error);
+                        }
+                        continue;
+                    }
                     Some(Err(error)) => break Err(error.into()),
                     None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
                 },
@@ -156,6 +168,28 @@ impl Runner {
             );
         }
     }
+}
+
+/// `first` and whatever else the broker has already delivered, up to `limit` in all:
+/// nothing waits for a batch to fill. An error ends the batch (and then the session).
+fn take_ready(
+    work: &mut Consumer,
+    first: Delivery,
+    limit: usize,
+) -> (Vec<Delivery>, Option<anyhow::Error>) {
+    let mut batch = vec![first];
+    while batch.len() < limit {
+        match work.next().now_or_never() {
+            Some(Some(Ok(delivery))) => batch.push(delivery),
+            Some(Some(Err(error))) => return (batch, Some(error.into())),
+            Some(None) => {
+                let error = anyhow::anyhow!("the broker cancelled the consumer");
+                return (batch, Some(error));
+            }
+            None => break,
+        }
+    }
+    (batch, None)
 }
 
 /// Closing the connection closes its channel too; unacked deliveries return to the queue.

@@ -1,8 +1,10 @@
-//! One message: a transaction for inbox claim, employee lock, ordering check, directory
-//! update and event record, then the external targets. The caller acks only after this
-//! returns `Ok` (everything committed).
+//! Messages, alone or in batches: one transaction for inbox claims, employee locks,
+//! ordering checks, directory updates and event records, then the external targets. The
+//! caller acks only after this returns `Ok` (everything committed).
 
 use std::sync::Arc;
+
+use std::collections::HashMap;
 
 use sqlx::{PgConnection, PgPool};
 
@@ -11,12 +13,12 @@ use super::ordering::{decide, Decision};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
-use crate::provision::rules::Rules;
+use crate::provision::rules::{Decision as RulesDecision, Rules};
 use crate::provision::ExternalTarget;
 use crate::queue::QueueMessage;
 use crate::store::actions;
-use crate::store::employees;
-use crate::store::events::{self, EventRecord};
+use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
+use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule;
 use crate::webhook::normalize::normalize;
 
@@ -90,23 +92,28 @@ impl Processor {
     /// the actions still open, so nothing that succeeded is redone.
     #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
-        let mut normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
-        if let (scheduler::TRIGGER, Normalized::Employee(event)) =
-            (msg.trigger.as_str(), &mut normalized)
-        {
-            // A scheduled termination that has become due.
-            event.kind = EventKind::Terminated;
-        }
-        let outcome = self.record(msg, &normalized).await?;
-        let Normalized::Employee(event) = &normalized else {
-            return Ok(outcome);
+        let item = Prepared::new(msg)?;
+        let recorded = self.record_batch(std::slice::from_ref(&item)).await?;
+        self.finish(&item, recorded[0]).await
+    }
+
+    /// After [`Processor::record_batch`] committed: bring the external targets up to date
+    /// and time the revocation.
+    pub async fn finish(
+        &self,
+        item: &Prepared<'_>,
+        recorded: Outcome,
+    ) -> Result<Outcome, ProcessError> {
+        let Normalized::Employee(event) = &item.normalized else {
+            return Ok(recorded);
         };
+        let msg = item.msg;
         let ran = self.run_open_actions(msg, event).await?;
-        let finished = outcome == Outcome::Applied || (outcome == Outcome::Duplicate && ran);
+        let finished = recorded == Outcome::Applied || (recorded == Outcome::Duplicate && ran);
         if event.kind == EventKind::Terminated && finished {
             self.record_deprovision_latency(msg).await;
         }
-        Ok(match outcome {
+        Ok(match recorded {
             Outcome::Duplicate if ran => Outcome::Resumed,
             other => other,
         })
@@ -129,34 +136,66 @@ impl Processor {
         }
     }
 
-    async fn record(
-        &self,
-        msg: &QueueMessage,
-        normalized: &Normalized,
-    ) -> Result<Outcome, ProcessError> {
+    /// Record several messages in one transaction, with a few statements for the whole
+    /// batch: inbox claims, employee locks, account writes, employee states, event records
+    /// and audit entries each go as one multi-row statement. The result is the same as
+    /// recording the messages one after another in their order: an employee met more than
+    /// once is handled in rounds, its n-th event in round n, each round locking and reading
+    /// the state the previous round wrote. All or nothing: on error nothing is recorded.
+    pub async fn record_batch(&self, items: &[Prepared<'_>]) -> Result<Vec<Outcome>, ProcessError> {
         let mut tx = self.pool.begin().await?;
-        let outcome = if !events::claim(&mut tx, &msg.source, &msg.event_id).await? {
-            // A retry of an event whose targets are unfinished is not a duplicate.
-            let open = !self.targets.is_empty()
-                && actions::has_open(&mut tx, &msg.source, &msg.event_id).await?;
-            if !open {
-                let record = base_record(msg, normalized, Outcome::Duplicate);
-                events::record(&mut tx, &record).await?;
-            }
-            Outcome::Duplicate
-        } else {
-            match normalized {
-                Normalized::Ignored { reason, .. } => {
-                    let mut record = base_record(msg, normalized, Outcome::Ignored);
-                    record.reason = Some(reason);
-                    events::record(&mut tx, &record).await?;
-                    Outcome::Ignored
+        let keys: Vec<EventKey> = items
+            .iter()
+            .map(|i| EventKey {
+                source: &i.msg.source,
+                event_id: &i.msg.event_id,
+            })
+            .collect();
+        let claimed = events::claim_many(&mut tx, &keys).await?;
+        let mut outcomes = vec![Outcome::Duplicate; items.len()];
+        let mut records: Vec<(usize, EventRecord)> = Vec::with_capacity(items.len());
+        let mut employee_events = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let msg = item.msg;
+            if !claimed[i] {
+                // A retry of an event whose targets are unfinished is not a duplicate.
+                let open = !self.targets.is_empty()
+                    && actions::has_open(&mut tx, &msg.source, &msg.event_id).await?;
+                if !open {
+                    records.push((i, item.record(Outcome::Duplicate)));
                 }
-                Normalized::Employee(event) => self.apply(&mut tx, msg, event).await?,
+                continue;
             }
-        };
+            match &item.normalized {
+                Normalized::Ignored { reason, .. } => {
+                    let mut record = item.record(Outcome::Ignored);
+                    record.reason = Some(reason);
+                    records.push((i, record));
+                    outcomes[i] = Outcome::Ignored;
+                }
+                Normalized::Employee(event) => employee_events.push((i, event)),
+            }
+        }
+        for round in rounds(items, &employee_events) {
+            let keys: Vec<Key> = round.iter().map(|&(i, e)| items[i].employee(e)).collect();
+            let states = employees::lock_many(&mut tx, &keys).await?;
+            let mut writes = Writes::default();
+            for &(i, event) in &round {
+                let msg = items[i].msg;
+                let state = states.get(&(msg.source.clone(), event.employee_id.clone()));
+                let (outcome, record) = self
+                    .apply(&mut tx, &items[i], event, state, &mut writes)
+                    .await?;
+                outcomes[i] = outcome;
+                records.push((i, record));
+            }
+            writes.flush(&mut tx, &self.directory).await?;
+        }
+        records.sort_by_key(|(i, _)| *i);
+        let records: Vec<EventRecord> = records.into_iter().map(|(_, r)| r).collect();
+        events::record_many(&mut tx, &records, &self.directory).await?;
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Run each open action in its own short transaction holding the action's row lock,
@@ -202,30 +241,32 @@ impl Processor {
         }
     }
 
-    async fn apply(
+    /// One employee event under the employee's lock: decide, schedule, and queue the
+    /// directory and employee writes in `writes` (flushed once per round).
+    async fn apply<'a>(
         &self,
         conn: &mut PgConnection,
-        msg: &QueueMessage,
-        event: &CanonicalEvent,
-    ) -> Result<Outcome, sqlx::Error> {
+        item: &'a Prepared<'a>,
+        event: &'a CanonicalEvent,
+        state: Option<&EmployeeState>,
+        writes: &mut Writes<'a>,
+    ) -> Result<(Outcome, EventRecord<'a>), sqlx::Error> {
+        let msg = item.msg;
         let id = event.employee_id.as_str();
-        employees::ensure(conn, &msg.source, id).await?;
-        let state = employees::lock(conn, &msg.source, id).await?;
-        let decision = decide(state.as_ref(), event.kind, event.occurred_at);
-        let normalized = Normalized::Employee(event.clone());
-        let mut record = base_record(msg, &normalized, Outcome::Applied);
-        let rehire = match decision {
+        let mut record = item.record(Outcome::Applied);
+        let rehire = match decide(state, event.kind, event.occurred_at) {
             Decision::Apply { rehire } => rehire,
             Decision::Stale(reason) => {
                 record.outcome = Outcome::Stale.as_str();
                 record.reason = Some(reason);
-                events::record(conn, &record).await?;
-                return Ok(Outcome::Stale);
+                return Ok((Outcome::Stale, record));
             }
         };
         // Any newer event replaces (or rescinds) a termination that was waiting.
-        let reason = "superseded by a newer event";
-        schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
+        if state.is_some_and(|s| s.termination_scheduled) {
+            let reason = "superseded by a newer event";
+            schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
+        }
         let due = match msg.trigger.as_str() {
             scheduler::TRIGGER => None,
             _ => event.effective_at.and_then(|at| self.policy.future_due(at)),
@@ -233,17 +274,26 @@ impl Processor {
         if let (Some(due), Some(effective)) = (due, event.effective_at) {
             schedule::insert(conn, msg, id, effective, due).await?;
         }
+        let mut save = Save {
+            source: &msg.source,
+            employee_id: id,
+            status: "active",
+            occurred_at: event.occurred_at,
+            termination_scheduled: due.is_some(),
+        };
         let outcome = if event.kind == EventKind::Terminated && due.is_some() {
             // Not yet: the account stays as it is until the scheduler enqueues it.
-            let still_terminated = state.as_ref().is_some_and(|s| s.is_terminated());
-            employees::save(conn, &msg.source, id, still_terminated, event.occurred_at).await?;
+            if state.is_some_and(|s| s.is_terminated()) {
+                save.status = "terminated";
+            }
             record.outcome = Outcome::Scheduled.as_str();
             record.reason = Some("termination scheduled for its effective date");
             Outcome::Scheduled
         } else {
-            self.apply_targets(conn, msg, event).await?;
-            let terminated = event.kind == EventKind::Terminated;
-            employees::save(conn, &msg.source, id, terminated, event.occurred_at).await?;
+            self.apply_targets(conn, msg, event, writes).await?;
+            if event.kind == EventKind::Terminated {
+                save.status = "terminated";
+            }
             record.reason = match (rehire, due.is_some()) {
                 (true, _) => Some("rehire"),
                 (false, true) => Some("termination scheduled for its effective date"),
@@ -251,18 +301,30 @@ impl Processor {
             };
             Outcome::Applied
         };
-        events::record(conn, &record).await?;
-        Ok(outcome)
+        writes.saves.push(save);
+        Ok((outcome, record))
     }
 
     /// The directory in this transaction; external targets as pending actions run after commit.
-    async fn apply_targets(
+    async fn apply_targets<'a>(
         &self,
         conn: &mut PgConnection,
-        msg: &QueueMessage,
-        event: &CanonicalEvent,
+        msg: &'a QueueMessage,
+        event: &'a CanonicalEvent,
+        writes: &mut Writes<'a>,
     ) -> Result<(), sqlx::Error> {
-        self.apply_directory(conn, &msg.source, event).await?;
+        match event.kind {
+            EventKind::Terminated => writes.deactivations.push(Key {
+                source: &msg.source,
+                employee_id: &event.employee_id,
+            }),
+            _ => writes
+                .activations
+                .push((&msg.source, event, self.rules.decide(event))),
+        }
+        if self.targets.is_empty() {
+            return Ok(());
+        }
         let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
         let action = match event.kind {
             EventKind::Terminated => "deactivate",
@@ -271,23 +333,97 @@ impl Processor {
         let id = event.employee_id.as_str();
         actions::create_pending(conn, &msg.source, &msg.event_id, id, &names, action).await
     }
+}
 
-    async fn apply_directory(
-        &self,
-        conn: &mut PgConnection,
-        source: &str,
-        event: &CanonicalEvent,
-    ) -> Result<(), sqlx::Error> {
-        let (target, id) = (self.directory.as_str(), event.employee_id.as_str());
-        match event.kind {
-            EventKind::Terminated => employees::deactivate_account(conn, target, source, id).await,
-            _ => {
-                let decision = self.rules.decide(event);
-                let attributes = &event.attributes;
-                employees::activate_account(conn, target, source, id, attributes, &decision).await
-            }
+/// A message read and normalized, ready to be recorded.
+pub struct Prepared<'a> {
+    pub msg: &'a QueueMessage,
+    pub normalized: Normalized,
+}
+
+impl<'a> Prepared<'a> {
+    /// Normalize the body; a body that cannot be normalized is a permanent error.
+    pub fn new(msg: &'a QueueMessage) -> Result<Self, ProcessError> {
+        let mut normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
+        if let (scheduler::TRIGGER, Normalized::Employee(event)) =
+            (msg.trigger.as_str(), &mut normalized)
+        {
+            // A scheduled termination that has become due.
+            event.kind = EventKind::Terminated;
+        }
+        Ok(Prepared { msg, normalized })
+    }
+
+    fn employee(&self, event: &'a CanonicalEvent) -> Key<'a> {
+        Key {
+            source: &self.msg.source,
+            employee_id: &event.employee_id,
         }
     }
+
+    fn record(&'a self, outcome: Outcome) -> EventRecord<'a> {
+        let msg = self.msg;
+        let (employee, sender_event) = match &self.normalized {
+            Normalized::Employee(e) => (Some(e), None),
+            Normalized::Ignored { event_name, .. } => (None, Some(event_name.as_str())),
+        };
+        EventRecord {
+            source: &msg.source,
+            event_id: &msg.event_id,
+            employee_id: employee.map(|e| e.employee_id.as_str()),
+            kind: employee.map(|e| e.kind.as_str()),
+            sender_event,
+            outcome: outcome.as_str(),
+            reason: None,
+            trigger: &msg.trigger,
+            attempt: i32::try_from(msg.attempt + 1).unwrap_or(i32::MAX),
+            occurred_at: employee.map(|e| e.occurred_at),
+            effective_at: employee.and_then(|e| e.effective_at),
+            received_at: msg.received_at,
+            published_at: msg.published_at,
+        }
+    }
+}
+
+/// The directory and employee writes of one round, sent as one statement each.
+#[derive(Default)]
+struct Writes<'a> {
+    activations: Vec<(&'a str, &'a CanonicalEvent, RulesDecision)>,
+    deactivations: Vec<Key<'a>>,
+    saves: Vec<Save<'a>>,
+}
+
+impl Writes<'_> {
+    async fn flush(self, conn: &mut PgConnection, directory: &str) -> Result<(), sqlx::Error> {
+        let activations: Vec<Activation> = self
+            .activations
+            .iter()
+            .map(|(source, e, d)| Activation::new(source, &e.employee_id, &e.attributes, d))
+            .collect();
+        employees::activate_accounts(conn, directory, &activations).await?;
+        employees::deactivate_accounts(conn, directory, &self.deactivations).await?;
+        employees::save_many(conn, &self.saves).await
+    }
+}
+
+/// Split a batch's employee events into rounds in which no employee repeats: an employee's
+/// n-th event (in delivery order) goes to round n.
+fn rounds<'a>(
+    items: &[Prepared<'a>],
+    events: &[(usize, &'a CanonicalEvent)],
+) -> Vec<Vec<(usize, &'a CanonicalEvent)>> {
+    let mut rounds: Vec<Vec<(usize, &CanonicalEvent)>> = Vec::new();
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for &(i, event) in events {
+        let key = (items[i].msg.source.as_str(), event.employee_id.as_str());
+        let n = seen.entry(key).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push((i, event));
+        *n += 1;
+    }
+    rounds
 }
 
 /// A permanent failure outweighs a transient one: retrying would not fix it.
@@ -295,31 +431,5 @@ fn worse(current: Option<ProcessError>, new: ProcessError) -> ProcessError {
     match current {
         Some(current) if !current.is_transient() => current,
         _ => new,
-    }
-}
-
-fn base_record<'a>(
-    msg: &'a QueueMessage,
-    normalized: &'a Normalized,
-    outcome: Outcome,
-) -> EventRecord<'a> {
-    let (employee, sender_event) = match normalized {
-        Normalized::Employee(e) => (Some(e), None),
-        Normalized::Ignored { event_name, .. } => (None, Some(event_name.as_str())),
-    };
-    EventRecord {
-        source: &msg.source,
-        event_id: &msg.event_id,
-        employee_id: employee.map(|e| e.employee_id.as_str()),
-        kind: employee.map(|e| e.kind.as_str()),
-        sender_event,
-        outcome: outcome.as_str(),
-        reason: None,
-        trigger: &msg.trigger,
-        attempt: i32::try_from(msg.attempt + 1).unwrap_or(i32::MAX),
-        occurred_at: employee.map(|e| e.occurred_at),
-        effective_at: employee.and_then(|e| e.effective_at),
-        received_at: msg.received_at,
-        published_at: msg.published_at,
     }
 }
