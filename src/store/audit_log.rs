@@ -76,7 +76,10 @@ pub async fn append(conn: &mut PgConnection, entry: &Entry<'_>) -> Result<i64, s
 }
 
 /// Append several entries, unsealed, in their order, in one statement (see [`append`]).
-pub async fn append_many(conn: &mut PgConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
+pub async fn append_many(
+    conn: &mut PgConnection,
+    entries: &[Entry<'_>],
+) -> Result<(), sqlx::Error> {
     if entries.is_empty() {
         return Ok(());
     }

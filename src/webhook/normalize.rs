@@ -27,7 +27,7 @@ pub fn normalize(
         return Ok(ignored("Ping test", "HiBob connection test"));
     }
     let payload: Value = serde_json::from_slice(body)?;
-    match kind {
+    let normalized = match kind {
         SourceKind::StandardWebhooks => envelope::normalize(&payload, received_at),
         SourceKind::Merge => merge::normalize(&payload, received_at),
         SourceKind::Workos => workos::normalize(&payload, received_at),
@@ -35,7 +35,24 @@ pub fn normalize(
         SourceKind::Gusto => gusto::normalize(&payload, received_at),
         SourceKind::Hibob => hibob::normalize(&payload, received_at),
         SourceKind::Deel => deel::normalize(&payload, received_at),
+    }?;
+    if let Normalized::Employee(event) = &normalized {
+        check_employee_id(&event.employee_id)?;
     }
+    Ok(normalized)
+}
+
+/// The employee id is a key everywhere (rows, dead letters, SCIM `externalId`): control
+/// characters (PostgreSQL refuses NUL in text) make it unusable, so it is refused here.
+fn check_employee_id(id: &str) -> Result<(), NormalizeError> {
+    if id.chars().any(char::is_control) {
+        let detail = "contains control characters".to_owned();
+        return Err(NormalizeError::Invalid {
+            field: "employee id",
+            detail,
+        });
+    }
+    Ok(())
 }
 
 fn ignored(event_name: &str, reason: &str) -> Normalized {
@@ -225,5 +242,21 @@ mod tests {
             let result = normalize(kind, b"<html>", Utc::now());
             assert!(matches!(result, Err(NormalizeError::Json(_))), "{kind}");
         }
+    }
+
+    #[test]
+    fn an_employee_id_with_a_nul_character_is_invalid() {
+        let body = br#"{"type":"employee.created","timestamp":"2026-03-01T09:00:00Z","data":{"id":"x\u0000y"}}"#;
+        let result = normalize(SourceKind::StandardWebhooks, body, Utc::now());
+        assert!(
+            matches!(
+                result,
+                Err(NormalizeError::Invalid {
+                    field: "employee id",
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
     }
 }

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
-use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use super::acks::Received;
 use super::failure::ProcessError;
 use super::process::{Outcome, Prepared, Processor};
 use crate::queue::message::{first_death_reason, retry_trips};
@@ -39,7 +38,7 @@ enum Ending {
     Failed { error: ProcessError, tries: u32 },
 }
 
-pub async fn handle(ctx: Context, delivery: Delivery) {
+pub async fn handle(ctx: Context, delivery: Received) {
     let started = std::time::Instant::now();
     let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
         Ok(message) => message,
@@ -47,14 +46,16 @@ pub async fn handle(ctx: Context, delivery: Delivery) {
     };
     // A separate task so that a panic while processing fails this message only.
     let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
-    settle(&ctx, &delivery, message, ending, started).await;
+    if let Some(tag) = settle(&ctx, &delivery, message, ending, started).await {
+        delivery.acks().succeeded(&[tag]).await;
+    }
 }
 
 /// Several deliveries the broker has already handed over: recorded in one transaction
 /// (see `Processor::record_batch`), then each settled on its own. If the batch fails as a
 /// whole (or panics), each message is processed alone, so one bad message costs the others
 /// nothing but the extra round.
-pub async fn handle_batch(ctx: Context, deliveries: Vec<Delivery>) {
+pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     if deliveries.len() == 1 {
         return handle(ctx, deliveries.into_iter().next().expect("one delivery")).await;
     }
@@ -67,43 +68,55 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Delivery>) {
         }
     }
     let messages: Vec<QueueMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
-    let results = match tokio::spawn(run_batch(ctx.clone(), messages)).await {
-        Ok(Some(results)) => results,
+    let Some(acks) = batch.first().map(|(delivery, _)| delivery.acks().clone()) else {
+        return;
+    };
+    let succeeded = match tokio::spawn(run_batch(ctx.clone(), messages)).await {
+        Ok(Some(results)) => {
+            let settles = batch
+                .iter()
+                .zip(results)
+                .map(|((delivery, message), result)| {
+                    let ctx = ctx.clone();
+                    async move {
+                        let ending = match result {
+                            Ok(outcome) => Ending::Done(outcome),
+                            // Go on as a single message, this failure counting as its first try.
+                            Err(error) => run(ctx.clone(), message.clone(), Some(error)).await,
+                        };
+                        settle(&ctx, delivery, message.clone(), Ok(ending), started).await
+                    }
+                });
+            futures::future::join_all(settles).await
+        }
         Ok(None) | Err(_) => {
-            // Alone, each in its own task (a panic fails only its own message).
-            let alone = batch.into_iter().map(|(delivery, message)| {
-                let ctx = ctx.clone();
-                async move {
-                    let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
-                    settle(&ctx, &delivery, message, ending, started).await;
-                }
-            });
-            futures::future::join_all(alone).await;
-            return;
+            // Alone, in delivery order (events for one employee stay in order), each in
+            // its own task (a panic fails only its own message).
+            let mut succeeded = Vec::with_capacity(batch.len());
+            for (delivery, message) in &batch {
+                let task = tokio::spawn(run(ctx.clone(), message.clone(), None));
+                let ending = task.await;
+                succeeded.push(settle(&ctx, delivery, message.clone(), ending, started).await);
+            }
+            succeeded
         }
     };
-    let settles = batch.into_iter().zip(results).map(|((delivery, message), result)| {
-        let ctx = ctx.clone();
-        async move {
-            let ending = match result {
-                Ok(outcome) => Ending::Done(outcome),
-                // Go on as a single message, this failure counting as its first try.
-                Err(error) => run(ctx.clone(), message.clone(), Some(error)).await,
-            };
-            settle(&ctx, &delivery, message, Ok(ending), started).await;
-        }
-    });
-    futures::future::join_all(settles).await;
+    let tags: Vec<u64> = succeeded.into_iter().flatten().collect();
+    acks.succeeded(&tags).await;
 }
 
 /// Record the batch in one transaction, then finish each message (external targets)
 /// concurrently. `None` when the batch could not be recorded: nothing of it was.
-async fn run_batch(ctx: Context, messages: Vec<QueueMessage>) -> Option<Vec<Result<Outcome, ProcessError>>> {
+async fn run_batch(
+    ctx: Context,
+    messages: Vec<QueueMessage>,
+) -> Option<Vec<Result<Outcome, ProcessError>>> {
     if let Some(hook) = &ctx.hook {
         messages.iter().for_each(|m| hook(m));
     }
     // A body that cannot be normalized fails on its own, as a single message.
-    let prepared: Result<Vec<Prepared>, ProcessError> = messages.iter().map(Prepared::new).collect();
+    let prepared: Result<Vec<Prepared>, ProcessError> =
+        messages.iter().map(Prepared::new).collect();
     let items = prepared.ok()?;
     let recorded = match ctx.processor.record_batch(&items).await {
         Ok(recorded) => recorded,
@@ -119,29 +132,31 @@ async fn run_batch(ctx: Context, messages: Vec<QueueMessage>) -> Option<Vec<Resu
     Some(futures::future::join_all(finishes).await)
 }
 
-/// Ack, retry later, dead-letter or requeue, as the ending says.
+/// Retry later, dead-letter or requeue, as the ending says; the delivery's tag when it
+/// succeeded (the caller acks successes together).
 async fn settle(
     ctx: &Context,
-    delivery: &Delivery,
+    delivery: &Received,
     message: QueueMessage,
     ending: Result<Ending, tokio::task::JoinError>,
     started: std::time::Instant,
-) {
+) -> Option<u64> {
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
     match ending {
         Ok(Ending::Done(outcome)) => {
             count_processed(outcome);
-            ack(delivery).await;
+            return Some(delivery.tag());
         }
         Ok(Ending::Failed { error, tries }) => fail(ctx, delivery, message, error, tries).await,
         Err(panic) => {
             metrics::counter!("provisiond_events_failed_total", "class" => "panic").increment(1);
             let (source, event_id) = (&message.source, &message.event_id);
             tracing::error!(%source, %event_id, error = %panic, "processing panicked; requeueing");
-            requeue(delivery).await;
+            delivery.requeue().await;
         }
     }
+    None
 }
 
 /// Try, and on a transient failure retry quickly (exponential backoff with jitter), each
@@ -180,7 +195,7 @@ async fn run(ctx: Context, message: QueueMessage, mut failed: Option<ProcessErro
 
 async fn fail(
     ctx: &Context,
-    delivery: &Delivery,
+    delivery: &Received,
     message: QueueMessage,
     error: ProcessError,
     tries: u32,
@@ -205,7 +220,7 @@ async fn fail(
 /// broker, not in an unacked delivery.
 async fn park(
     ctx: &Context,
-    delivery: &Delivery,
+    delivery: &Received,
     mut message: QueueMessage,
     error: &ProcessError,
     tries: u32,
@@ -216,7 +231,7 @@ async fn park(
         error.retry_after(),
     );
     let Some(tier) = tier else {
-        return requeue(delivery).await;
+        return delivery.requeue().await;
     };
     message.attempt = tries;
     message.first_failed_at = message.first_failed_at.or(Some(Utc::now()));
@@ -225,11 +240,11 @@ async fn park(
         Ok(_) => {
             metrics::counter!("provisiond_retries_total", "tier" => tier.key.clone()).increment(1);
             tracing::warn!(%source, %event_id, %error, tries, tier = %tier.key, "transient failure; retrying later");
-            ack(delivery).await;
+            delivery.ack().await;
         }
         Err(publish_error) => {
             tracing::warn!(%source, %event_id, error = %publish_error, "cannot park for retry; requeueing");
-            requeue(delivery).await;
+            delivery.requeue().await;
         }
     }
 }
@@ -253,7 +268,7 @@ fn choose_tier(
 
 async fn dead_letter(
     ctx: &Context,
-    delivery: &Delivery,
+    delivery: &Received,
     message: &QueueMessage,
     reason: Reason,
     chain: &[String],
@@ -289,7 +304,7 @@ async fn dead_letter(
 
 /// The dead letter is committed before the ack: a crash in between writes it twice
 /// (the same row), never zero times.
-async fn store_then_ack(pool: &PgPool, delivery: &Delivery, letter: &NewDeadLetter<'_>) {
+async fn store_then_ack(pool: &PgPool, delivery: &Received, letter: &NewDeadLetter<'_>) {
     match dead_letters::record(pool, letter).await {
         Ok(id) => {
             let reason = letter.reason.as_str();
@@ -302,17 +317,17 @@ async fn store_then_ack(pool: &PgPool, delivery: &Delivery, letter: &NewDeadLett
                 attempts = letter.attempts,
                 "event dead-lettered"
             );
-            ack(delivery).await;
+            delivery.ack().await;
         }
         Err(error) => {
             tracing::error!(%error, event_id = letter.event_id, "cannot write the dead letter; requeueing");
-            requeue(delivery).await;
+            delivery.requeue().await;
         }
     }
 }
 
 /// A message provisiond cannot even read (no or bad headers): keep it whole.
-async fn unreadable(ctx: &Context, delivery: &Delivery, error: &str) {
+async fn unreadable(ctx: &Context, delivery: &Received, error: &str) {
     let fallback = hex::encode(Sha256::digest(&delivery.data));
     let message_id = delivery
         .properties
@@ -341,7 +356,7 @@ async fn unreadable(ctx: &Context, delivery: &Delivery, error: &str) {
 
 /// A message the broker dead-lettered (past the work queue's delivery limit: it kept
 /// crashing or timing out a worker) goes into the log.
-pub async fn drain_dead(ctx: Context, delivery: Delivery) {
+pub async fn drain_dead(ctx: Context, delivery: Received) {
     let broker_reason = first_death_reason(&delivery.properties);
     let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
         Ok(message) => message,
@@ -362,24 +377,6 @@ pub async fn drain_dead(ctx: Context, delivery: Delivery) {
 fn count_processed(outcome: Outcome) {
     let outcome = outcome.as_str();
     metrics::counter!("provisiond_events_processed_total", "outcome" => outcome).increment(1);
-}
-
-// A failed ack/nack means the channel is gone: the broker redelivers, and the inbox makes
-// the redelivery harmless, so logging is all there is to do.
-async fn ack(delivery: &Delivery) {
-    if let Err(error) = delivery.ack(BasicAckOptions::default()).await {
-        tracing::warn!(%error, "ack failed; the message will be redelivered");
-    }
-}
-
-async fn requeue(delivery: &Delivery) {
-    let options = BasicNackOptions {
-        requeue: true,
-        ..Default::default()
-    };
-    if let Err(error) = delivery.nack(options).await {
-        tracing::warn!(%error, "nack failed; the message will be redelivered");
-    }
 }
 
 #[cfg(test)]

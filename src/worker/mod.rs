@@ -1,5 +1,6 @@
 //! The worker pool: consumes the work queue with manual acks and processes messages.
 
+pub mod acks;
 pub mod failure;
 pub mod handler;
 pub mod ordering;

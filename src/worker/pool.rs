@@ -10,15 +10,18 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, StreamExt};
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::message::Delivery;
 use lapin::{Channel, Connection, Consumer};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::acks::{Acks, Received};
 use super::handler::{drain_dead, handle_batch, Context};
 use crate::config::Secret;
 use crate::queue::{connect, ReconnectDelay, Topology};
+
+/// Unacked deliveries of the broker's dead-letter queue held at once.
+const DEAD_PREFETCH: u16 = 16;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -31,6 +34,16 @@ pub struct WorkerSettings {
     pub batch_size: usize,
     /// How long shutdown waits for in-flight messages before closing anyway.
     pub drain_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// Batches in flight at once: `concurrency`, but no more than leave each batch room to
+    /// fill from the prefetch window twice over (`prefetch / (2 * batch_size)`, at least
+    /// one). More batches than that would only split the window into small batches.
+    pub fn batches(&self) -> usize {
+        let fill = usize::from(self.prefetch) / (2 * self.batch_size.max(1));
+        self.concurrency.min(fill.max(1))
+    }
 }
 
 /// A running pool; `is_consuming` feeds `/readyz`.
@@ -104,11 +117,23 @@ impl Runner {
         channel
             .basic_qos(s.prefetch, BasicQosOptions::default())
             .await?;
+        // The broker's dead-letter queue on a channel of its own, so that the work
+        // channel's multiple acks cover work deliveries only.
+        let dead_channel = connection.create_channel().await?;
+        dead_channel
+            .basic_qos(DEAD_PREFETCH, BasicQosOptions::default())
+            .await?;
         let mut work = consume(&channel, &s.topology.work_queue).await?;
-        let mut dead = consume(&channel, &s.topology.dead_queue).await?;
+        let mut dead = consume(&dead_channel, &s.topology.dead_queue).await?;
+        let (work_acks, dead_acks) = (Acks::new(channel.clone()), Acks::new(dead_channel.clone()));
         self.consuming.store(true, Ordering::Relaxed);
-        tracing::info!(queue = %s.topology.work_queue, "worker consuming");
-        let semaphore = Arc::new(Semaphore::new(s.concurrency));
+        tracing::info!(
+            queue = %s.topology.work_queue,
+            batches = s.batches(),
+            batch_size = s.batch_size,
+            "worker consuming"
+        );
+        let semaphore = Arc::new(Semaphore::new(s.batches()));
         let result = loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -119,7 +144,9 @@ impl Runner {
                 _ = shutdown.cancelled() => break Ok(()),
                 next = work.next() => match next {
                     Some(Ok(delivery)) => {
-                        let (batch, error) = take_ready(&mut work, delivery, s.batch_size);
+                        let first = work_acks.receive(delivery).await;
+                        let (batch, error) =
+                            take_ready(&mut work, &work_acks, first, s.batch_size).await;
                         tracker.spawn(async move {
                             handle_batch(context, batch).await;
                             drop(permit);
@@ -133,10 +160,13 @@ impl Runner {
                     None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
                 },
                 next = dead.next() => match next {
-                    Some(Ok(delivery)) => tracker.spawn(async move {
-                        drain_dead(context, delivery).await;
-                        drop(permit);
-                    }),
+                    Some(Ok(delivery)) => {
+                        let delivery = dead_acks.receive(delivery).await;
+                        tracker.spawn(async move {
+                            drain_dead(context, delivery).await;
+                            drop(permit);
+                        })
+                    }
                     Some(Err(error)) => break Err(error.into()),
                     None => break Err(anyhow::anyhow!("the broker cancelled the consumer")),
                 },
@@ -144,7 +174,8 @@ impl Runner {
         };
         self.consuming.store(false, Ordering::Relaxed);
         if result.is_ok() {
-            self.drain(&channel, &[&work, &dead], tracker).await;
+            let consumers = [(&channel, &work), (&dead_channel, &dead)];
+            self.drain(&consumers, tracker).await;
         }
         close(&connection).await;
         result
@@ -152,8 +183,8 @@ impl Runner {
 
     /// Graceful stop: no new deliveries, finish (and ack) the ones in hand. Deliveries
     /// prefetched but not started return to the queue when the channel closes.
-    async fn drain(&self, channel: &Channel, consumers: &[&Consumer], tracker: &TaskTracker) {
-        for consumer in consumers {
+    async fn drain(&self, consumers: &[(&Channel, &Consumer)], tracker: &TaskTracker) {
+        for (channel, consumer) in consumers {
             let options = BasicCancelOptions::default();
             if let Err(error) = channel.basic_cancel(consumer.tag(), options).await {
                 tracing::warn!(%error, "cannot cancel the consumer");
@@ -172,15 +203,16 @@ impl Runner {
 
 /// `first` and whatever else the broker has already delivered, up to `limit` in all:
 /// nothing waits for a batch to fill. An error ends the batch (and then the session).
-fn take_ready(
+async fn take_ready(
     work: &mut Consumer,
-    first: Delivery,
+    acks: &Acks,
+    first: Received,
     limit: usize,
-) -> (Vec<Delivery>, Option<anyhow::Error>) {
+) -> (Vec<Received>, Option<anyhow::Error>) {
     let mut batch = vec![first];
     while batch.len() < limit {
         match work.next().now_or_never() {
-            Some(Some(Ok(delivery))) => batch.push(delivery),
+            Some(Some(Ok(delivery))) => batch.push(acks.receive(delivery).await),
             Some(Some(Err(error))) => return (batch, Some(error.into())),
             Some(None) => {
                 let error = anyhow::anyhow!("the broker cancelled the consumer");

@@ -1,6 +1,7 @@
 //! One integration binary (faster to link), one module per area.
 
 mod audit;
+mod batching;
 mod bench;
 mod config;
 mod dead_letters;
