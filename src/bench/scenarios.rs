@@ -148,6 +148,9 @@ pub async fn deprovision(
     plan: &DeprovisionPlan<'_>,
 ) -> anyhow::Result<(Vec<Deprovision>, u64)> {
     let (directory, concurrency, per_rate) = (plan.directory, plan.concurrency, plan.per_rate);
+    // The processing phase left tens of thousands of fresh rows: vacuum and analyze them
+    // now rather than let autovacuum do it in the middle of the measurement.
+    sqlx::query("VACUUM (ANALYZE)").execute(db).await?;
     let mut app = launch.start(Role::All)?;
     app.wait_ready(http).await?;
     let client = LoadClient::new(app.address.clone(), concurrency)?;
@@ -167,6 +170,9 @@ pub async fn deprovision(
         let pattern = format!("{phase}-%");
         let hired = employees.len();
         wait_accounts(&mut app, db, directory, &pattern, "active", hired).await?;
+        // Measure the steady state, not the audit sealer catching up with the backlog
+        // that the hires and the processing phase left unsealed.
+        wait_sealed(&mut app, db).await?;
 
         let requests = employees
             .iter()
@@ -207,6 +213,26 @@ pub async fn deprovision(
 
 /// Wait until `expected` accounts of the phase have `status` (at most a minute after
 /// progress stops).
+/// Wait until every audit log row is sealed (or a minute passes: then measure anyway).
+async fn wait_sealed(app: &mut super::child::Provisiond, db: &PgPool) -> anyhow::Result<()> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        app.check_alive()?;
+        let unsealed: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_log WHERE seq IS NULL)")
+                .fetch_one(db)
+                .await?;
+        if !unsealed {
+            return Ok(());
+        }
+        if Instant::now() >= give_up {
+            tracing::warn!("the audit log is still being sealed; measuring anyway");
+            return Ok(());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 async fn wait_accounts(
     app: &mut super::child::Provisiond,
     db: &PgPool,
