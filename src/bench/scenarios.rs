@@ -150,7 +150,10 @@ pub async fn deprovision(
     let (directory, concurrency, per_rate) = (plan.directory, plan.concurrency, plan.per_rate);
     // The processing phase left tens of thousands of fresh rows: vacuum and analyze them
     // now rather than let autovacuum do it in the middle of the measurement.
-    sqlx::query("VACUUM (ANALYZE)").execute(db).await?;
+    let tables = "inbox, employees, accounts, events, audit_log";
+    sqlx::query(&format!("VACUUM (ANALYZE) {tables}"))
+        .execute(db)
+        .await?;
     let mut app = launch.start(Role::All)?;
     app.wait_ready(http).await?;
     let client = LoadClient::new(app.address.clone(), concurrency)?;

@@ -7,17 +7,20 @@
 
 use std::collections::BTreeSet;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Channel;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
+/// The acknowledgements of one channel. Decisions are taken under a plain lock and the
+/// frames queued in that order to one sender task, so nobody waits on the network while
+/// holding the lock and a multiple ack never overtakes an individual ack or nack.
 #[derive(Clone)]
 pub struct Acks {
-    channel: Channel,
     state: Arc<Mutex<Pending>>,
+    frames: mpsc::UnboundedSender<Frame>,
 }
 
 /// Delivery tags received and not yet settled, and those of them that succeeded.
@@ -43,21 +46,52 @@ impl Pending {
     }
 }
 
+#[derive(Debug)]
+enum Frame {
+    /// Ack every unacked delivery up to this tag.
+    AckUpTo(u64),
+    Ack(u64),
+    Requeue(u64),
+    /// Answered once every frame queued before it has been sent.
+    Flush(oneshot::Sender<()>),
+}
+
 impl Acks {
+    /// Acks for `channel`; the sender task ends when every `Acks` clone is dropped.
     pub fn new(channel: Channel) -> Self {
+        let (frames, mut queue) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(frame) = queue.recv().await {
+                match frame {
+                    Frame::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                    frame => send(&channel, frame).await,
+                }
+            }
+        });
         Acks {
-            channel,
             state: Arc::default(),
+            frames,
         }
     }
 
+    /// Wait until every ack and nack decided so far has been sent (before closing the
+    /// channel on shutdown).
+    pub async fn flush(&self) {
+        let (done, sent) = oneshot::channel();
+        if self.frames.send(Frame::Flush(done)).is_ok() {
+            let _ = sent.await;
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Start tracking a delivery; call in the order deliveries arrive.
-    pub async fn receive(&self, delivery: Delivery) -> Received {
-        self.state
-            .lock()
-            .await
-            .unsettled
-            .insert(delivery.delivery_tag);
+    pub fn receive(&self, delivery: Delivery) -> Received {
+        self.pending().unsettled.insert(delivery.delivery_tag);
         Received {
             delivery,
             acks: self.clone(),
@@ -66,43 +100,57 @@ impl Acks {
 
     /// These deliveries' outcomes are durable: ack them as soon as nothing before them is
     /// still in progress.
-    pub async fn succeeded(&self, tags: &[u64]) {
-        let mut state = self.state.lock().await;
+    pub fn succeeded(&self, tags: &[u64]) {
+        let mut state = self.pending();
         state.succeeded.extend(tags.iter().copied());
         if let Some(last) = state.take_done_prefix() {
-            let options = BasicAckOptions { multiple: true };
-            if let Err(error) = self.channel.basic_ack(last, options).await {
-                tracing::warn!(%error, "ack failed; the messages will be redelivered");
-            }
+            self.queue(Frame::AckUpTo(last));
         }
     }
 
-    /// Settle one delivery on its own (ack, or requeue), then ack whatever that unblocked.
-    async fn settle_one(&self, tag: u64, requeue: bool) {
-        let mut state = self.state.lock().await;
-        let sent = if requeue {
+    /// Settle one delivery on its own, then ack whatever that unblocked.
+    fn settle_one(&self, frame: Frame, tag: u64) {
+        let mut state = self.pending();
+        self.queue(frame);
+        state.unsettled.remove(&tag);
+        if let Some(last) = state.take_done_prefix() {
+            self.queue(Frame::AckUpTo(last));
+        }
+    }
+
+    /// Called with the lock held, so frames are queued in the order they were decided.
+    fn queue(&self, frame: Frame) {
+        if let Err(error) = self.frames.send(frame) {
+            let frame = error.0;
+            tracing::warn!(
+                ?frame,
+                "the channel's ack sender has stopped; the message will be redelivered"
+            );
+        }
+    }
+}
+
+// A failed ack or nack means the channel is gone: the broker redelivers, and the inbox
+// makes the redelivery harmless, so logging is all there is to do.
+async fn send(channel: &Channel, frame: Frame) {
+    let sent = match &frame {
+        Frame::AckUpTo(tag) => {
+            channel
+                .basic_ack(*tag, BasicAckOptions { multiple: true })
+                .await
+        }
+        Frame::Ack(tag) => channel.basic_ack(*tag, BasicAckOptions::default()).await,
+        Frame::Flush(_) => return,
+        Frame::Requeue(tag) => {
             let options = BasicNackOptions {
                 requeue: true,
                 ..Default::default()
             };
-            self.channel.basic_nack(tag, options).await
-        } else {
-            self.channel
-                .basic_ack(tag, BasicAckOptions::default())
-                .await
-        };
-        // A failed ack or nack means the channel is gone: the broker redelivers, and the
-        // inbox makes the redelivery harmless, so logging is all there is to do.
-        if let Err(error) = sent {
-            tracing::warn!(%error, "ack/nack failed; the message will be redelivered");
+            channel.basic_nack(*tag, options).await
         }
-        state.unsettled.remove(&tag);
-        if let Some(last) = state.take_done_prefix() {
-            let options = BasicAckOptions { multiple: true };
-            if let Err(error) = self.channel.basic_ack(last, options).await {
-                tracing::warn!(%error, "ack failed; the messages will be redelivered");
-            }
-        }
+    };
+    if let Err(error) = sent {
+        tracing::warn!(%error, ?frame, "ack/nack failed; the message will be redelivered");
     }
 }
 
@@ -118,13 +166,13 @@ impl Received {
     }
 
     /// Ack this delivery now, on its own.
-    pub async fn ack(&self) {
-        self.acks.settle_one(self.tag(), false).await;
+    pub fn ack(&self) {
+        self.acks.settle_one(Frame::Ack(self.tag()), self.tag());
     }
 
     /// Return this delivery to the queue (counts against the delivery limit).
-    pub async fn requeue(&self) {
-        self.acks.settle_one(self.tag(), true).await;
+    pub fn requeue(&self) {
+        self.acks.settle_one(Frame::Requeue(self.tag()), self.tag());
     }
 
     pub fn acks(&self) -> &Acks {

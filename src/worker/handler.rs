@@ -47,7 +47,7 @@ pub async fn handle(ctx: Context, delivery: Received) {
     // A separate task so that a panic while processing fails this message only.
     let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
     if let Some(tag) = settle(&ctx, &delivery, message, ending, started).await {
-        delivery.acks().succeeded(&[tag]).await;
+        delivery.acks().succeeded(&[tag]);
     }
 }
 
@@ -102,7 +102,7 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
         }
     };
     let tags: Vec<u64> = succeeded.into_iter().flatten().collect();
-    acks.succeeded(&tags).await;
+    acks.succeeded(&tags);
 }
 
 /// Record the batch in one transaction, then finish each message (external targets)
@@ -153,7 +153,7 @@ async fn settle(
             metrics::counter!("provisiond_events_failed_total", "class" => "panic").increment(1);
             let (source, event_id) = (&message.source, &message.event_id);
             tracing::error!(%source, %event_id, error = %panic, "processing panicked; requeueing");
-            delivery.requeue().await;
+            delivery.requeue();
         }
     }
     None
@@ -231,7 +231,7 @@ async fn park(
         error.retry_after(),
     );
     let Some(tier) = tier else {
-        return delivery.requeue().await;
+        return delivery.requeue();
     };
     message.attempt = tries;
     message.first_failed_at = message.first_failed_at.or(Some(Utc::now()));
@@ -240,11 +240,11 @@ async fn park(
         Ok(_) => {
             metrics::counter!("provisiond_retries_total", "tier" => tier.key.clone()).increment(1);
             tracing::warn!(%source, %event_id, %error, tries, tier = %tier.key, "transient failure; retrying later");
-            delivery.ack().await;
+            delivery.ack();
         }
         Err(publish_error) => {
             tracing::warn!(%source, %event_id, error = %publish_error, "cannot park for retry; requeueing");
-            delivery.requeue().await;
+            delivery.requeue();
         }
     }
 }
@@ -317,11 +317,11 @@ async fn store_then_ack(pool: &PgPool, delivery: &Received, letter: &NewDeadLett
                 attempts = letter.attempts,
                 "event dead-lettered"
             );
-            delivery.ack().await;
+            delivery.ack();
         }
         Err(error) => {
             tracing::error!(%error, event_id = letter.event_id, "cannot write the dead letter; requeueing");
-            delivery.requeue().await;
+            delivery.requeue();
         }
     }
 }

@@ -144,9 +144,9 @@ impl Runner {
                 _ = shutdown.cancelled() => break Ok(()),
                 next = work.next() => match next {
                     Some(Ok(delivery)) => {
-                        let first = work_acks.receive(delivery).await;
+                        let first = work_acks.receive(delivery);
                         let (batch, error) =
-                            take_ready(&mut work, &work_acks, first, s.batch_size).await;
+                            take_ready(&mut work, &work_acks, first, s.batch_size);
                         tracker.spawn(async move {
                             handle_batch(context, batch).await;
                             drop(permit);
@@ -161,7 +161,7 @@ impl Runner {
                 },
                 next = dead.next() => match next {
                     Some(Ok(delivery)) => {
-                        let delivery = dead_acks.receive(delivery).await;
+                        let delivery = dead_acks.receive(delivery);
                         tracker.spawn(async move {
                             drain_dead(context, delivery).await;
                             drop(permit);
@@ -176,6 +176,8 @@ impl Runner {
         if result.is_ok() {
             let consumers = [(&channel, &work), (&dead_channel, &dead)];
             self.drain(&consumers, tracker).await;
+            work_acks.flush().await;
+            dead_acks.flush().await;
         }
         close(&connection).await;
         result
@@ -203,7 +205,7 @@ impl Runner {
 
 /// `first` and whatever else the broker has already delivered, up to `limit` in all:
 /// nothing waits for a batch to fill. An error ends the batch (and then the session).
-async fn take_ready(
+fn take_ready(
     work: &mut Consumer,
     acks: &Acks,
     first: Received,
@@ -212,7 +214,7 @@ async fn take_ready(
     let mut batch = vec![first];
     while batch.len() < limit {
         match work.next().now_or_never() {
-            Some(Some(Ok(delivery))) => batch.push(acks.receive(delivery).await),
+            Some(Some(Ok(delivery))) => batch.push(acks.receive(delivery)),
             Some(Some(Err(error))) => return (batch, Some(error.into())),
             Some(None) => {
                 let error = anyhow::anyhow!("the broker cancelled the consumer");
