@@ -283,6 +283,7 @@ async fn phases(
             sources: senders.names().into_iter().map(str::to_owned).collect(),
             database_max_connections: connections,
             worker_concurrency: config.worker.concurrency,
+            worker_batch_size: config.worker.batch_size,
             rabbitmq_prefetch: config.rabbitmq.prefetch,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },

@@ -41,6 +41,7 @@ pub struct RunConfig {
     pub sources: Vec<String>,
     pub database_max_connections: u32,
     pub worker_concurrency: usize,
+    pub worker_batch_size: usize,
     pub rabbitmq_prefetch: u16,
     pub cpus: usize,
 }
@@ -172,8 +173,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "provisiond settings: database.max_connections {}, worker.concurrency {}, rabbitmq.prefetch {}\n",
-            c.database_max_connections, c.worker_concurrency, c.rabbitmq_prefetch
+            "provisiond settings: database.max_connections {}, worker.concurrency {}, worker.batch_size {}, rabbitmq.prefetch {}\n",
+            c.database_max_connections, c.worker_concurrency, c.worker_batch_size, c.rabbitmq_prefetch
         );
         let ceil = &self.ceilings;
         let rows = [
