@@ -16,7 +16,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::config::{Secret, SourceConfig};
 use crate::queue::Publisher;
@@ -65,7 +66,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         let id = request.headers().get(&REQUEST_ID);
         let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
-    });
+    })
+    // 5xx answers are mostly expected 503s (not ready yet, broker down, Retry-After);
+    // real internal errors are logged at ERROR where they happen, with the request id.
+    .on_failure(DefaultOnFailure::new().level(Level::WARN));
     Router::new()
         .route("/webhooks/{source}", post(crate::webhook::handler::receive))
         .route("/healthz", get(healthz))
