@@ -85,14 +85,20 @@ pub async fn save_many(conn: &mut PgConnection, saves: &[Save<'_>]) -> Result<()
     if saves.is_empty() {
         return Ok(());
     }
+    // An upsert rather than `UPDATE … FROM`: each row goes straight to its primary key,
+    // where a join against the function's rows may be planned as a scan of the table.
     sqlx::query(
-        "UPDATE employees e SET status = r.status, last_occurred_at = r.occurred_at, \
-         terminated_at = CASE WHEN r.status = 'terminated' \
-             THEN COALESCE(e.terminated_at, now()) END, \
-         termination_scheduled = r.termination_scheduled, updated_at = now() \
+        "INSERT INTO employees (source, employee_id, status, last_occurred_at, terminated_at, \
+             termination_scheduled) \
+         SELECT source, employee_id, status, occurred_at, \
+             CASE WHEN status = 'terminated' THEN now() END, termination_scheduled \
          FROM jsonb_to_recordset($1) AS r(source text, employee_id text, status text, \
              occurred_at timestamptz, termination_scheduled boolean) \
-         WHERE e.source = r.source AND e.employee_id = r.employee_id",
+         ON CONFLICT (source, employee_id) DO UPDATE SET status = EXCLUDED.status, \
+         last_occurred_at = EXCLUDED.last_occurred_at, \
+         terminated_at = CASE WHEN EXCLUDED.status = 'terminated' \
+             THEN COALESCE(employees.terminated_at, now()) END, \
+         termination_scheduled = EXCLUDED.termination_scheduled, updated_at = now()",
     )
     .bind(sqlx::types::Json(saves))
     .execute(conn)
