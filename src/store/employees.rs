@@ -150,7 +150,7 @@ impl<'a> Activation<'a> {
     }
 }
 
-/// Directory target: create or reactivate these accounts. `keys` must not repeat.
+/// Directory target: create or reactivate these accounts; an employee must not repeat.
 pub async fn activate_accounts(
     conn: &mut PgConnection,
     target: &str,
