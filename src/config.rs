@@ -125,20 +125,28 @@ pub struct WorkerConfig {
     /// How often the scheduler looks for terminations that have become due.
     #[serde(with = "humantime_serde")]
     pub scheduler_interval: Duration,
+    /// Broker retry tiers: the n-th redelivery waits the n-th delay, the last repeats.
     #[serde(deserialize_with = "durations")]
     pub retry_delays: Vec<Duration>,
+    /// A termination is retried at least this long (from its first failure) before it is
+    /// dead-lettered, whatever `max_attempts` says.
+    #[serde(with = "humantime_serde")]
+    pub termination_retry_for: Duration,
 }
 
 impl Default for WorkerConfig {
+    /// Ten deliveries 10 s, 1 min, 10 min, 1 h, 6 h, then every 6 h apart: a target down
+    /// for 31 hours is caught up without an operator (a termination: 72 hours).
     fn default() -> Self {
-        let secs = [5, 60, 600, 3600];
+        let secs = [10, 60, 600, 3600, 6 * 3600];
         Self {
             concurrency: 16,
             batch_size: 32,
-            max_attempts: 8,
+            max_attempts: 10,
             quick_retries: 2,
             scheduler_interval: Duration::from_secs(1),
             retry_delays: secs.into_iter().map(Duration::from_secs).collect(),
+            termination_retry_for: Duration::from_secs(72 * 3600),
         }
     }
 }

@@ -55,6 +55,21 @@ pub struct CanonicalEvent {
     pub attributes: Attributes,
 }
 
+impl CanonicalEvent {
+    /// An explicit signal that the person is active: a hire, or a status that says so
+    /// (canonical `active`, Merge `ACTIVE`, WorkOS `active`, BambooHR `Active`). Only such
+    /// an event may re-activate a terminated employee; a bare `updated` never does.
+    pub fn says_active(&self) -> bool {
+        self.kind == EventKind::Created
+            || (self.kind == EventKind::Updated
+                && self
+                    .attributes
+                    .employment_status
+                    .as_deref()
+                    .is_some_and(|s| s.trim().eq_ignore_ascii_case("active")))
+    }
+}
+
 /// The outcome of normalizing one accepted body. Short-lived, one per message, so the
 /// size difference between the variants does not matter.
 #[derive(Debug, Clone, PartialEq)]

@@ -161,6 +161,7 @@ impl Application {
                 topology: topology.clone(),
                 max_attempts: config.worker.max_attempts,
                 quick_retries: config.worker.quick_retries,
+                termination_retry_for: config.worker.termination_retry_for,
             };
             let (workers, task) = WorkerPool::start(settings, context, stopping.clone());
             tasks.push(task);
@@ -225,13 +226,13 @@ fn processor(
         time_zone: config.audit.time_zone,
     };
     let rules = config.rules()?;
-    Ok(Processor::with_targets(
-        pool.clone(),
-        directory,
-        targets,
-        rules,
-        policy,
-    ))
+    let tolerances = config
+        .sources
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.tolerance?)))
+        .collect();
+    let processor = Processor::with_targets(pool.clone(), directory, targets, rules, policy);
+    Ok(processor.with_clock_tolerances(tolerances))
 }
 
 fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::http::{ApiError, AppState};
+use crate::store::actions::{self, ActionView};
 use crate::store::employees::{self, TargetView};
 use crate::store::events::{self, EventView};
 use crate::store::schedule::{self, ScheduledView};
@@ -19,6 +20,9 @@ pub struct EmployeeView {
     pub scheduled_termination: Option<ScheduledView>,
     pub targets: Vec<TargetView>,
     pub events: Vec<EventView>,
+    /// External target actions, oldest first: `pending`, `succeeded`, `failed`, or
+    /// `superseded` (not sent: the employee's current state replaced it).
+    pub actions: Vec<ActionView>,
 }
 
 /// `None` when provisiond has never seen this employee. The three reads share one
@@ -42,6 +46,7 @@ pub async fn load(
         scheduled_termination: schedule::pending_for(&mut tx, source, employee_id).await?,
         targets: employees::targets(&mut tx, source, employee_id).await?,
         events: events::for_employee(&mut tx, source, employee_id).await?,
+        actions: actions::for_employee(&mut tx, source, employee_id).await?,
     };
     tx.commit().await?;
     Ok(Some(view))

@@ -54,9 +54,28 @@ fn print_table(view: &employees::EmployeeView) {
     for e in &view.events {
         let kind = e.kind.as_deref().unwrap_or("-");
         let occurred = e.occurred_at.map_or("-".into(), |t| t.to_rfc3339());
+        let skew = if e.clock_skew { "  (clock skew)" } else { "" };
         println!(
-            "{:<41} {:<11} {:<10} {}",
-            e.event_id, kind, e.outcome, occurred
+            "{:<41} {:<11} {:<10} {occurred}{skew}",
+            e.event_id, kind, e.outcome
+        );
+    }
+    if view.actions.is_empty() {
+        return;
+    }
+    println!(
+        "
+ACTION EVENT                              TARGET              ACTION      STATUS      ATT"
+    );
+    for a in &view.actions {
+        println!(
+            "{:<41} {:<19} {:<11} {:<11} {:>3}  {}",
+            a.event_id,
+            a.target,
+            a.action,
+            a.status,
+            a.attempts,
+            a.error.as_deref().unwrap_or("")
         );
     }
 }

@@ -16,19 +16,119 @@ pub async fn create_pending(
     action: &str,
 ) -> Result<(), sqlx::Error> {
     for target in targets {
-        sqlx::query(
-            "INSERT INTO provisioning_actions (source, event_id, employee_id, target, action, status) \
-             VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT DO NOTHING",
+        // The new action is the employee's current state on this target: the older ones
+        // still open are superseded here, so a late retry or a replay of one of them can
+        // never be the last word. A deactivation is never superseded by another one (both
+        // revoke; the older termination must still complete).
+        let superseded: Vec<i64> = sqlx::query_scalar(
+            "WITH new AS (\
+                 INSERT INTO provisioning_actions \
+                     (source, event_id, employee_id, target, action, status) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT DO NOTHING RETURNING id) \
+             UPDATE provisioning_actions SET status = 'superseded', \
+                 error = 'superseded by event ' || $2 || ' (' || $5 || ')', \
+                 finished_at = clock_timestamp() \
+             WHERE source = $1 AND employee_id = $3 AND target = $4 \
+             AND status IN ('pending', 'failed') AND id < (SELECT id FROM new) \
+             AND NOT (action = 'deactivate' AND $5 = 'deactivate') \
+             RETURNING id",
         )
         .bind(source)
         .bind(event_id)
         .bind(employee_id)
         .bind(target)
         .bind(action)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
+        count_superseded(target, superseded.len());
         set_state(conn, target, source, employee_id, "pending", None).await?;
     }
+    Ok(())
+}
+
+/// `provisiond_actions_superseded_total{target}`: actions not sent because a newer state
+/// replaced them.
+fn count_superseded(target: &str, n: usize) {
+    if n > 0 {
+        let target = target.to_owned();
+        metrics::counter!("provisiond_actions_superseded_total", "target" => target)
+            .increment(n as u64);
+    }
+}
+
+/// Serialize every action of one employee on one target until the transaction ends, so
+/// they never overlap at the target. Waits for another worker's call to finish.
+pub async fn lock_employee_target(
+    conn: &mut PgConnection,
+    target: &str,
+    source: &str,
+    employee_id: &str,
+) -> Result<(), sqlx::Error> {
+    // Lengths make the key unambiguous; a hash collision only serializes two employees.
+    let key = format!(
+        "provisiond/action/{}:{target}/{}:{source}/{employee_id}",
+        target.len(),
+        source.len()
+    );
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Why the action must not be sent, if the employee's current state contradicts it: a
+/// newer action for the employee on this target, or an activation of someone terminated.
+/// Call with [`lock_employee_target`] held.
+pub async fn contradiction(
+    conn: &mut PgConnection,
+    action: &OpenAction,
+) -> Result<Option<String>, sqlx::Error> {
+    let newer: Option<(String, String)> = sqlx::query_as(
+        "SELECT event_id, action FROM provisioning_actions \
+         WHERE source = $1 AND employee_id = $2 AND target = $3 AND id > $4 \
+         AND NOT (action = 'deactivate' AND $5 = 'deactivate') ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&action.source)
+    .bind(&action.employee_id)
+    .bind(&action.target)
+    .bind(action.id)
+    .bind(&action.action)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((event_id, newer_action)) = newer {
+        return Ok(Some(format!(
+            "superseded by event {event_id} ({newer_action})"
+        )));
+    }
+    if action.action == "deactivate" {
+        return Ok(None);
+    }
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM employees WHERE source = $1 AND employee_id = $2")
+            .bind(&action.source)
+            .bind(&action.employee_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok((status.as_deref() == Some("terminated"))
+        .then(|| "superseded: the employee is terminated".to_owned()))
+}
+
+/// Mark an open action as not sent, with why.
+pub async fn supersede(
+    conn: &mut PgConnection,
+    action: &OpenAction,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provisioning_actions SET status = 'superseded', error = $2, \
+         finished_at = clock_timestamp() WHERE id = $1",
+    )
+    .bind(action.id)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    count_superseded(&action.target, 1);
     Ok(())
 }
 
@@ -51,6 +151,8 @@ pub async fn has_open(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OpenAction {
     pub id: i64,
+    pub source: String,
+    pub employee_id: String,
     pub target: String,
     pub action: String,
 }
@@ -61,7 +163,7 @@ pub async fn open(
     event_id: &str,
 ) -> Result<Vec<OpenAction>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, target, action FROM provisioning_actions \
+        "SELECT id, source, employee_id, target, action FROM provisioning_actions \
          WHERE source = $1 AND event_id = $2 AND status IN ('pending', 'failed') ORDER BY id",
     )
     .bind(source)
@@ -127,7 +229,20 @@ pub async fn finish(
         (None, "deactivate") => "deactivated",
         (None, _) => "active",
     };
-    set_state(conn, &target, &source, &employee_id, status, error).await?;
+    // A newer action (created while this call was in flight) owns the target's state.
+    let newer: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM provisioning_actions WHERE source = $1 \
+         AND employee_id = $2 AND target = $3 AND id > $4)",
+    )
+    .bind(&source)
+    .bind(&employee_id)
+    .bind(&target)
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !newer {
+        set_state(conn, &target, &source, &employee_id, status, error).await?;
+    }
     let entry = audit_log::Entry {
         category: audit_log::PROVISIONING,
         action: &action,
@@ -174,4 +289,32 @@ async fn set_state(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An action as `employee show` reports it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct ActionView {
+    pub event_id: String,
+    pub target: String,
+    pub action: String,
+    pub status: String,
+    pub attempts: i32,
+    pub error: Option<String>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn for_employee(
+    conn: &mut PgConnection,
+    source: &str,
+    employee_id: &str,
+) -> Result<Vec<ActionView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT event_id, target, action, status, attempts, error, started_at, finished_at \
+         FROM provisioning_actions WHERE source = $1 AND employee_id = $2 ORDER BY id",
+    )
+    .bind(source)
+    .bind(employee_id)
+    .fetch_all(conn)
+    .await
 }

@@ -18,6 +18,11 @@ pub struct EmployeeState {
     pub last_occurred_at: Option<DateTime<Utc>>,
     /// A termination is waiting for its effective date.
     pub termination_scheduled: bool,
+    /// When (sender time) the last applied activation signal happened: a hire, or a status
+    /// that says active.
+    pub activated_occurred_at: Option<DateTime<Utc>>,
+    /// When (sender time) the applied termination happened, while terminated.
+    pub terminated_occurred_at: Option<DateTime<Utc>>,
 }
 
 impl EmployeeState {
@@ -56,7 +61,8 @@ pub async fn lock_many(
          FROM jsonb_to_recordset($1) AS r(source text, employee_id text) \
          ORDER BY source, employee_id \
          ON CONFLICT (source, employee_id) DO UPDATE SET status = employees.status \
-         RETURNING source, employee_id, status, last_occurred_at, termination_scheduled",
+         RETURNING source, employee_id, status, last_occurred_at, termination_scheduled, \
+             activated_occurred_at, terminated_occurred_at",
     )
     .bind(sqlx::types::Json(keys))
     .fetch_all(conn)
@@ -77,6 +83,10 @@ pub struct Save<'a> {
     #[serde(serialize_with = "rows::micros")]
     pub occurred_at: DateTime<Utc>,
     pub termination_scheduled: bool,
+    #[serde(serialize_with = "rows::micros_opt")]
+    pub activated_occurred_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rows::micros_opt")]
+    pub terminated_occurred_at: Option<DateTime<Utc>>,
 }
 
 /// Write the employees' new states (rows locked by [`lock_many`]). `terminated_at` is the
@@ -89,13 +99,17 @@ pub async fn save_many(conn: &mut PgConnection, saves: &[Save<'_>]) -> Result<()
     // where a join against the function's rows may be planned as a scan of the table.
     sqlx::query(
         "INSERT INTO employees (source, employee_id, status, last_occurred_at, terminated_at, \
-             termination_scheduled) \
+             termination_scheduled, activated_occurred_at, terminated_occurred_at) \
          SELECT source, employee_id, status, occurred_at, \
-             CASE WHEN status = 'terminated' THEN now() END, termination_scheduled \
+             CASE WHEN status = 'terminated' THEN now() END, termination_scheduled, \
+             activated_occurred_at, terminated_occurred_at \
          FROM jsonb_to_recordset($1) AS r(source text, employee_id text, status text, \
-             occurred_at timestamptz, termination_scheduled boolean) \
+             occurred_at timestamptz, termination_scheduled boolean, \
+             activated_occurred_at timestamptz, terminated_occurred_at timestamptz) \
          ON CONFLICT (source, employee_id) DO UPDATE SET status = EXCLUDED.status, \
          last_occurred_at = EXCLUDED.last_occurred_at, \
+         activated_occurred_at = EXCLUDED.activated_occurred_at, \
+         terminated_occurred_at = EXCLUDED.terminated_occurred_at, \
          terminated_at = CASE WHEN EXCLUDED.status = 'terminated' \
              THEN COALESCE(employees.terminated_at, now()) END, \
          termination_scheduled = EXCLUDED.termination_scheduled, updated_at = now()",
@@ -179,6 +193,39 @@ pub async fn activate_accounts(
          activated_at = CASE WHEN accounts.status = 'active' THEN accounts.activated_at \
              ELSE now() END, \
          deactivated_at = NULL, updated_at = now()",
+    )
+    .bind(target)
+    .bind(sqlx::types::Json(accounts))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Directory target: a leaver's account takes the latest attributes and stays deactivated
+/// (role, groups and entitlements stay cleared). An employee must not repeat.
+pub async fn update_deactivated(
+    conn: &mut PgConnection,
+    target: &str,
+    accounts: &[Activation<'_>],
+) -> Result<(), sqlx::Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
+         family_name, display_name, department, title, manager_id, attributes, deactivated_at) \
+         SELECT $1, source, employee_id, 'deactivated', email, given_name, family_name, \
+             display_name, department, title, manager_id, COALESCE(attributes, 'null'), \
+             clock_timestamp() \
+         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
+             given_name text, family_name text, display_name text, department text, \
+             title text, manager_id text, attributes jsonb) \
+         ON CONFLICT (target, source, employee_id) DO UPDATE SET \
+         email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
+         family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
+         department = EXCLUDED.department, title = EXCLUDED.title, \
+         manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
+         updated_at = clock_timestamp()",
     )
     .bind(target)
     .bind(sqlx::types::Json(accounts))

@@ -59,6 +59,11 @@ pub struct EventRecord<'a> {
     pub received_at: DateTime<Utc>,
     #[serde(serialize_with = "rows::micros_opt")]
     pub published_at: Option<DateTime<Utc>>,
+    /// The sender's `occurred_at` was ahead of receipt beyond tolerance and was clamped.
+    pub clock_skew: bool,
+    /// An applied update of a leaver that changed attributes, not access.
+    #[serde(skip)]
+    pub keeps_terminated: bool,
 }
 
 /// Write `records` to `events` in their order; each `applied` one also gets its directory
@@ -73,13 +78,13 @@ pub async fn record_many(
     }
     sqlx::query(
         "INSERT INTO events (source, event_id, employee_id, kind, sender_event, outcome, reason, \
-         trigger, attempt, occurred_at, effective_at, received_at, published_at) \
+         trigger, attempt, occurred_at, effective_at, received_at, published_at, clock_skew) \
          SELECT source, event_id, employee_id, kind, sender_event, outcome, reason, trigger, \
-             attempt, occurred_at, effective_at, received_at, published_at \
+             attempt, occurred_at, effective_at, received_at, published_at, clock_skew \
          FROM jsonb_to_recordset($1) AS r(source text, event_id text, employee_id text, \
              kind text, sender_event text, outcome text, reason text, trigger text, \
              attempt integer, occurred_at timestamptz, effective_at timestamptz, \
-             received_at timestamptz, published_at timestamptz)",
+             received_at timestamptz, published_at timestamptz, clock_skew boolean)",
     )
     .bind(sqlx::types::Json(records))
     .execute(&mut *conn)
@@ -95,8 +100,12 @@ pub async fn record_many(
 /// An applied event changed the directory's account: the audit entry that says so.
 fn directory_action<'a>(e: &EventRecord<'a>, directory: &'a str) -> Option<audit_log::Entry<'a>> {
     let employee_id = e.employee_id?;
-    let (action, account_status) = match e.kind {
-        Some("terminated") => ("deactivate", "deactivated"),
+    // A re-activation is its own action, so the hash-chained log shows every leaver who
+    // came back.
+    let (action, account_status) = match (e.kind, e.reason) {
+        _ if e.keeps_terminated => ("update", "deactivated"),
+        (Some("terminated"), _) => ("deactivate", "deactivated"),
+        (_, Some("rehire")) => ("reactivate", "active"),
         _ => ("activate", "active"),
     };
     let detail = serde_json::json!({
@@ -108,6 +117,7 @@ fn directory_action<'a>(e: &EventRecord<'a>, directory: &'a str) -> Option<audit
         "occurred_at": e.occurred_at,
         "effective_at": e.effective_at,
         "received_at": e.received_at,
+        "clock_skew": e.clock_skew,
     });
     Some(audit_log::Entry {
         category: audit_log::PROVISIONING,
@@ -134,6 +144,8 @@ pub struct EventView {
     pub received_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub processed_at: DateTime<Utc>,
+    /// The sender's time was ahead of receipt beyond tolerance and was clamped to receipt.
+    pub clock_skew: bool,
 }
 
 pub async fn for_employee(
@@ -143,7 +155,7 @@ pub async fn for_employee(
 ) -> Result<Vec<EventView>, sqlx::Error> {
     sqlx::query_as(
         "SELECT event_id, kind, outcome, reason, occurred_at, effective_at, received_at, \
-         published_at, processed_at FROM events \
+         published_at, processed_at, clock_skew FROM events \
          WHERE source = $1 AND employee_id = $2 ORDER BY id",
     )
     .bind(source)

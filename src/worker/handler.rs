@@ -28,8 +28,12 @@ pub struct Context {
     pub pool: PgPool,
     pub publisher: Publisher,
     pub topology: Topology,
+    /// Deliveries (the first and each broker retry) before `attempts_exhausted`.
     pub max_attempts: u32,
+    /// Quick in-process retries inside one delivery; they do not use up `max_attempts`.
     pub quick_retries: u32,
+    /// A termination keeps going to the retry tiers at least this long.
+    pub termination_retry_for: Duration,
 }
 
 /// How processing one delivery ended.
@@ -116,7 +120,7 @@ async fn run_batch(
     }
     // A body that cannot be normalized fails on its own, as a single message.
     let prepared: Result<Vec<Prepared>, ProcessError> =
-        messages.iter().map(Prepared::new).collect();
+        messages.iter().map(|m| ctx.processor.prepare(m)).collect();
     let items = prepared.ok()?;
     let recorded = match ctx.processor.record_batch(&items).await {
         Ok(recorded) => recorded,
@@ -159,8 +163,10 @@ async fn settle(
     None
 }
 
-/// Try, and on a transient failure retry quickly (exponential backoff with jitter), each
-/// try counting as an attempt. `failed` is a first try already made (in a batch).
+/// Try, and on a transient failure retry quickly (exponential backoff with jitter). The
+/// quick retries belong to this delivery: `tries` counts deliveries, so a short blip does
+/// not use up the attempts meant for the broker's retry tiers. `failed` is a first try
+/// already made (in a batch).
 async fn run(ctx: Context, message: QueueMessage, mut failed: Option<ProcessError>) -> Ending {
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(50))
@@ -171,9 +177,8 @@ async fn run(ctx: Context, message: QueueMessage, mut failed: Option<ProcessErro
     if let (Some(hook), None) = (&ctx.hook, &failed) {
         hook(&message);
     }
-    let mut tries = message.attempt;
+    let tries = message.attempt + 1;
     loop {
-        tries += 1;
         let error = match failed.take() {
             Some(error) => error,
             None => match ctx.processor.process(&message).await {
@@ -183,7 +188,7 @@ async fn run(ctx: Context, message: QueueMessage, mut failed: Option<ProcessErro
         };
         let delay = delays.next();
         match delay {
-            Some(delay) if error.is_transient() && tries < ctx.max_attempts => {
+            Some(delay) if error.is_transient() => {
                 let (source, event_id) = (&message.source, &message.event_id);
                 tracing::info!(%source, %event_id, %error, tries, "transient failure; retrying");
                 tokio::time::sleep(delay).await;
@@ -208,12 +213,29 @@ async fn fail(
     metrics::counter!("provisiond_events_failed_total", "class" => class).increment(1);
     let reason = if !error.is_transient() {
         error.permanent_reason()
-    } else if tries >= ctx.max_attempts {
+    } else if tries >= ctx.max_attempts && !keeps_retrying(ctx, &message) {
         Reason::AttemptsExhausted
     } else {
         return park(ctx, delivery, message, &error, tries).await;
     };
     dead_letter(ctx, delivery, &message, reason, &error.chain(), tries).await;
+}
+
+/// A termination is retried for at least `termination_retry_for` from its first failure:
+/// a leaver must not keep access because a target was down over a long weekend.
+fn keeps_retrying(ctx: &Context, message: &QueueMessage) -> bool {
+    let failing_since = message.first_failed_at.unwrap_or(message.received_at);
+    let failing_for = (Utc::now() - failing_since).to_std().unwrap_or_default();
+    failing_for < ctx.termination_retry_for && is_termination(ctx, message)
+}
+
+fn is_termination(ctx: &Context, message: &QueueMessage) -> bool {
+    match ctx.processor.prepare(message).map(|p| p.normalized) {
+        Ok(crate::event::Normalized::Employee(event)) => {
+            event.kind == crate::event::EventKind::Terminated
+        }
+        _ => false,
+    }
 }
 
 /// Republish to a retry tier (confirmed) and only then ack: the wait happens in the

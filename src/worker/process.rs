@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::failure::ProcessError;
-use super::ordering::{decide, Decision};
+use super::ordering::{decide, Decision, Incoming};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
@@ -57,7 +58,20 @@ pub struct Processor {
     rules: Arc<Rules>,
     managed_groups: Arc<Vec<String>>,
     policy: SchedulePolicy,
+    /// Per source: how far a sender's clock may run ahead of receipt before its
+    /// `occurred_at` is clamped (default [`DEFAULT_CLOCK_TOLERANCE`]).
+    clock_tolerances: Arc<HashMap<String, std::time::Duration>>,
 }
+
+/// How far ahead of receipt a sender's `occurred_at` may be when its source sets no
+/// `tolerance`.
+pub const DEFAULT_CLOCK_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The event reason of a re-activation.
+pub const REHIRE: &str = "rehire";
+/// The event reason of an update to a leaver that carried no activation signal.
+pub const KEPT_TERMINATED: &str =
+    "employee is terminated: attributes updated, access not restored (no explicit active status)";
 
 impl Processor {
     /// Directory only, system clock, date-only terminations at the end of the day (UTC).
@@ -84,7 +98,23 @@ impl Processor {
             managed_groups: Arc::new(rules.managed_groups()),
             rules: Arc::new(rules),
             policy,
+            clock_tolerances: Arc::default(),
         }
+    }
+
+    /// Each source's clock tolerance (its configured `tolerance`).
+    pub fn with_clock_tolerances(
+        mut self,
+        tolerances: HashMap<String, std::time::Duration>,
+    ) -> Self {
+        self.clock_tolerances = Arc::new(tolerances);
+        self
+    }
+
+    /// Read and normalize a message, with this processor's clock tolerance for its source.
+    pub fn prepare<'a>(&self, msg: &'a QueueMessage) -> Result<Prepared<'a>, ProcessError> {
+        let tolerance = self.clock_tolerances.get(&msg.source).copied();
+        Prepared::new(msg, tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE))
     }
 
     /// Record the event (one transaction), then bring the external targets up to date.
@@ -92,7 +122,7 @@ impl Processor {
     /// the actions still open, so nothing that succeeded is redone.
     #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
-        let item = Prepared::new(msg)?;
+        let item = self.prepare(msg)?;
         let recorded = self.record_batch(std::slice::from_ref(&item)).await?;
         self.finish(&item, recorded[0]).await
     }
@@ -195,6 +225,13 @@ impl Processor {
         let records: Vec<EventRecord> = records.into_iter().map(|(_, r)| r).collect();
         events::record_many(&mut tx, &records, &self.directory).await?;
         tx.commit().await?;
+        for (item, claimed) in items.iter().zip(&claimed) {
+            if *claimed && item.clock_skew {
+                let source = item.msg.source.clone();
+                metrics::counter!("provisiond_events_clock_skew_total", "source" => source)
+                    .increment(1);
+            }
+        }
         Ok(outcomes)
     }
 
@@ -216,7 +253,16 @@ impl Processor {
                 continue;
             };
             let mut tx = self.pool.begin().await?;
+            let employee = action.employee_id.as_str();
+            actions::lock_employee_target(&mut tx, &action.target, &msg.source, employee).await?;
             if !actions::claim(&mut tx, action.id).await? {
+                continue;
+            }
+            // The current state gates every call: first try, retry, replay alike.
+            if let Some(reason) = actions::contradiction(&mut tx, &action).await? {
+                actions::supersede(&mut tx, &action, &reason).await?;
+                tx.commit().await?;
+                tracing::info!(action_target = %action.target, %reason, "action not sent");
                 continue;
             }
             ran = true;
@@ -254,16 +300,33 @@ impl Processor {
         let msg = item.msg;
         let id = event.employee_id.as_str();
         let mut record = item.record(Outcome::Applied);
-        let rehire = match decide(state, event.kind, event.occurred_at) {
+        let incoming = Incoming {
+            kind: event.kind,
+            at: event.occurred_at,
+            says_active: event.says_active(),
+        };
+        let rehire = match decide(state, incoming) {
             Decision::Apply { rehire } => rehire,
+            Decision::KeepTerminated => {
+                writes.attribute_updates.push((&msg.source, event));
+                writes.saves.push(kept_terminated(msg, event, state));
+                record.reason = Some(KEPT_TERMINATED);
+                record.keeps_terminated = true;
+                return Ok((Outcome::Applied, record));
+            }
             Decision::Stale(reason) => {
                 record.outcome = Outcome::Stale.as_str();
                 record.reason = Some(reason);
                 return Ok((Outcome::Stale, record));
             }
         };
-        // Any newer event replaces (or rescinds) a termination that was waiting.
-        if state.is_some_and(|s| s.termination_scheduled) {
+        // A newer explicit event replaces (or rescinds) a termination that was waiting: a
+        // termination, a new date, or a status that says active. An ordinary edit without
+        // any of these (a thin sender's `updated`) leaves it waiting.
+        let rescinds = event.kind == EventKind::Terminated
+            || event.effective_at.is_some()
+            || event.says_active();
+        if rescinds && state.is_some_and(|s| s.termination_scheduled) {
             let reason = "superseded by a newer event";
             schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
         }
@@ -274,12 +337,15 @@ impl Processor {
         if let (Some(due), Some(effective)) = (due, event.effective_at) {
             schedule::insert(conn, msg, id, effective, due).await?;
         }
+        let kept_waiting = !rescinds && state.is_some_and(|s| s.termination_scheduled);
         let mut save = Save {
             source: &msg.source,
             employee_id: id,
             status: "active",
-            occurred_at: event.occurred_at,
-            termination_scheduled: due.is_some(),
+            occurred_at: latest(state.and_then(|s| s.last_occurred_at), event.occurred_at),
+            termination_scheduled: due.is_some() || kept_waiting,
+            activated_occurred_at: state.and_then(|s| s.activated_occurred_at),
+            terminated_occurred_at: state.and_then(|s| s.terminated_occurred_at),
         };
         let outcome = if event.kind == EventKind::Terminated && due.is_some() {
             // Not yet: the account stays as it is until the scheduler enqueues it.
@@ -293,9 +359,16 @@ impl Processor {
             self.apply_targets(conn, msg, event, writes).await?;
             if event.kind == EventKind::Terminated {
                 save.status = "terminated";
+                save.terminated_occurred_at = match state.filter(|s| s.is_terminated()) {
+                    Some(s) => Some(latest(s.terminated_occurred_at, event.occurred_at)),
+                    None => Some(event.occurred_at),
+                };
+            } else if incoming.says_active {
+                save.activated_occurred_at =
+                    Some(latest(save.activated_occurred_at, event.occurred_at));
             }
             record.reason = match (rehire, due.is_some()) {
-                (true, _) => Some("rehire"),
+                (true, _) => Some(REHIRE),
                 (false, true) => Some("termination scheduled for its effective date"),
                 _ => None,
             };
@@ -339,19 +412,38 @@ impl Processor {
 pub struct Prepared<'a> {
     pub msg: &'a QueueMessage,
     pub normalized: Normalized,
+    /// The sender's `occurred_at` was later than receipt + tolerance and was clamped.
+    pub clock_skew: bool,
 }
 
 impl<'a> Prepared<'a> {
-    /// Normalize the body; a body that cannot be normalized is a permanent error.
-    pub fn new(msg: &'a QueueMessage) -> Result<Self, ProcessError> {
+    /// Normalize the body; a body that cannot be normalized is a permanent error. A
+    /// sender's clock ahead of receipt by more than `tolerance` is not trusted: such an
+    /// `occurred_at` would make every later event (a termination) look stale.
+    pub fn new(
+        msg: &'a QueueMessage,
+        tolerance: std::time::Duration,
+    ) -> Result<Self, ProcessError> {
         let mut normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
-        if let (scheduler::TRIGGER, Normalized::Employee(event)) =
-            (msg.trigger.as_str(), &mut normalized)
-        {
-            // A scheduled termination that has become due.
-            event.kind = EventKind::Terminated;
+        let mut clock_skew = false;
+        if let Normalized::Employee(event) = &mut normalized {
+            if msg.trigger == scheduler::TRIGGER {
+                // A scheduled termination that has become due.
+                event.kind = EventKind::Terminated;
+            }
+            let limit = chrono::Duration::from_std(tolerance)
+                .ok()
+                .and_then(|t| msg.received_at.checked_add_signed(t));
+            if limit.is_some_and(|limit| event.occurred_at > limit) {
+                event.occurred_at = msg.received_at;
+                clock_skew = true;
+            }
         }
-        Ok(Prepared { msg, normalized })
+        Ok(Prepared {
+            msg,
+            normalized,
+            clock_skew,
+        })
     }
 
     fn employee(&self, event: &'a CanonicalEvent) -> Key<'a> {
@@ -381,7 +473,32 @@ impl<'a> Prepared<'a> {
             effective_at: employee.and_then(|e| e.effective_at),
             received_at: msg.received_at,
             published_at: msg.published_at,
+            clock_skew: self.clock_skew,
+            keeps_terminated: false,
         }
+    }
+}
+
+/// The later of the last applied time and this event's.
+fn latest(last: Option<DateTime<Utc>>, at: DateTime<Utc>) -> DateTime<Utc> {
+    last.map_or(at, |last| last.max(at))
+}
+
+/// A leaver's state after an update that does not re-activate: still terminated, with the
+/// newer time (the attributes change, nothing else).
+fn kept_terminated<'a>(
+    msg: &'a QueueMessage,
+    event: &'a CanonicalEvent,
+    state: Option<&EmployeeState>,
+) -> Save<'a> {
+    Save {
+        source: &msg.source,
+        employee_id: &event.employee_id,
+        status: "terminated",
+        occurred_at: latest(state.and_then(|s| s.last_occurred_at), event.occurred_at),
+        termination_scheduled: state.is_some_and(|s| s.termination_scheduled),
+        activated_occurred_at: state.and_then(|s| s.activated_occurred_at),
+        terminated_occurred_at: state.and_then(|s| s.terminated_occurred_at),
     }
 }
 
@@ -390,6 +507,8 @@ impl<'a> Prepared<'a> {
 struct Writes<'a> {
     activations: Vec<(&'a str, &'a CanonicalEvent, RulesDecision)>,
     deactivations: Vec<Key<'a>>,
+    /// Leavers whose attributes change while they stay deactivated.
+    attribute_updates: Vec<(&'a str, &'a CanonicalEvent)>,
     saves: Vec<Save<'a>>,
 }
 
@@ -402,6 +521,13 @@ impl Writes<'_> {
             .collect();
         employees::activate_accounts(conn, directory, &activations).await?;
         employees::deactivate_accounts(conn, directory, &self.deactivations).await?;
+        let none = RulesDecision::default();
+        let updates: Vec<Activation> = self
+            .attribute_updates
+            .iter()
+            .map(|(source, e)| Activation::new(source, &e.employee_id, &e.attributes, &none))
+            .collect();
+        employees::update_deactivated(conn, directory, &updates).await?;
         employees::save_many(conn, &self.saves).await
     }
 }

@@ -118,7 +118,7 @@ impl Db {
 async fn record_as_batch(processor: &Processor, batch: &[QueueMessage]) -> Vec<Outcome> {
     let items: Vec<Prepared> = batch
         .iter()
-        .map(|m| Prepared::new(m).expect("body normalizes"))
+        .map(|m| processor.prepare(m).expect("body normalizes"))
         .collect();
     let recorded = processor
         .record_batch(&items)
@@ -353,7 +353,7 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
     let mut want_audit = vec![(id("f1"), "activate".to_owned())];
     for (msg, (outcome, _)) in batch.iter().zip(&expected) {
         if *outcome == Applied {
-            let kind = Prepared::new(msg).unwrap();
+            let kind = batched.processor().prepare(msg).unwrap();
             let action = match &kind.normalized {
                 provisiond::event::Normalized::Employee(event)
                     if event.kind == provisiond::event::EventKind::Terminated =>
@@ -374,10 +374,10 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
 }
 
 /// xorshift64: reproducible pseudo-random choices without a dependency.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -469,7 +469,10 @@ async fn a_batch_that_fails_in_the_database_records_nothing_and_its_messages_app
     ];
     let db = Db::new().await;
     let processor = db.processor();
-    let items: Vec<Prepared> = batch.iter().map(|m| Prepared::new(m).unwrap()).collect();
+    let items: Vec<Prepared> = batch
+        .iter()
+        .map(|m| processor.prepare(m).unwrap())
+        .collect();
     let error = processor
         .record_batch(&items)
         .await

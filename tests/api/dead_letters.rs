@@ -113,7 +113,7 @@ fn last_action(detail: &Value) -> &Value {
 }
 
 /// A config file for the CLI that points at this test's database and broker prefix.
-fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
+pub(crate) fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
     let text = format!(
         "[database]\nurl = \"{}\"\n[rabbitmq]\nurl = \"{}\"\nprefix = \"{}\"\n",
         app.iso.database_url,
@@ -134,11 +134,11 @@ async fn dlq_as(config: &Path, user: Option<&str>, args: &[&str]) -> Output {
     command.output().await.expect("provisiond runs")
 }
 
-async fn dlq(config: &Path, args: &[&str]) -> Output {
+pub(crate) async fn dlq(config: &Path, args: &[&str]) -> Output {
     dlq_as(config, None, args).await
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
         "dlq failed: {}",

@@ -87,6 +87,7 @@ max_attempts = {max_attempts}
 quick_retries = 1
 retry_delays = ["100ms", "200ms"]
 scheduler_interval = "50ms"
+termination_retry_for = "0s"
 
 [[sources]]
 name = "hris"

@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod dead_letters;
 mod helpers;
+mod leavers;
 mod operations;
 mod processing;
 mod provisioning;

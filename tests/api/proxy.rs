@@ -16,11 +16,16 @@ pub struct BrokerProxy {
 
 impl BrokerProxy {
     pub async fn start() -> BrokerProxy {
+        BrokerProxy::start_to(5672).await
+    }
+
+    /// A proxy to any local port (a SCIM server that must seem down without losing state).
+    pub async fn start_to(upstream: u16) -> BrokerProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let links = Arc::new(Mutex::new(Vec::new()));
-        let accept = tokio::spawn(accept_loop(listener, up.clone(), links.clone()));
+        let accept = tokio::spawn(accept_loop(listener, upstream, up.clone(), links.clone()));
         BrokerProxy {
             port,
             up,
@@ -55,6 +60,7 @@ impl Drop for BrokerProxy {
 
 async fn accept_loop(
     listener: TcpListener,
+    upstream: u16,
     up: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) {
@@ -64,7 +70,7 @@ async fn accept_loop(
             continue;
         }
         let link = tokio::spawn(async move {
-            if let Ok(mut broker) = TcpStream::connect("127.0.0.1:5672").await {
+            if let Ok(mut broker) = TcpStream::connect(("127.0.0.1", upstream)).await {
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
             }
         });

@@ -129,12 +129,16 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
     )
     .await;
     app.employee_after("hris", &employee, 1).await;
-    // HR rescinds: a newer update without a termination date.
-    post(
-        &app,
-        &envelope("updated", &employee, "2030-01-11T09:00:00Z", None),
-    )
-    .await;
+    // HR rescinds: a newer update that says the person is active, without a date.
+    let mut rescind: Value = serde_json::from_slice(&envelope(
+        "updated",
+        &employee,
+        "2030-01-11T09:00:00Z",
+        None,
+    ))
+    .unwrap();
+    rescind["data"]["status"] = json!("active");
+    post(&app, rescind.to_string().as_bytes()).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_null());
     clock.set(at("2030-02-01T00:00:00Z"));

@@ -14,14 +14,14 @@ use crate::target_server::TargetServer;
 const TOKEN: &str = "scim-test-token";
 
 /// A scim2-server child process on a fixed port, so it can be stopped and started again.
-struct ScimServer {
-    port: u16,
+pub(crate) struct ScimServer {
+    pub(crate) port: u16,
     child: Option<Child>,
     http: reqwest::Client,
 }
 
 impl ScimServer {
-    async fn start() -> ScimServer {
+    pub(crate) async fn start() -> ScimServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -88,13 +88,13 @@ impl ScimServer {
         request.send().await.unwrap().json().await.unwrap()
     }
 
-    async fn users(&self, employee: &str) -> Vec<Value> {
+    pub(crate) async fn users(&self, employee: &str) -> Vec<Value> {
         let filter = format!("externalId eq \"hris:{employee}\"");
         let found = self.get("/Users", &filter).await;
         found["Resources"].as_array().cloned().unwrap_or_default()
     }
 
-    async fn user(&self, employee: &str) -> Value {
+    pub(crate) async fn user(&self, employee: &str) -> Value {
         let mut users = self.users(employee).await;
         assert_eq!(users.len(), 1, "exactly one SCIM user for {employee}");
         users.remove(0)
@@ -115,7 +115,7 @@ impl ScimServer {
     }
 }
 
-fn scim_target(base_url: &str, deprovision: &str) -> String {
+pub(crate) fn scim_target(base_url: &str, deprovision: &str) -> String {
     format!(
         "[[targets]]\nname = \"apps\"\nkind = \"scim\"\nbase_url = \"{base_url}\"\n\
          token = \"{TOKEN}\"\ndeprovision = \"{deprovision}\"\ntimeout = \"2s\"\n"
