@@ -5,16 +5,32 @@ use sqlx::{PgConnection, PgPool};
 
 use super::audit_log;
 use super::dead_letters::SYSTEM_ACTOR;
+use crate::event::CanonicalEvent;
 
-/// Record that `targets` must be brought to `action` for this event.
+/// The actions one applied event asks of the external targets.
+pub struct NewActions<'a> {
+    pub source: &'a str,
+    pub event_id: &'a str,
+    pub employee_id: &'a str,
+    /// `activate` or `deactivate`.
+    pub action: &'a str,
+    /// What the action sends, kept so that any later delivery for the employee can send it.
+    pub event: &'a CanonicalEvent,
+}
+
+/// Record that `targets` must be brought to `new.action` for this event.
 pub async fn create_pending(
     conn: &mut PgConnection,
-    source: &str,
-    event_id: &str,
-    employee_id: &str,
+    new: &NewActions<'_>,
     targets: &[&str],
-    action: &str,
 ) -> Result<(), sqlx::Error> {
+    let NewActions {
+        source,
+        event_id,
+        employee_id,
+        action,
+        event,
+    } = *new;
     for target in targets {
         // The new action is the employee's current state on this target: the older ones
         // still open are superseded here, so a late retry or a replay of one of them can
@@ -23,8 +39,8 @@ pub async fn create_pending(
         let superseded: Vec<i64> = sqlx::query_scalar(
             "WITH new AS (\
                  INSERT INTO provisioning_actions \
-                     (source, event_id, employee_id, target, action, status) \
-                 VALUES ($1, $2, $3, $4, $5, 'pending') ON CONFLICT DO NOTHING RETURNING id) \
+                     (source, event_id, employee_id, target, action, status, event) \
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING RETURNING id) \
              UPDATE provisioning_actions SET status = 'superseded', \
                  error = 'superseded by event ' || $2 || ' (' || $5 || ')', \
                  finished_at = clock_timestamp() \
@@ -38,6 +54,7 @@ pub async fn create_pending(
         .bind(employee_id)
         .bind(target)
         .bind(action)
+        .bind(sqlx::types::Json(event))
         .fetch_all(&mut *conn)
         .await?;
         count_superseded(target, superseded.len());
@@ -152,9 +169,12 @@ pub async fn has_open(
 pub struct OpenAction {
     pub id: i64,
     pub source: String,
+    pub event_id: String,
     pub employee_id: String,
     pub target: String,
     pub action: String,
+    /// What to send (absent on rows written before provisiond kept it).
+    pub event: Option<sqlx::types::Json<CanonicalEvent>>,
 }
 
 pub async fn open(
@@ -163,11 +183,31 @@ pub async fn open(
     event_id: &str,
 ) -> Result<Vec<OpenAction>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, source, employee_id, target, action FROM provisioning_actions \
+        "SELECT id, source, event_id, employee_id, target, action, event \
+         FROM provisioning_actions \
          WHERE source = $1 AND event_id = $2 AND status IN ('pending', 'failed') ORDER BY id",
     )
     .bind(source)
     .bind(event_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Per target, the employee's newest action if it is still open: the state the target
+/// must be brought to.
+pub async fn newest_open(
+    pool: &PgPool,
+    source: &str,
+    employee_id: &str,
+) -> Result<Vec<OpenAction>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, source, event_id, employee_id, target, action, event FROM ( \
+             SELECT DISTINCT ON (target) * FROM provisioning_actions \
+             WHERE source = $1 AND employee_id = $2 ORDER BY target, id DESC) newest \
+         WHERE status IN ('pending', 'failed') ORDER BY id",
+    )
+    .bind(source)
+    .bind(employee_id)
     .fetch_all(pool)
     .await
 }

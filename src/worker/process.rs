@@ -14,6 +14,7 @@ use super::ordering::{decide, Decision, Incoming};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
+use crate::provision::error::TargetError;
 use crate::provision::rules::{Decision as RulesDecision, Rules};
 use crate::provision::ExternalTarget;
 use crate::queue::QueueMessage;
@@ -235,8 +236,11 @@ impl Processor {
         Ok(outcomes)
     }
 
-    /// Run each open action in its own short transaction holding the action's row lock,
-    /// so two deliveries of one event never call a target for it at the same time.
+    /// Bring the external targets to the employee's current state: this event's open
+    /// actions, and on each target the employee's newest action if it is still open (a
+    /// termination whose deactivation failed is driven by any later delivery for the
+    /// employee: a retry, a replay of an old hire). Each action runs in its own short
+    /// transaction under the (employee, target) lock.
     async fn run_open_actions(
         &self,
         msg: &QueueMessage,
@@ -245,46 +249,80 @@ impl Processor {
         if self.targets.is_empty() {
             return Ok(false);
         }
-        let open = actions::open(&self.pool, &msg.source, &msg.event_id).await?;
+        let (source, employee) = (msg.source.as_str(), event.employee_id.as_str());
+        let mut open = actions::open(&self.pool, source, &msg.event_id).await?;
+        let newest = actions::newest_open(&self.pool, source, employee).await?;
+        let own = open.len();
+        open.extend(newest.into_iter().filter(|n| n.event_id != msg.event_id));
         let mut failure: Option<ProcessError> = None;
         let mut ran = false;
-        for action in open {
+        for (i, action) in open.iter().enumerate() {
             let Some(target) = self.targets.iter().find(|t| t.name() == action.target) else {
                 continue;
             };
-            let mut tx = self.pool.begin().await?;
-            let employee = action.employee_id.as_str();
-            actions::lock_employee_target(&mut tx, &action.target, &msg.source, employee).await?;
-            if !actions::claim(&mut tx, action.id).await? {
+            let result = if i < own {
+                self.run_action(target, action, event).await?
+            } else {
+                // Another event's action: its own delivery carries its retries, so a
+                // failure here is logged, not this message's failure.
+                let Some(stored) = action.event.as_ref().map(|e| &e.0) else {
+                    continue;
+                };
+                if let Some(Err(error)) = self.run_action(target, action, stored).await? {
+                    let (target, event_id) = (&action.target, &action.event_id);
+                    tracing::warn!(%target, %event_id, %error, "driving the newest action failed");
+                }
                 continue;
-            }
-            // The current state gates every call: first try, retry, replay alike.
-            if let Some(reason) = actions::contradiction(&mut tx, &action).await? {
-                actions::supersede(&mut tx, &action, &reason).await?;
-                tx.commit().await?;
-                tracing::info!(action_target = %action.target, %reason, "action not sent");
-                continue;
-            }
-            ran = true;
-            let started = chrono::Utc::now();
-            let decision = self.rules.decide(event);
-            let managed = &self.managed_groups;
-            let result = target
-                .apply(&msg.source, &msg.event_id, event, &decision, managed)
-                .await;
-            let error = result.as_ref().err().map(ToString::to_string);
-            actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
-            tx.commit().await?;
-            if let Err(error) = result {
-                let target = action.target.clone();
-                let this = ProcessError::Target { target, error };
-                failure = Some(worse(failure, this));
+            };
+            match result {
+                None => {}
+                Some(Ok(())) => ran = true,
+                Some(Err(error)) => {
+                    ran = true;
+                    let target = action.target.clone();
+                    let this = ProcessError::Target { target, error };
+                    failure = Some(worse(failure, this));
+                }
             }
         }
         match failure {
             Some(error) => Err(error),
             None => Ok(ran),
         }
+    }
+
+    /// One action: take the (employee, target) lock, check the action is still open and
+    /// that the current state does not contradict it (else it becomes `superseded`), call
+    /// the target, record the attempt. `None` when nothing was sent.
+    async fn run_action(
+        &self,
+        target: &ExternalTarget,
+        action: &actions::OpenAction,
+        event: &CanonicalEvent,
+    ) -> Result<Option<Result<(), TargetError>>, ProcessError> {
+        let mut tx = self.pool.begin().await?;
+        let (source, employee) = (action.source.as_str(), action.employee_id.as_str());
+        actions::lock_employee_target(&mut tx, &action.target, source, employee).await?;
+        if !actions::claim(&mut tx, action.id).await? {
+            return Ok(None);
+        }
+        // The current state gates every call: first try, retry, replay alike.
+        if let Some(reason) = actions::contradiction(&mut tx, action).await? {
+            actions::supersede(&mut tx, action, &reason).await?;
+            tx.commit().await?;
+            tracing::info!(action_target = %action.target, %reason, "action not sent");
+            return Ok(None);
+        }
+        let started = chrono::Utc::now();
+        let decision = self.rules.decide(event);
+        let managed = &self.managed_groups;
+        let result = target
+            .apply(source, &action.event_id, event, &decision, managed)
+            .await;
+        let error = result.as_ref().err().map(ToString::to_string);
+        actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
+        tx.commit().await?;
+        Ok(Some(result))
     }
 
     /// One employee event under the employee's lock: decide, schedule, and queue the
@@ -404,7 +442,14 @@ impl Processor {
             _ => "activate",
         };
         let id = event.employee_id.as_str();
-        actions::create_pending(conn, &msg.source, &msg.event_id, id, &names, action).await
+        let new = actions::NewActions {
+            source: &msg.source,
+            event_id: &msg.event_id,
+            employee_id: id,
+            action,
+            event,
+        };
+        actions::create_pending(conn, &new, &names).await
     }
 }
 

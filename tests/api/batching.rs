@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use provisiond::queue::QueueMessage;
 use provisiond::webhook::signature::SourceKind;
 use provisiond::worker::handler::ProcessingHook;
-use provisiond::worker::process::Prepared;
+use provisiond::worker::process::{Prepared, KEPT_TERMINATED};
 use provisiond::worker::{Outcome, Processor};
 use provisiond::Role;
 use serde_json::{json, Value};
@@ -44,6 +44,15 @@ fn message(event_id: &str, body: Vec<u8>) -> QueueMessage {
 fn employee_event(event_id: &str, kind: &str, employee: &str, day: &str) -> QueueMessage {
     let body = hris_body(kind, employee, &format!("2026-03-{day}T09:00:00Z"));
     message(event_id, body)
+}
+
+/// An update whose status says active: an explicit signal (it rehires a leaver and
+/// rescinds a waiting termination).
+fn active_update(event_id: &str, employee: &str, day: &str) -> QueueMessage {
+    let body = hris_body("updated", employee, &format!("2026-03-{day}T09:00:00Z"));
+    let mut body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    body["data"]["status"] = json!("active");
+    message(event_id, body.to_string().into_bytes())
 }
 
 /// A termination dated far in the future: recorded as `scheduled`.
@@ -255,7 +264,7 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
         employee_event(&id("g1"), "created", &g, "01"),
         future_termination(&id("g2"), &g, "02"),
         employee_event(&id("e3"), "created", &e, "09"),
-        employee_event(&id("g3"), "updated", &g, "03"),
+        active_update(&id("g3"), &g, "03"),
         employee_event(&id("a4"), "updated", &a, "10"),
     ];
     use Outcome::*;
@@ -280,8 +289,8 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
             Some("termination scheduled for its effective date"),
         ),
         (Applied, Some("rehire")),
-        (Applied, None), // cancels G's scheduled termination
-        (Stale, Some("not newer than the termination")), // A's 4th event: round 4
+        (Applied, None),                  // cancels G's scheduled termination
+        (Applied, Some(KEPT_TERMINATED)), // A's 4th event, round 4: attributes only
     ];
 
     let batched = Db::new().await;
@@ -351,11 +360,13 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
             .await
             .unwrap();
     let mut want_audit = vec![(id("f1"), "activate".to_owned())];
-    for (msg, (outcome, _)) in batch.iter().zip(&expected) {
+    for (msg, (outcome, reason)) in batch.iter().zip(&expected) {
         if *outcome == Applied {
             let kind = batched.processor().prepare(msg).unwrap();
-            let action = match &kind.normalized {
-                provisiond::event::Normalized::Employee(event)
+            let action = match (&kind.normalized, reason) {
+                (_, Some(KEPT_TERMINATED)) => "update",
+                (_, Some("rehire")) => "reactivate",
+                (provisiond::event::Normalized::Employee(event), _)
                     if event.kind == provisiond::event::EventKind::Terminated =>
                 {
                     "deactivate"

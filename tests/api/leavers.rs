@@ -536,3 +536,44 @@ async fn a_termination_is_retried_past_max_attempts_for_termination_retry_for() 
     assert_eq!(dead_letters(&app).await, 0);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn any_later_delivery_for_a_leaver_drives_a_failed_deactivation() {
+    let product = TargetServer::start(&[200, 400], 200).await;
+    let app = spawn(&product.config("product"), &[]).await;
+    let employee = unique("drive");
+    send(
+        &app,
+        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
+    )
+    .await;
+    wait_target(&app, &employee, "product", "active").await;
+    let leave = envelope("terminated", &employee, "2026-03-03T09:00:00Z", None);
+    let termination = send(&app, &leave).await;
+    wait_for("the refused deactivation's dead letter", || async {
+        (dead_letters(&app).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        target_status(&app, &employee, "product").await.as_deref(),
+        Some("failed")
+    );
+
+    // The product is fixed; an ordinary edit for the leaver arrives before any replay.
+    let edit = envelope("updated", &employee, "2026-03-10T09:00:00Z", None);
+    send(&app, &edit).await;
+    wait_target(&app, &employee, "product", "deactivated").await;
+    assert_eq!(
+        calls_for(&product, &employee),
+        [
+            "employee.created",
+            "employee.terminated",
+            "employee.terminated"
+        ]
+    );
+    assert_eq!(
+        action(&app, &termination, "product").await,
+        ("succeeded".into(), 2)
+    );
+    app.cleanup().await;
+}

@@ -205,15 +205,19 @@ async fn the_same_hire_sent_three_times_makes_one_scim_user() {
         post(&app, &hire).await;
     }
     app.employee_after("hris", &employee, 3).await;
-    wait_for("three SCIM actions to succeed", || async {
-        let done: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM provisioning_actions WHERE employee_id = $1 AND status = 'succeeded'",
+    // Each hire's action supersedes the older ones still open: every action ends sent or
+    // superseded, and at least the newest was sent.
+    wait_for("the three SCIM actions to settle", || async {
+        let (sent, settled): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'succeeded'), \
+             count(*) FILTER (WHERE status IN ('succeeded', 'superseded')) \
+             FROM provisioning_actions WHERE employee_id = $1",
         )
         .bind(&employee)
         .fetch_one(&app.pool)
         .await
         .ok()?;
-        (done == 3).then_some(())
+        (sent >= 1 && settled == 3).then_some(())
     })
     .await;
     assert_eq!(scim.users(&employee).await.len(), 1);
