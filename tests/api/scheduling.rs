@@ -156,6 +156,33 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
 }
 
 #[tokio::test]
+async fn an_ordinary_edit_does_not_rescind_a_scheduled_termination() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let employee = unique("leaving");
+    let leave = envelope(
+        "terminated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-20"),
+    );
+    post(&app, &leave).await;
+    app.employee_after("hris", &employee, 1).await;
+    // A thin sender's `updated` (a new address, final pay): no status, no date.
+    let edit = envelope("updated", &employee, "2030-01-11T09:00:00Z", None);
+    post(&app, &edit).await;
+    let view = app.employee_after("hris", &employee, 2).await;
+    assert_eq!(
+        view["scheduled_termination"]["due_at"], "2030-01-21T00:00:00Z",
+        "still waiting: {view}"
+    );
+    clock.set(at("2030-01-21T00:00:01Z"));
+    let view = wait_status(&app, &employee, "terminated").await;
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_termination_dated_today_applies_at_once() {
     let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
     let app = start(&Isolation::new(), &clock, Role::All).await;
