@@ -1,11 +1,13 @@
-//! Metrics to alert on: how long deprovisioning takes, and how many terminations are still
-//! incomplete past the SLA.
+//! Metrics to alert on: how long deprovisioning takes, and how many terminations left a
+//! leaver with access past the SLA.
 //!
 //! - `provisiond_deprovision_latency_seconds` (histogram): SLA clock start (receipt, or due
 //!   time for a scheduled termination) → the last target revoked, one sample per
 //!   completed termination.
-//! - `provisiond_terminations_pending_past_sla` (gauge): incomplete terminations whose
-//!   clock started more than the SLA ago, refreshed by [`run_gauges`].
+//! - `provisiond_terminations_pending_past_sla` (gauge): terminations whose clock started
+//!   more than the SLA ago and that did not revoke every access — pending, failed,
+//!   dead-lettered (even discarded), superseded, stale, ignored or scheduled past due: the
+//!   report's `not_revoked` over every source and age — refreshed by [`run_gauges`].
 
 use std::time::Duration;
 

@@ -1,13 +1,15 @@
-//! The report for people and spreadsheets: a text table, CSV (one row per termination) and
-//! a self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched).
+//! The report for people and spreadsheets: a text table, CSV (one row per termination,
+//! then one per reactivation) and a self-contained HTML page (inline CSS and SVG, no
+//! scripts, nothing fetched).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::not_revoked::Reactivation;
 use super::percentile::Percentiles;
-use super::report::{Report, Timeline};
+use super::report::{Report, Stuck, Timeline};
 
 /// Times as the JSON has them (RFC 3339, UTC, as many fraction digits as needed).
 pub fn time(t: DateTime<Utc>) -> String {
@@ -56,18 +58,8 @@ fn opt_human(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), human)
 }
 
-fn stuck_text(t: &[super::report::Stuck]) -> String {
-    let parts: Vec<String> = t
-        .iter()
-        .map(|s| {
-            let error = s.error.as_deref().unwrap_or("");
-            match &s.target {
-                Some(target) if error.is_empty() => format!("{target}: {}", s.status),
-                Some(target) => format!("{target}: {}: {error}", s.status),
-                None => error.to_owned(),
-            }
-        })
-        .collect();
+fn stuck_text(t: &[Stuck]) -> String {
+    let parts: Vec<String> = t.iter().map(Stuck::describe).collect();
     parts.join("; ")
 }
 
@@ -88,8 +80,19 @@ pub fn table(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "\nterminations {}   completed {}   pending {}   failed {}   scheduled {}   breaches {}",
-        c.terminations, c.completed, c.pending, c.failed, c.scheduled, c.breaches
+        "\nterminations {}   completed {}   pending {}   failed {}   scheduled {}   breaches {}\
+         \nstale {}   ignored {}   superseded {}   not revoked {}   reactivations {}",
+        c.terminations,
+        c.completed,
+        c.pending,
+        c.failed,
+        c.scheduled,
+        c.breaches,
+        c.stale,
+        c.ignored,
+        c.superseded,
+        c.not_revoked,
+        c.reactivations
     );
     let _ = writeln!(
         out,
@@ -154,6 +157,8 @@ pub fn table(report: &Report) -> String {
             stuck_text(&i.stuck_at)
         );
     }
+    table_not_revoked(&mut out, report);
+    table_reactivations(&mut out, &report.reactivations);
     if !report.scheduled.is_empty() {
         let _ = writeln!(out, "\nSCHEDULED, NOT DUE YET ({})", report.scheduled.len());
         for s in &report.scheduled {
@@ -170,7 +175,46 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-/// The fixed CSV columns; then `revoked_at:<target>` per target, then `stuck_at`.
+fn table_not_revoked(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "\nNOT REVOKED ({})", report.not_revoked.len());
+    if report.not_revoked.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for n in &report.not_revoked {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<34} {:<18} age {:>9}  {}",
+            n.employee_id.as_deref().unwrap_or("-"),
+            n.source,
+            n.event_id,
+            n.reason.as_str(),
+            human(n.age_seconds),
+            n.detail
+        );
+    }
+}
+
+fn table_reactivations(out: &mut String, reactivations: &[Reactivation]) {
+    let _ = writeln!(out, "\nREACTIVATIONS ({})", reactivations.len());
+    if reactivations.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for r in reactivations {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<34} {:<8} received {}  after termination {}",
+            r.employee_id.as_deref().unwrap_or("-"),
+            r.source,
+            r.event_id,
+            r.kind.as_deref().unwrap_or("-"),
+            time(r.received_at),
+            r.previous_termination_event_id.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// The fixed CSV columns; then `revoked_at:<target>` per target, then `stuck_at`, then
+/// [`CSV_TRAILING_COLUMNS`].
 pub const CSV_COLUMNS: [&str; 17] = [
     "source",
     "employee_id",
@@ -191,7 +235,13 @@ pub const CSV_COLUMNS: [&str; 17] = [
     "breach",
 ];
 
-/// One row per termination (RFC 4180: CRLF line ends, quotes where needed).
+/// The last columns, added after the others so that existing readers keep their places:
+/// why a termination did not revoke everything (empty once completed), and what the row
+/// is (`termination` or `reactivation`).
+pub const CSV_TRAILING_COLUMNS: [&str; 2] = ["not_revoked_reason", "record"];
+
+/// One row per termination, then one per reactivation (RFC 4180: CRLF line ends, quotes
+/// where needed).
 pub fn csv(report: &Report) -> String {
     let targets: BTreeSet<&str> = report
         .terminations
@@ -201,6 +251,7 @@ pub fn csv(report: &Report) -> String {
     let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
     header.extend(targets.iter().map(|t| format!("revoked_at:{t}")));
     header.push("stuck_at".to_owned());
+    header.extend(CSV_TRAILING_COLUMNS.iter().map(|c| (*c).to_owned()));
     let mut out = String::new();
     push_record(&mut out, &header);
     for t in &report.terminations {
@@ -210,9 +261,35 @@ pub fn csv(report: &Report) -> String {
             fields.push(opt_time(revoked.and_then(|r| r.revoked_at)));
         }
         fields.push(stuck_text(&t.stuck_at));
+        let reason = t.not_revoked_reason.map(|r| r.as_str());
+        fields.push(reason.unwrap_or_default().to_owned());
+        fields.push("termination".to_owned());
         push_record(&mut out, &fields);
     }
+    for r in &report.reactivations {
+        push_record(&mut out, &reactivation_fields(r, header.len()));
+    }
     out
+}
+
+/// A reactivation in the termination columns that apply to it; the others empty.
+fn reactivation_fields(r: &Reactivation, width: usize) -> Vec<String> {
+    let mut fields = vec![String::new(); width];
+    let mut set = |column: &str, value: String| {
+        if let Some(i) = CSV_COLUMNS.iter().position(|c| *c == column) {
+            fields[i] = value;
+        }
+    };
+    set("source", r.source.clone());
+    set("employee_id", r.employee_id.clone().unwrap_or_default());
+    set("event_id", r.event_id.clone());
+    set("trigger", r.trigger.clone());
+    set("status", "reactivated".to_owned());
+    set("occurred_at", opt_time(r.occurred_at));
+    set("received_at", time(r.received_at));
+    set("processed_at", opt_time(r.processed_at));
+    fields[width - 1] = "reactivation".to_owned();
+    fields
 }
 
 fn timeline_fields(t: &Timeline) -> Vec<String> {
@@ -401,27 +478,38 @@ th{background:#f3f3f3}.num{text-align:right}.bad{color:#c0392b;font-weight:600}.
         escape(&human(report.sla_seconds)),
         escape(&time(report.generated_at)),
     );
-    let verdict = if c.breaches == 0 && c.failed == 0 && c.pending == 0 {
+    // `not_revoked` covers pending and failed too: stale, ignored or superseded, the
+    // leaver may still have access, so the page cannot call the window clean.
+    let verdict = if c.breaches == 0 && c.not_revoked == 0 {
         r#"<p class="ok">Every termination in the window was completed within the SLA.</p>"#
             .to_owned()
     } else {
         format!(
-            r#"<p class="bad">{} SLA breach(es), {} termination(s) not complete.</p>"#,
-            c.breaches,
-            c.pending + c.failed
+            r#"<p class="bad">{} SLA breach(es), {} termination(s) not revoked everywhere.</p>"#,
+            c.breaches, c.not_revoked
         )
     };
     out.push_str("<h2>Summary</h2>");
     out.push_str(&verdict);
-    out.push_str(r#"<table class="totals"><tr><th>terminations</th><th>completed</th><th>pending</th><th>failed</th><th>scheduled</th><th>breaches</th></tr><tr>"#);
-    for (key, value) in [
+    let totals = [
         ("terminations", c.terminations),
         ("completed", c.completed),
         ("pending", c.pending),
         ("failed", c.failed),
         ("scheduled", c.scheduled),
         ("breaches", c.breaches),
-    ] {
+        ("stale", c.stale),
+        ("ignored", c.ignored),
+        ("superseded", c.superseded),
+        ("not_revoked", c.not_revoked),
+        ("reactivations", c.reactivations),
+    ];
+    out.push_str(r#"<table class="totals"><tr>"#);
+    for (key, _) in totals {
+        let _ = write!(out, "<th>{}</th>", key.replace('_', " "));
+    }
+    out.push_str("</tr><tr>");
+    for (key, value) in totals {
         let _ = write!(out, r#"<td data-count="{key}">{value}</td>"#);
     }
     out.push_str("</tr></table>");
@@ -499,15 +587,19 @@ th{background:#f3f3f3}.num{text-align:right}.bad{color:#c0392b;font-weight:600}.
         out.push_str("</table>");
     }
 
-    out.push_str("<h2>Per target</h2><table><tr><th>target</th><th>revoked</th><th>pending</th><th>failed</th><th>p50</th><th>p99</th><th>max</th></tr>");
+    html_not_revoked(&mut out, report);
+    html_reactivations(&mut out, &report.reactivations);
+
+    out.push_str("<h2>Per target</h2><table><tr><th>target</th><th>revoked</th><th>pending</th><th>failed</th><th>superseded</th><th>p50</th><th>p99</th><th>max</th></tr>");
     for (name, stats) in &report.targets {
         let _ = write!(
             out,
-            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             escape(name),
             stats.latency.count,
             stats.pending,
             stats.failed,
+            stats.superseded,
             escape(&opt_human(stats.latency.p50)),
             escape(&opt_human(stats.latency.p99)),
             escape(&opt_human(stats.latency.max)),
@@ -539,9 +631,99 @@ th{background:#f3f3f3}.num{text-align:right}.bad{color:#c0392b;font-weight:600}.
     out
 }
 
+/// A section's table, always present (an empty one says so in a row without
+/// `data-event-id`), so that a script can count its rows.
+fn html_section(out: &mut String, id: &str, title: &str, columns: &[&str], rows: &[String]) {
+    let _ = write!(out, "<h2>{title} ({})</h2>", rows.len());
+    let _ = write!(out, r#"<table id="{id}"><thead><tr>"#);
+    for column in columns {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    if rows.is_empty() {
+        let _ = write!(
+            out,
+            r#"<tr><td colspan="{}">None.</td></tr>"#,
+            columns.len()
+        );
+    }
+    for row in rows {
+        out.push_str(row);
+    }
+    out.push_str("</tbody></table>");
+}
+
+fn html_not_revoked(out: &mut String, report: &Report) {
+    let rows: Vec<String> = report
+        .not_revoked
+        .iter()
+        .map(|n| {
+            format!(
+                r#"<tr data-event-id="{}" data-reason="{}"><td>{}</td><td>{}</td><td><code>{}</code></td><td class="bad">{}</td><td>{}</td><td>{}</td><td class="num" data-seconds="{}">{}</td><td>{}</td></tr>"#,
+                escape(&n.event_id),
+                n.reason.as_str(),
+                escape(n.employee_id.as_deref().unwrap_or("-")),
+                escape(&n.source),
+                escape(&n.event_id),
+                n.reason.as_str(),
+                n.status.as_str(),
+                escape(&time(n.clock_started_at)),
+                n.age_seconds,
+                escape(&human(n.age_seconds)),
+                escape(&n.detail),
+            )
+        })
+        .collect();
+    let columns = [
+        "employee",
+        "source",
+        "event",
+        "reason",
+        "status",
+        "clock started",
+        "age",
+        "detail",
+    ];
+    html_section(out, "not-revoked", "Not revoked", &columns, &rows);
+}
+
+fn html_reactivations(out: &mut String, reactivations: &[Reactivation]) {
+    let rows: Vec<String> = reactivations
+        .iter()
+        .map(|r| {
+            format!(
+                r#"<tr data-event-id="{}"><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>"#,
+                escape(&r.event_id),
+                escape(r.employee_id.as_deref().unwrap_or("-")),
+                escape(&r.source),
+                escape(&r.event_id),
+                escape(r.kind.as_deref().unwrap_or("-")),
+                escape(&r.trigger),
+                escape(&opt_time(r.occurred_at)),
+                escape(&time(r.received_at)),
+                escape(&opt_time(r.processed_at)),
+                escape(r.previous_termination_event_id.as_deref().unwrap_or("-")),
+            )
+        })
+        .collect();
+    let columns = [
+        "employee",
+        "source",
+        "event",
+        "kind",
+        "trigger",
+        "occurred",
+        "received",
+        "processed",
+        "after termination",
+    ];
+    html_section(out, "reactivations", "Reactivations", &columns, &rows);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::report::fixture;
 
     #[test]
     fn audit_csv_fields_are_quoted_only_when_needed() {
@@ -557,6 +739,146 @@ mod tests {
             escape(r#"<script>alert('x') & "y"</script>"#),
             "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
         );
+    }
+
+    /// RFC 4180, as a spreadsheet reads it.
+    fn rows(csv: &str) -> Vec<Vec<String>> {
+        let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+        let mut quoted = false;
+        let mut chars = csv.chars().peekable();
+        while let Some(ch) = chars.next() {
+            match (ch, quoted) {
+                ('"', true) if chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                ('"', _) => quoted = !quoted,
+                (',', false) => row.push(std::mem::take(&mut field)),
+                ('\r', false) => {}
+                ('\n', false) => {
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                }
+                (other, _) => field.push(other),
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn audit_csv_appends_the_reason_and_the_record_and_lists_reactivations_last() {
+        let report = fixture::report();
+        let text = csv(&report);
+        let rows = rows(&text);
+        let header = &rows[0];
+        assert_eq!(
+            &header[..CSV_COLUMNS.len()],
+            &CSV_COLUMNS[..],
+            "columns in place"
+        );
+        let tail: Vec<&str> = header[header.len() - 3..]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(tail, ["stuck_at", "not_revoked_reason", "record"]);
+        assert_eq!(
+            rows.len(),
+            1 + 4 + 1,
+            "header, terminations, the reactivation"
+        );
+        let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (reason, record, status) = (
+            column("not_revoked_reason"),
+            column("record"),
+            column("status"),
+        );
+        let cells: Vec<(&str, &str, &str)> = rows[1..]
+            .iter()
+            .map(|r| (r[status].as_str(), r[reason].as_str(), r[record].as_str()))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("completed", "", "termination"),
+                ("stale", "stale", "termination"),
+                ("failed", "dead_lettered", "termination"),
+                ("superseded", "superseded", "termination"),
+                ("reactivated", "", "reactivation"),
+            ]
+        );
+        assert_eq!(rows[2][column("employee_id")], r#"<b>stale, "one"</b>"#);
+        let rehire = &rows[5];
+        assert_eq!(rehire.len(), header.len());
+        for (name, value) in [
+            ("source", "hris"),
+            ("employee_id", "back"),
+            ("event_id", "ev_rehire"),
+            ("trigger", "webhook"),
+            ("occurred_at", "2026-03-01T12:30:00Z"),
+            ("received_at", "2026-03-01T12:30:01Z"),
+            ("processed_at", "2026-03-01T12:30:02Z"),
+            ("completed_at", ""),
+            ("clock_started_at", ""),
+            ("breach", ""),
+            ("stuck_at", ""),
+        ] {
+            assert_eq!(rehire[column(name)], value, "{name}");
+        }
+    }
+
+    #[test]
+    fn audit_the_table_has_not_revoked_and_reactivations_sections() {
+        let text = table(&fixture::report());
+        assert!(text.contains("terminations 4   completed 1"), "{text}");
+        assert!(text.contains("not revoked 3   reactivations 1"), "{text}");
+        let section = text.split("NOT REVOKED (3)\n").nth(1).unwrap();
+        let lines: Vec<&str> = section.lines().take(3).collect();
+        assert!(
+            lines[0].contains("ev_stale") && lines[0].contains("stale"),
+            "{text}"
+        );
+        assert!(lines[0].contains("older than the employee's re-activation"));
+        assert!(lines[1].contains("ev_dead") && lines[1].contains("dead_lettered"));
+        assert!(lines[2].contains("ev_back") && lines[2].contains("rehired since"));
+        let section = text.split("REACTIVATIONS (1)\n").nth(1).unwrap();
+        assert!(section.contains("ev_rehire") && section.contains("after termination ev_back"));
+    }
+
+    #[test]
+    fn audit_html_lists_not_revoked_and_reactivations_escaped() {
+        let page = html(&fixture::report());
+        for (key, value) in [("not_revoked", 3), ("reactivations", 1), ("stale", 1)] {
+            let cell = format!(r#"<td data-count="{key}">{value}</td>"#);
+            assert!(page.contains(&cell), "{cell}");
+        }
+        let section = |id: &str| {
+            let start = page.find(&format!(r#"<table id="{id}">"#)).unwrap();
+            let end = start + page[start..].find("</table>").unwrap();
+            page[start..end].to_owned()
+        };
+        let not_revoked = section("not-revoked");
+        assert_eq!(not_revoked.matches("<tr data-event-id=").count(), 3);
+        assert!(not_revoked.contains(r#"data-event-id="ev_stale" data-reason="stale""#));
+        assert!(not_revoked.contains("&lt;b&gt;stale, &quot;one&quot;&lt;/b&gt;"));
+        assert!(not_revoked.contains("employee&#39;s re-activation"));
+        assert!(!not_revoked.contains("<b>"), "escaped");
+        let reactivations = section("reactivations");
+        assert!(reactivations.contains(r#"<tr data-event-id="ev_rehire">"#));
+        assert!(page.contains(r#"class="bad">3 SLA breach(es), 3 termination(s)"#));
+    }
+
+    #[test]
+    fn audit_empty_sections_keep_their_table() {
+        let mut report = fixture::report();
+        report.not_revoked.clear();
+        report.reactivations.clear();
+        let page = html(&report);
+        assert!(page.contains(r#"<table id="not-revoked">"#));
+        assert!(page.contains(r#"<table id="reactivations">"#));
+        assert!(!page.contains("<tr data-event-id="));
+        let text = table(&report);
+        assert!(text.contains("NOT REVOKED (0)\n  none"), "{text}");
+        assert!(text.contains("REACTIVATIONS (0)\n  none"), "{text}");
     }
 
     #[test]

@@ -955,10 +955,8 @@ async fn audit_csv_json_and_html_agree() {
         .iter()
         .find(|r| r.contains(&"stuck".to_owned()))
         .unwrap();
-    assert!(stuck_row
-        .last()
-        .unwrap()
-        .contains("product: failed: http 400"));
+    let stuck_at = header.iter().position(|h| h == "stuck_at").unwrap();
+    assert!(stuck_row[stuck_at].contains("product: failed: http 400"));
 
     // The CLI's JSON is the admin API's (but for the ages, which grow).
     let out = cli(&app, &["audit", "deprovision", "--format", "json"]);

@@ -7,6 +7,7 @@ mod config;
 mod dead_letters;
 mod helpers;
 mod leavers;
+mod not_revoked;
 mod operations;
 mod processing;
 mod provisioning;

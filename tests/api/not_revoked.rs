@@ -1,0 +1,472 @@
+//! The deprovision report never loses a termination: whatever stopped it (stale, ignored,
+//! superseded, dead-lettered, even discarded), it is under `not_revoked` with its reason,
+//! in the JSON, the CSV and the HTML, and the gauge counts it once past the SLA. One flow
+//! through webhooks, a real HTTP target and the dead-letter log; one over fixture rows
+//! for the kinds a flow cannot produce on demand.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use provisiond::audit::report::pending_past_sla;
+use provisiond::Role;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+use crate::target_server::TargetServer;
+
+async fn report(app: &TestApp, query: &str) -> Value {
+    let response = app
+        .admin_get(&format!("/admin/audit/deprovision?{query}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn rendering(app: &TestApp, extension: &str, query: &str) -> String {
+    let response = app
+        .admin_get(&format!("/admin/audit/deprovision.{extension}?{query}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// `not_revoked` by event id.
+fn not_revoked(report: &Value) -> HashMap<String, Value> {
+    let items = report["not_revoked"].as_array().expect("not_revoked array");
+    items
+        .iter()
+        .map(|n| (n["event_id"].as_str().unwrap().to_owned(), n.clone()))
+        .collect()
+}
+
+/// The CSV's rows as header name → cell, keyed by event id.
+fn csv_rows(text: &str) -> HashMap<String, HashMap<String, String>> {
+    let mut rows = parse_csv(text).into_iter();
+    let header = rows.next().expect("a header");
+    rows.map(|row| {
+        let cells: HashMap<String, String> = header.iter().cloned().zip(row).collect();
+        (cells["event_id"].clone(), cells)
+    })
+    .collect()
+}
+
+/// RFC 4180, as a spreadsheet reads it.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (ch, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (other, _) => field.push(other),
+        }
+    }
+    rows
+}
+
+/// The HTML page's `<table id="…">` element.
+fn html_table<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"<table id="{id}">"#))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let end = start + page[start..].find("</table>").unwrap();
+    &page[start..end]
+}
+
+async fn post_hris(app: &TestApp, kind: &str, employee: &str, at: &str) -> String {
+    let body = hris_body(kind, employee, at);
+    let msg_id = unique("msg");
+    let response = app.post("hris", &hris_headers(&body, &msg_id), &body).await;
+    assert_eq!(response.status(), 202);
+    msg_id
+}
+
+async fn dead_letter_id(app: &TestApp, event_id: &str) -> i64 {
+    wait_for(&format!("a dead letter for {event_id}"), || async {
+        let list: Value = app
+            .admin_get("/admin/dead-letters")
+            .await
+            .json()
+            .await
+            .ok()?;
+        let found = list
+            .as_array()?
+            .iter()
+            .find(|d| d["event_id"] == event_id && d["status"] == "dead")?;
+        found["id"].as_i64()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn stale_and_dead_lettered_terminations_show_in_json_csv_and_html_and_count_once_past_sla() {
+    // The product accepts the hire, then refuses everything (400: dead-lettered at once).
+    let target = TargetServer::start(&[200], 400).await;
+    let iso = Isolation::new();
+    let config = test_config_with(&iso, &amqp_url(), &target.config("product"));
+    let app = spawn_with(config, iso, Role::All).await;
+
+    // A hire at T, then a termination dated an hour before it: stale.
+    let rehired = unique("rehired");
+    post_hris(&app, "created", &rehired, "2026-03-02T09:15:00Z").await;
+    wait_for("the hire on the product", || async {
+        let view = app.employee("hris", &rehired).await?;
+        let targets = view["targets"].as_array()?;
+        targets
+            .iter()
+            .any(|t| t["target"] == "product" && t["status"] == "active")
+            .then_some(())
+    })
+    .await;
+    let stale = post_hris(&app, "terminated", &rehired, "2026-03-02T08:15:00Z").await;
+    let view = app.employee_after("hris", &rehired, 2).await;
+    let event = view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == stale.as_str())
+        .unwrap_or_else(|| panic!("{view}"));
+    assert_eq!(event["outcome"], "stale", "{view}");
+    let why = event["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(!why.is_empty(), "a stale event says why: {event}");
+
+    // A leaver whose product deactivation is refused and dead-lettered.
+    let leaver = unique("leaver");
+    let dead = post_hris(&app, "terminated", &leaver, "2026-03-02T09:15:00Z").await;
+    let letter = dead_letter_id(&app, &dead).await;
+
+    // JSON.
+    let r = report(&app, "sla=15m").await;
+    assert_eq!(r["counts"]["terminations"], 2, "{r}");
+    assert_eq!(r["counts"]["stale"], 1);
+    assert_eq!(r["counts"]["failed"], 1);
+    assert_eq!(r["counts"]["not_revoked"], 2);
+    assert_eq!(r["counts"]["breaches"], 0, "seconds old");
+    let items = not_revoked(&r);
+    assert_eq!(items.len(), 2, "{r}");
+    let s = &items[&stale];
+    assert_eq!(
+        (&s["reason"], &s["status"], &s["employee_id"]),
+        (&json!("stale"), &json!("stale"), &json!(rehired))
+    );
+    assert!(s["detail"].as_str().unwrap().contains(&why), "{s}");
+    assert_eq!(s["breach"], false);
+    let d = &items[&dead];
+    assert_eq!(
+        (&d["reason"], &d["status"], &d["employee_id"]),
+        (&json!("dead_lettered"), &json!("failed"), &json!(leaver))
+    );
+    let detail = d["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("Dead letter {letter}")),
+        "{detail}"
+    );
+    assert!(detail.contains("400"), "{detail}");
+    // `incomplete` is unchanged: the failed one only.
+    let incomplete = r["incomplete"].as_array().unwrap();
+    assert_eq!(incomplete.len(), 1);
+    assert_eq!(incomplete[0]["event_id"], dead.as_str());
+
+    // CSV: one row per termination, the reason in the appended column.
+    let rows = csv_rows(&rendering(&app, "csv", "sla=15m").await);
+    assert_eq!(rows.len(), 2);
+    for (event_id, reason, status) in [
+        (&stale, "stale", "stale"),
+        (&dead, "dead_lettered", "failed"),
+    ] {
+        let row = &rows[event_id.as_str()];
+        assert_eq!(row["not_revoked_reason"], reason, "{row:?}");
+        assert_eq!(row["status"], status);
+        assert_eq!(row["record"], "termination");
+    }
+
+    // HTML: both rows in the not-revoked table.
+    let page = rendering(&app, "html", "sla=15m").await;
+    let table = html_table(&page, "not-revoked");
+    assert_eq!(table.matches("<tr data-event-id=").count(), 2, "{table}");
+    assert!(table.contains(&format!(r#"data-event-id="{stale}" data-reason="stale""#)));
+    assert!(table.contains(&format!(
+        r#"data-event-id="{dead}" data-reason="dead_lettered""#
+    )));
+    assert!(page.contains(r#"<td data-count="not_revoked">2</td>"#));
+
+    // Past a tiny SLA both are breaches; the gauge counts each once, past the real one.
+    let strict = wait_for("both past a 1 ms SLA", || async {
+        let r = report(&app, "sla=1ms").await;
+        let all = r["not_revoked"]
+            .as_array()?
+            .iter()
+            .all(|n| n["breach"] == true);
+        (all && r["counts"]["breaches"] == 2).then_some(r)
+    })
+    .await;
+    assert_eq!(strict["counts"]["not_revoked"], 2);
+    let sla = Duration::from_secs(900);
+    let now = Utc::now();
+    assert_eq!(pending_past_sla(&app.pool, sla, now).await.unwrap(), 0);
+    let later = now + chrono::Duration::minutes(16);
+    assert_eq!(pending_past_sla(&app.pool, sla, later).await.unwrap(), 2);
+    app.cleanup().await;
+}
+
+/// A time a day ago, in whole seconds: inside the default window, every fixture exact.
+fn base() -> DateTime<Utc> {
+    let day_ago = Utc::now() - chrono::Duration::days(1);
+    DateTime::from_timestamp(day_ago.timestamp(), 0).unwrap()
+}
+
+fn minutes(n: i64) -> chrono::Duration {
+    chrono::Duration::minutes(n)
+}
+
+/// An `events` row processed a second after receipt.
+struct Event<'a> {
+    employee: &'a str,
+    event_id: &'a str,
+    kind: &'a str,
+    outcome: &'a str,
+    reason: Option<&'a str>,
+    received: DateTime<Utc>,
+}
+
+impl Event<'_> {
+    async fn insert(&self, pool: &PgPool, source: &str) {
+        sqlx::query(
+            "INSERT INTO events (source, event_id, employee_id, kind, outcome, reason, \
+             occurred_at, received_at, published_at, processed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $7 + interval '1 second')",
+        )
+        .bind(source)
+        .bind(self.event_id)
+        .bind(self.employee)
+        .bind(self.kind)
+        .bind(self.outcome)
+        .bind(self.reason)
+        .bind(self.received)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+async fn event(pool: &PgPool, e: Event<'_>) {
+    e.insert(pool, "hris").await;
+}
+
+async fn deactivation(pool: &PgPool, event_id: &str, employee: &str, status: &str, error: &str) {
+    sqlx::query(
+        "INSERT INTO provisioning_actions (source, event_id, employee_id, target, action, \
+         status, attempts, error, finished_at) \
+         VALUES ('hris', $1, $2, 'product', 'deactivate', $3, 1, $4, now())",
+    )
+    .bind(event_id)
+    .bind(employee)
+    .bind(status)
+    .bind(error)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn dead_letter(
+    pool: &PgPool,
+    event_id: &str,
+    employee: &str,
+    status: &str,
+    received: DateTime<Utc>,
+) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO dead_letters (source, source_kind, event_id, employee_id, kind, reason, \
+         status, body, last_error, attempts, first_received_at) \
+         VALUES ('hris', 'standard-webhooks', $1, $2, 'terminated', 'permanent_error', $3, \
+         '\\x7b7d', 'http 400', 1, $4) RETURNING id",
+    )
+    .bind(event_id)
+    .bind(employee)
+    .bind(status)
+    .bind(received)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn each_kind_of_unrevoked_termination_has_its_reason_and_rehires_name_the_termination() {
+    // Receiver only: no worker or scheduler acts on the fixture rows.
+    let app = spawn_app(Role::Receiver).await;
+    let pool = &app.pool;
+    let t0 = base();
+    let at = |n: i64| t0 + minutes(n);
+    let terminated = |employee, event_id, outcome, reason, received| Event {
+        employee,
+        event_id,
+        kind: "terminated",
+        outcome,
+        reason,
+        received,
+    };
+    let why = "older than the employee's re-activation";
+    event(
+        pool,
+        terminated("e_done", "ev_done", "applied", None, at(0)),
+    )
+    .await;
+    event(
+        pool,
+        terminated("e_stale", "ev_stale", "stale", Some(why), at(1)),
+    )
+    .await;
+    event(
+        pool,
+        terminated("e_ign", "ev_ign", "ignored", Some("not an employee"), at(2)),
+    )
+    .await;
+    event(pool, terminated("e_sup", "ev_sup", "applied", None, at(3))).await;
+    deactivation(
+        pool,
+        "ev_sup",
+        "e_sup",
+        "superseded",
+        "rehired since: not sent",
+    )
+    .await;
+    // An applied termination whose failed target's dead letter was discarded.
+    event(
+        pool,
+        terminated("e_disc", "ev_disc", "applied", None, at(4)),
+    )
+    .await;
+    deactivation(pool, "ev_disc", "e_disc", "failed", "http 400").await;
+    let discarded = dead_letter(pool, "ev_disc", "e_disc", "discarded", at(4)).await;
+    // Dead-lettered before it was applied: discarded (still access), replayed (pending).
+    let never = dead_letter(pool, "ev_never", "e_never", "discarded", at(5)).await;
+    dead_letter(pool, "ev_replay", "e_replay", "replayed", at(6)).await;
+    // A duplicate delivery of the stale one is not another termination.
+    event(
+        pool,
+        terminated("e_stale", "ev_stale", "duplicate", None, at(7)),
+    )
+    .await;
+
+    // Rehires: one after e_sup's termination, one of an employee never terminated, one
+    // of another source (filtered out), one long ago (outside the window).
+    let rehire = |employee, event_id, received| Event {
+        employee,
+        event_id,
+        kind: "created",
+        outcome: "applied",
+        reason: Some("rehire"),
+        received,
+    };
+    event(pool, rehire("e_sup", "ev_back", at(8))).await;
+    event(pool, rehire("e_new", "ev_new", at(9))).await;
+    rehire("e_sup", "ev_merge", at(10))
+        .insert(pool, "merge")
+        .await;
+    let long_ago = t0 - chrono::Duration::days(60);
+    event(pool, rehire("e_sup", "ev_old", long_ago)).await;
+
+    let r = report(&app, "source=hris&sla=15m").await;
+    let c = &r["counts"];
+    assert_eq!(c["terminations"], 7, "{r}");
+    let by_status: Vec<u64> = [
+        "completed",
+        "pending",
+        "failed",
+        "stale",
+        "ignored",
+        "superseded",
+    ]
+    .iter()
+    .map(|k| c[k].as_u64().unwrap())
+    .collect();
+    assert_eq!(by_status, [1, 1, 2, 1, 1, 1], "{c}");
+    assert_eq!(c["not_revoked"], 6);
+    assert_eq!(c["reactivations"], 2);
+    let reasons: Vec<(&str, &str, &str)> = r["not_revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let field = |k: &str| n[k].as_str().unwrap();
+            (field("event_id"), field("reason"), field("status"))
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("ev_stale", "stale", "stale"),
+            ("ev_ign", "ignored", "ignored"),
+            ("ev_sup", "superseded", "superseded"),
+            ("ev_disc", "dead_lettered", "failed"),
+            ("ev_never", "dead_lettered", "failed"),
+            ("ev_replay", "pending", "pending"),
+        ]
+    );
+    let items = not_revoked(&r);
+    let detail = |id: &str| items[id]["detail"].as_str().unwrap().to_owned();
+    assert!(detail("ev_stale").contains(why));
+    assert!(detail("ev_ign").contains("not an employee"));
+    assert!(detail("ev_sup").contains("rehired since: not sent"));
+    assert!(detail("ev_disc").contains(&format!("Dead letter {discarded}, discarded")));
+    assert!(detail("ev_never").contains(&format!("Dead letter {never}, discarded")));
+    assert!(
+        detail("ev_replay").contains("replayed"),
+        "{}",
+        detail("ev_replay")
+    );
+    // Compatibility: `incomplete` is still pending + failed.
+    let incomplete: Vec<&str> = r["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(incomplete, ["ev_disc", "ev_never", "ev_replay"]);
+
+    let rehires = r["reactivations"].as_array().unwrap();
+    assert_eq!(rehires.len(), 2);
+    assert_eq!(rehires[0]["event_id"], "ev_back");
+    assert_eq!(rehires[0]["previous_termination_event_id"], "ev_sup");
+    assert_eq!(rehires[0]["reason"], "rehire");
+    assert_eq!(rehires[0]["kind"], "created");
+    assert_eq!(rehires[0]["received_at"], json!(at(8)));
+    assert_eq!(
+        rehires[0]["processed_at"],
+        json!(at(8) + chrono::Duration::seconds(1))
+    );
+    assert_eq!(rehires[1]["event_id"], "ev_new");
+    assert_eq!(rehires[1]["previous_termination_event_id"], Value::Null);
+
+    // The CSV: a row per termination, then the reactivations.
+    let text = rendering(&app, "csv", "source=hris&sla=15m").await;
+    let records: Vec<String> = parse_csv(&text)
+        .into_iter()
+        .skip(1)
+        .map(|row| row.last().unwrap().clone())
+        .collect();
+    assert_eq!(records.iter().filter(|r| *r == "termination").count(), 7);
+    assert_eq!(records[7..], ["reactivation", "reactivation"]);
+    let rows = csv_rows(&text);
+    assert_eq!(rows["ev_back"]["status"], "reactivated");
+    assert_eq!(rows["ev_done"]["not_revoked_reason"], "");
+    assert_eq!(rows["ev_ign"]["not_revoked_reason"], "ignored");
+
+    // A day later, past the SLA: the gauge counts all six, every source, any age.
+    let later = Utc::now() + chrono::Duration::days(1);
+    let sla = Duration::from_secs(900);
+    assert_eq!(pending_past_sla(pool, sla, later).await.unwrap(), 6);
+    app.cleanup().await;
+}
