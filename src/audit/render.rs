@@ -321,6 +321,12 @@ fn push_record(out: &mut String, fields: &[String]) {
 }
 
 fn csv_field(field: &str) -> String {
+    // A cell a spreadsheet would run as a formula (sender-controlled ids, target errors)
+    // is kept as text; numbers such as a negative latency stay numbers.
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula && field.parse::<f64>().is_err() {
+        return csv_field(&format!("'{field}"));
+    }
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
@@ -731,6 +737,8 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("-12.5"), "-12.5");
     }
 
     #[test]

@@ -57,25 +57,35 @@ fn print_table(view: &employees::EmployeeView) {
         let skew = if e.clock_skew { "  (clock skew)" } else { "" };
         println!(
             "{:<41} {:<11} {:<10} {occurred}{skew}",
-            e.event_id, kind, e.outcome
+            printable(&e.event_id),
+            kind,
+            e.outcome
         );
     }
     if view.actions.is_empty() {
         return;
     }
+    println!();
     println!(
-        "
-ACTION EVENT                              TARGET              ACTION      STATUS      ATT"
+        "ACTION EVENT                              TARGET              ACTION      STATUS      ATT"
     );
     for a in &view.actions {
         println!(
             "{:<41} {:<19} {:<11} {:<11} {:>3}  {}",
-            a.event_id,
+            printable(&a.event_id),
             a.target,
             a.action,
             a.status,
             a.attempts,
-            a.error.as_deref().unwrap_or("")
+            printable(a.error.as_deref().unwrap_or(""))
         );
     }
+}
+
+/// Sender- and target-controlled text without control characters, so it cannot drive
+/// the operator's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

@@ -44,9 +44,11 @@ pub async fn create_pending(
              UPDATE provisioning_actions SET status = 'superseded', \
                  error = 'superseded by event ' || $2 || ' (' || $5 || ')', \
                  finished_at = clock_timestamp() \
-             WHERE source = $1 AND employee_id = $3 AND target = $4 \
-             AND status IN ('pending', 'failed') AND id < (SELECT id FROM new) \
-             AND NOT (action = 'deactivate' AND $5 = 'deactivate') \
+             WHERE id IN (SELECT id FROM provisioning_actions \
+                 WHERE source = $1 AND employee_id = $3 AND target = $4 \
+                 AND status IN ('pending', 'failed') AND id < (SELECT id FROM new) \
+                 AND NOT (action = 'deactivate' AND $5 = 'deactivate') \
+                 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
         )
         .bind(source)
@@ -212,12 +214,13 @@ pub async fn newest_open(
     .await
 }
 
-/// Lock an open action for this transaction; `false` if it is done or another worker
-/// holds it (that worker will finish it).
+/// Lock an open action for this transaction; `false` if it is done or superseded. Call
+/// with [`lock_employee_target`] held: no other worker runs it then, so waiting here only
+/// waits for a recording transaction that may be superseding it (and sees its verdict).
 pub async fn claim(conn: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
     let row: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM provisioning_actions WHERE id = $1 AND status IN ('pending', 'failed') \
-         FOR UPDATE SKIP LOCKED",
+         FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(conn)

@@ -261,7 +261,9 @@ impl Processor {
                 continue;
             };
             let result = if i < own {
-                self.run_action(target, action, event).await?
+                let stored = action.event.as_ref().map(|e| &e.0);
+                self.run_action(target, action, stored.unwrap_or(event))
+                    .await?
             } else {
                 // Another event's action: its own delivery carries its retries, so a
                 // failure here is logged, not this message's failure.
@@ -313,11 +315,19 @@ impl Processor {
             tracing::info!(action_target = %action.target, %reason, "action not sent");
             return Ok(None);
         }
+        // What is sent follows the action, not how this delivery's body reads: a replayed
+        // scheduled termination's body is an update, its action a deactivation.
+        let mut event = event.clone();
+        event.kind = match (action.action.as_str(), event.kind) {
+            ("deactivate", _) => EventKind::Terminated,
+            (_, EventKind::Terminated) => EventKind::Updated,
+            (_, kind) => kind,
+        };
         let started = chrono::Utc::now();
-        let decision = self.rules.decide(event);
+        let decision = self.rules.decide(&event);
         let managed = &self.managed_groups;
         let result = target
-            .apply(source, &action.event_id, event, &decision, managed)
+            .apply(source, &action.event_id, &event, &decision, managed)
             .await;
         let error = result.as_ref().err().map(ToString::to_string);
         actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
@@ -338,9 +348,15 @@ impl Processor {
         let msg = item.msg;
         let id = event.employee_id.as_str();
         let mut record = item.record(Outcome::Applied);
+        // A termination takes effect at its date when that is later than its announcement
+        // (a scheduled one): a rehire must come after that, not after the announcement.
+        let at = match (event.kind, event.effective_at) {
+            (EventKind::Terminated, Some(effective)) => effective.max(event.occurred_at),
+            _ => event.occurred_at,
+        };
         let incoming = Incoming {
             kind: event.kind,
-            at: event.occurred_at,
+            at,
             says_active: event.says_active(),
         };
         let rehire = match decide(state, incoming) {
@@ -358,20 +374,21 @@ impl Processor {
                 return Ok((Outcome::Stale, record));
             }
         };
-        // A newer explicit event replaces (or rescinds) a termination that was waiting: a
-        // termination, a new date, or a status that says active. An ordinary edit without
-        // any of these (a thin sender's `updated`) leaves it waiting.
-        let rescinds = event.kind == EventKind::Terminated
-            || event.effective_at.is_some()
-            || event.says_active();
-        if rescinds && state.is_some_and(|s| s.termination_scheduled) {
-            let reason = "superseded by a newer event";
-            schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
-        }
         let due = match msg.trigger.as_str() {
             scheduler::TRIGGER => None,
             _ => event.effective_at.and_then(|at| self.policy.future_due(at)),
         };
+        // A newer explicit event replaces (or rescinds) a termination that was waiting: a
+        // termination, a new future date, or a hire / active status without any date. An
+        // ordinary edit (a thin sender's `updated`), or one with a date already past,
+        // leaves it waiting.
+        let rescinds = event.kind == EventKind::Terminated
+            || due.is_some()
+            || (event.says_active() && event.effective_at.is_none());
+        if rescinds && state.is_some_and(|s| s.termination_scheduled) {
+            let reason = "superseded by a newer event";
+            schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
+        }
         if let (Some(due), Some(effective)) = (due, event.effective_at) {
             schedule::insert(conn, msg, id, effective, due).await?;
         }
@@ -398,8 +415,8 @@ impl Processor {
             if event.kind == EventKind::Terminated {
                 save.status = "terminated";
                 save.terminated_occurred_at = match state.filter(|s| s.is_terminated()) {
-                    Some(s) => Some(latest(s.terminated_occurred_at, event.occurred_at)),
-                    None => Some(event.occurred_at),
+                    Some(s) => Some(latest(s.terminated_occurred_at, at)),
+                    None => Some(at),
                 };
             } else if incoming.says_active {
                 save.activated_occurred_at =

@@ -227,3 +227,104 @@ async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
     assert_eq!(view["targets"][0]["status"], "deactivated");
     second.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_active_update_dated_before_the_leave_date_does_not_rehire_after_it() {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let employee = unique("dated");
+    let leave = envelope(
+        "terminated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-15"),
+    );
+    post(&app, &leave).await;
+    app.employee_after("hris", &employee, 1).await;
+    clock.set(at("2030-01-16T00:00:01Z"));
+    wait_status(&app, &employee, "terminated").await;
+    // Sent on the 12th (before the leave date), delivered after it: not a rehire.
+    let mut late: Value = serde_json::from_slice(&envelope(
+        "updated",
+        &employee,
+        "2030-01-12T09:00:00Z",
+        None,
+    ))
+    .unwrap();
+    late["data"]["status"] = json!("active");
+    post(&app, late.to_string().as_bytes()).await;
+    let view = app.employee_after("hris", &employee, 3).await;
+    assert_eq!(view["events"][2]["outcome"], "stale", "{view}");
+    assert_eq!(view["status"], "terminated");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_update() {
+    use crate::target_server::TargetServer;
+    // The product takes the hire and the update, refuses the first deactivation (400),
+    // then recovers.
+    let product = TargetServer::start(&[200, 200, 400], 200).await;
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let iso = Isolation::new();
+    let config = test_config_with(&iso, &amqp_url(), &product.config("product"));
+    let shared: SharedClock = Arc::new(clock.clone());
+    let app = spawn_with_clock(config, iso, Role::All, shared).await;
+    let employee = unique("announced");
+    post(
+        &app,
+        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
+    )
+    .await;
+    app.employee_after("hris", &employee, 1).await;
+    // A full-snapshot update that carries the leave date: scheduled, not applied.
+    let update = envelope(
+        "updated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-15"),
+    );
+    post(&app, &update).await;
+    let view = app.employee_after("hris", &employee, 2).await;
+    assert!(view["scheduled_termination"].is_object(), "{view}");
+    clock.set(at("2030-01-16T00:00:01Z"));
+    wait_status(&app, &employee, "terminated").await;
+    let letter = wait_for("the refused deactivation's dead letter", || async {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM dead_letters WHERE status = 'dead'")
+            .fetch_optional(&app.pool)
+            .await
+            .ok()??;
+        Some(id)
+    })
+    .await;
+    let path = format!("/admin/dead-letters/{letter}/replay");
+    let response = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    wait_for("the product deactivated", || async {
+        let view = app.employee("hris", &employee).await?;
+        let targets = view["targets"].as_array()?;
+        let product = targets.iter().find(|t| t["target"] == "product")?;
+        (product["status"] == "deactivated").then_some(())
+    })
+    .await;
+    let calls: Vec<Value> = product.requests().into_iter().map(|r| r.body).collect();
+    let types: Vec<&str> = calls.iter().filter_map(|b| b["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "employee.created",
+            "employee.updated",
+            "employee.terminated",
+            "employee.terminated"
+        ],
+        "the replay sent a deactivation, never an activation"
+    );
+    app.cleanup().await;
+}

@@ -347,7 +347,12 @@ struct ReplayRow {
     status: String,
     body: Vec<u8>,
     first_received_at: DateTime<Utc>,
+    /// Dead-lettered as a due scheduled termination (trigger `scheduled`).
+    scheduled: Option<bool>,
 }
+
+/// The trigger of a due scheduled termination (the worker's scheduler sets it).
+const SCHEDULED_TRIGGER: &str = "scheduled";
 
 /// One id, in one transaction: lock the row, mark it replayed and record the action, then
 /// publish and await the confirm, then commit. A worker that dead-letters the replayed
@@ -362,7 +367,8 @@ async fn replay_one(
 ) -> Result<bool, OpsError> {
     let mut tx = pool.begin().await?;
     let row: Option<ReplayRow> = sqlx::query_as(
-        "SELECT source, source_kind, event_id, employee_id, status, body, first_received_at \
+        "SELECT source, source_kind, event_id, employee_id, status, body, first_received_at, \
+         headers->>'trigger' = 'scheduled' AS scheduled \
          FROM dead_letters WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
@@ -388,10 +394,18 @@ async fn replay_one(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
+    // A due scheduled termination's body is the original announcement (often an update
+    // with a date): replayed as `manual` it would be read as that update. It keeps the
+    // scheduler's trigger, which makes it the termination it is.
+    let trigger = if row.scheduled.unwrap_or(false) {
+        SCHEDULED_TRIGGER
+    } else {
+        REPLAY_TRIGGER
+    };
     let detail = json!({
         "previous_status": row.status,
         "replay_count": replay_count,
-        "trigger": REPLAY_TRIGGER,
+        "trigger": trigger,
     });
     record_action(&mut tx, id, "replayed", actor, None, detail.clone()).await?;
     let entry = audit_log::Entry {
@@ -414,7 +428,7 @@ async fn replay_one(
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: REPLAY_TRIGGER.to_owned(),
+        trigger: trigger.to_owned(),
         body: bytes::Bytes::from(row.body),
     };
     if let Err(source) = publisher.publish(&message).await {
