@@ -20,7 +20,7 @@
 //! window selects terminations whose clock started in `[since, until)`. Scheduled
 //! terminations not due yet are only counted (`scheduled`), never breaches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -363,10 +363,54 @@ pub async fn pending_past_sla(
         now,
     };
     let timelines = load(&mut conn, &scope, sla).await?;
-    let late = timelines
+    let late: Vec<&Timeline> = timelines
         .iter()
-        .filter(|t| t.not_revoked_reason.is_some() && t.breach);
-    Ok(late.count())
+        .filter(|t| t.not_revoked_reason.is_some() && t.breach)
+        .collect();
+    let revoked_since = revoked_now(&mut conn, &late).await?;
+    Ok(late
+        .iter()
+        .filter(|t| !settled_later(t, &revoked_since))
+        .count())
+}
+
+/// A termination that changed nothing (stale, ignored, superseded) stops paging once the
+/// employee is terminated now and deactivated on every target: access did end, by a later
+/// termination. It stays listed in the report's `not_revoked`.
+fn settled_later(t: &Timeline, revoked: &HashSet<(String, String)>) -> bool {
+    let unchanged = matches!(
+        t.status,
+        Status::Stale | Status::Ignored | Status::Superseded
+    );
+    let key = (t.source.clone(), t.employee_id.clone().unwrap_or_default());
+    unchanged && revoked.contains(&key)
+}
+
+/// Of these terminations' employees, those terminated now with no target still active,
+/// pending or failed.
+async fn revoked_now(
+    conn: &mut PgConnection,
+    timelines: &[&Timeline],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let (sources, employees): (Vec<&str>, Vec<&str>) = timelines
+        .iter()
+        .filter_map(|t| Some((t.source.as_str(), t.employee_id.as_deref()?)))
+        .unzip();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT e.source, e.employee_id FROM employees e \
+         JOIN UNNEST($1::text[], $2::text[]) AS k(source, employee_id) \
+              ON e.source = k.source AND e.employee_id = k.employee_id \
+         WHERE e.status = 'terminated' \
+         AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.source = e.source \
+                         AND a.employee_id = e.employee_id AND a.status <> 'deactivated') \
+         AND NOT EXISTS (SELECT 1 FROM target_states ts WHERE ts.source = e.source \
+                         AND ts.employee_id = e.employee_id AND ts.status <> 'deactivated')",
+    )
+    .bind(&sources)
+    .bind(&employees)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// The timeline of one applied termination, if there is one.

@@ -577,3 +577,40 @@ async fn any_later_delivery_for_a_leaver_drives_a_failed_deactivation() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_stale_termination_stops_paging_once_a_later_termination_revoked_everything() {
+    use provisiond::audit::report::pending_past_sla;
+    let app = spawn_app(Role::All).await;
+    let employee = unique("twice");
+    send(
+        &app,
+        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
+    )
+    .await;
+    app.employee_after("hris", &employee, 1).await;
+    let early = envelope("terminated", &employee, "2026-03-01T09:00:00Z", None);
+    let stale = send(&app, &early).await;
+    let view = app.employee_after("hris", &employee, 2).await;
+    assert_eq!(view["events"][1]["outcome"], "stale");
+    let sla = std::time::Duration::from_secs(900);
+    let later = Utc::now() + Span::minutes(16);
+    assert_eq!(pending_past_sla(&app.pool, sla, later).await.unwrap(), 1);
+
+    let leave = envelope("terminated", &employee, "2026-03-05T09:00:00Z", None);
+    send(&app, &leave).await;
+    wait_target(&app, &employee, "directory", "deactivated").await;
+    assert_eq!(pending_past_sla(&app.pool, sla, later).await.unwrap(), 0);
+    let report: Value = app
+        .admin_get("/admin/audit/deprovision?since=1d")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = report["not_revoked"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|n| n["event_id"] == stale.as_str()),
+        "still listed: {report}"
+    );
+    app.cleanup().await;
+}
