@@ -22,6 +22,11 @@ def main() -> None:
         key = base64.b64decode(secret.removeprefix("whsec_"))
         sig = base64.b64encode(mac(key, f"{msg_id}.{ts}.".encode() + body)).decode()
         headers = {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": f"v1,{sig}"}
+    elif kind == "finch":
+        # Finch's SDK: the secret is plain base64 (no whsec_), Finch-branded headers.
+        key = base64.b64decode(secret)
+        sig = base64.b64encode(mac(key, f"{msg_id}.{ts}.".encode() + body)).decode()
+        headers = {"Finch-Event-Id": msg_id, "Finch-Timestamp": ts, "Finch-Signature": f"v1,{sig}"}
     elif kind == "merge":
         sig = base64.urlsafe_b64encode(mac(secret.encode(), body)).decode()
         headers = {"X-Merge-Webhook-Signature": sig}

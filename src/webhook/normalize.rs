@@ -6,6 +6,7 @@
 mod bamboohr;
 mod deel;
 mod envelope;
+mod finch;
 mod gusto;
 mod hibob;
 mod merge;
@@ -35,6 +36,7 @@ pub fn normalize(
         SourceKind::Gusto => gusto::normalize(&payload, received_at),
         SourceKind::Hibob => hibob::normalize(&payload, received_at),
         SourceKind::Deel => deel::normalize(&payload, received_at),
+        SourceKind::Finch => finch::normalize(&payload, received_at),
     }?;
     if let Normalized::Employee(event) = &normalized {
         check_employee_id(&event.employee_id)?;

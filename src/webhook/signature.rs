@@ -34,6 +34,9 @@ const BAMBOOHR_TIMESTAMP: &str = "x-bamboohr-timestamp";
 const GUSTO_SIGNATURE: &str = "x-gusto-signature";
 const HIBOB_SIGNATURE: &str = "bob-signature";
 const DEEL_SIGNATURE: &str = "x-deel-signature";
+const FINCH_ID: [&str; 1] = ["finch-event-id"];
+const FINCH_TIMESTAMP: [&str; 1] = ["finch-timestamp"];
+const FINCH_SIGNATURE: [&str; 1] = ["finch-signature"];
 
 /// The signature scheme (and payload format) a source uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -46,10 +49,12 @@ pub enum SourceKind {
     Gusto,
     Hibob,
     Deel,
+    /// Standard Webhooks framing under `Finch-*` headers, key base64 without `whsec_`.
+    Finch,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 8] = [
         SourceKind::StandardWebhooks,
         SourceKind::Merge,
         SourceKind::Workos,
@@ -57,6 +62,7 @@ impl SourceKind {
         SourceKind::Gusto,
         SourceKind::Hibob,
         SourceKind::Deel,
+        SourceKind::Finch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,13 +74,16 @@ impl SourceKind {
             SourceKind::Gusto => "gusto",
             SourceKind::Hibob => "hibob",
             SourceKind::Deel => "deel",
+            SourceKind::Finch => "finch",
         }
     }
 
     /// The replay window for schemes that sign a timestamp; `None` for those that do not.
     pub fn default_tolerance(self) -> Option<Duration> {
         match self {
-            SourceKind::StandardWebhooks | SourceKind::Bamboohr => Some(Duration::from_secs(300)),
+            SourceKind::StandardWebhooks | SourceKind::Bamboohr | SourceKind::Finch => {
+                Some(Duration::from_secs(300))
+            }
             SourceKind::Workos => Some(Duration::from_secs(180)),
             _ => None,
         }
@@ -110,10 +119,11 @@ pub struct SigningKey(Vec<u8>);
 
 impl SigningKey {
     /// Derives the key bytes the way the sender does: Standard Webhooks secrets are
-    /// `whsec_` + base64, every other scheme uses the secret's UTF-8 bytes.
+    /// `whsec_` + base64 (Finch's are base64 without the prefix), every other scheme uses
+    /// the secret's UTF-8 bytes.
     pub fn from_secret(kind: SourceKind, secret: &str) -> Result<SigningKey, String> {
         let bytes = match kind {
-            SourceKind::StandardWebhooks => decode_whsec(secret)?,
+            SourceKind::StandardWebhooks | SourceKind::Finch => decode_whsec(kind, secret)?,
             _ => secret.as_bytes().to_vec(),
         };
         if bytes.is_empty() {
@@ -123,12 +133,12 @@ impl SigningKey {
     }
 }
 
-fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
+fn decode_whsec(kind: SourceKind, secret: &str) -> Result<Vec<u8>, String> {
     let encoded = secret.trim();
     let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
-    BASE64.decode(encoded).map_err(|_| {
-        "the standard-webhooks secret is not base64 (expected `whsec_` + base64)".to_string()
-    })
+    BASE64
+        .decode(encoded)
+        .map_err(|_| format!("the {kind} secret is not base64 (`whsec_` + base64, or base64)"))
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -161,7 +171,8 @@ impl SignatureError {
 /// What a verified delivery tells about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// The sender's event id (`webhook-id`, WorkOS body `id`), when the scheme has one.
+    /// The sender's event id (`webhook-id`, `Finch-Event-Id`, WorkOS body `id`), when the
+    /// scheme has one.
     pub sender_event_id: Option<String>,
 }
 
@@ -190,7 +201,7 @@ pub fn verify(
     tolerance: Option<Duration>,
     now: SystemTime,
 ) -> Result<Verified, SignatureError> {
-    let delivery = read_delivery(kind, headers, body)?;
+    let delivery = read_delivery(kind, headers)?;
     if !keys.iter().any(|k| key_matches(kind, k, &delivery, body)) {
         return Err(SignatureError::Invalid);
     }
@@ -200,19 +211,25 @@ pub fn verify(
     ) {
         check_freshness(ts, window, now)?;
     }
-    Ok(Verified {
-        sender_event_id: delivery.sender_event_id,
-    })
+    // WorkOS carries its id in the body: read only once the body is known to be theirs.
+    let sender_event_id = match kind {
+        SourceKind::Workos => json_id(body),
+        _ => delivery.sender_event_id,
+    };
+    Ok(Verified { sender_event_id })
 }
 
-fn read_delivery(
-    kind: SourceKind,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Delivery, SignatureError> {
+fn read_delivery(kind: SourceKind, headers: &HeaderMap) -> Result<Delivery, SignatureError> {
+    let standard = |id: &[&str], ts: &[&str], sig: &[&str]| {
+        let names = StandardHeaders { id, ts, sig };
+        read_standard(headers, &names)
+    };
     match kind {
-        SourceKind::StandardWebhooks => read_standard(headers),
-        SourceKind::Workos => read_workos(headers, body),
+        SourceKind::StandardWebhooks => {
+            standard(&WEBHOOK_ID, &WEBHOOK_TIMESTAMP, &WEBHOOK_SIGNATURE)
+        }
+        SourceKind::Finch => standard(&FINCH_ID, &FINCH_TIMESTAMP, &FINCH_SIGNATURE),
+        SourceKind::Workos => read_workos(headers),
         SourceKind::Bamboohr => read_bamboohr(headers),
         SourceKind::Merge => read_plain(kind, header(headers, &[MERGE_SIGNATURE])?, &BASE64_URL),
         SourceKind::Hibob => read_plain(kind, header(headers, &[HIBOB_SIGNATURE])?, &BASE64),
@@ -233,10 +250,17 @@ fn header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Result<&'a str, Signatu
         .map_err(|_| SignatureError::Invalid)
 }
 
-fn read_standard(headers: &HeaderMap) -> Result<Delivery, SignatureError> {
-    let id = header(headers, &WEBHOOK_ID)?;
-    let ts = header(headers, &WEBHOOK_TIMESTAMP)?;
-    let signatures = header(headers, &WEBHOOK_SIGNATURE)?;
+/// The header names of a Standard Webhooks delivery (Finch brands them its own way).
+struct StandardHeaders<'a> {
+    id: &'a [&'a str],
+    ts: &'a [&'a str],
+    sig: &'a [&'a str],
+}
+
+fn read_standard(headers: &HeaderMap, names: &StandardHeaders) -> Result<Delivery, SignatureError> {
+    let id = header(headers, names.id)?;
+    let ts = header(headers, names.ts)?;
+    let signatures = header(headers, names.sig)?;
     // Other versions (`v1a` is Ed25519) and undecodable entries are skipped, not fatal.
     let tags = signatures
         .split(' ')
@@ -254,7 +278,7 @@ fn read_standard(headers: &HeaderMap) -> Result<Delivery, SignatureError> {
     })
 }
 
-fn read_workos(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, SignatureError> {
+fn read_workos(headers: &HeaderMap) -> Result<Delivery, SignatureError> {
     let value = header(headers, &[WORKOS_SIGNATURE])?;
     let mut t = None;
     let mut tags = Vec::new();
@@ -271,7 +295,7 @@ fn read_workos(headers: &HeaderMap, body: &[u8]) -> Result<Delivery, SignatureEr
         suffix: String::new(),
         tags,
         timestamp_ms: Some(timestamp(t, 1)?),
-        sender_event_id: json_id(body),
+        sender_event_id: None,
     })
 }
 
@@ -326,7 +350,7 @@ fn untimed(kind: SourceKind, tag: Vec<u8>) -> Delivery {
 /// What each scheme signs around the body: `(prefix, suffix)`.
 fn framing(kind: SourceKind, id: &str, ts: &str) -> (String, String) {
     match kind {
-        SourceKind::StandardWebhooks => (format!("{id}.{ts}."), String::new()),
+        SourceKind::StandardWebhooks | SourceKind::Finch => (format!("{id}.{ts}."), String::new()),
         SourceKind::Workos => (format!("{ts}."), String::new()),
         SourceKind::Bamboohr => (String::new(), ts.to_string()),
         SourceKind::Deel => ("POST".to_string(), String::new()),
@@ -371,7 +395,7 @@ fn unix_millis(now: SystemTime) -> u128 {
 }
 
 /// The headers a sender of `kind` would attach to `body` (names in lower case).
-/// `msg_id` is used only by Standard Webhooks.
+/// `msg_id` is used only by Standard Webhooks and Finch.
 pub fn sign(
     kind: SourceKind,
     key: &SigningKey,
@@ -405,6 +429,11 @@ pub fn sign(
         SourceKind::Gusto => vec![(GUSTO_SIGNATURE, hex::encode(tag))],
         SourceKind::Hibob => vec![(HIBOB_SIGNATURE, BASE64.encode(tag))],
         SourceKind::Deel => vec![(DEEL_SIGNATURE, hex::encode(tag))],
+        SourceKind::Finch => vec![
+            (FINCH_ID[0], msg_id.to_string()),
+            (FINCH_TIMESTAMP[0], secs),
+            (FINCH_SIGNATURE[0], format!("v1,{}", BASE64.encode(tag))),
+        ],
     }
 }
 

@@ -18,6 +18,8 @@ pub const MERGE_SECRET: &str = "merge-signature-key-current";
 pub const MERGE_OLD_SECRET: &str = "merge-signature-key-previous";
 pub const WORKOS_SECRET: &str = "workos-secret-current";
 pub const WORKOS_OLD_SECRET: &str = "workos-secret-previous";
+/// Finch shows a plain base64 secret (this one is its SDK's test secret).
+pub const FINCH_SECRET: &str = "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// `worker.max_attempts` in tests.
 pub const MAX_ATTEMPTS: u32 = 4;
@@ -103,6 +105,11 @@ secrets = ["{MERGE_OLD_SECRET}", "{MERGE_SECRET}"]
 name = "workos"
 kind = "workos"
 secrets = ["{WORKOS_OLD_SECRET}", "{WORKOS_SECRET}"]
+
+[[sources]]
+name = "finch"
+kind = "finch"
+secrets = ["{FINCH_SECRET}"]
 
 {extra}
 "#,

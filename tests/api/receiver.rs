@@ -354,3 +354,58 @@ fn sha256_hex(body: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(body))
 }
+
+fn finch_body(event: &str, individual: &str) -> Vec<u8> {
+    json!({"company_id": "720be419-0293-4d32-a707-32179b0827ab", "account_id": "a1",
+           "connection_id": "c0ffee00-0000-4000-8000-000000000001", "entity_id": null,
+           "event_type": event, "data": {"individual_id": individual}})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn finch_deliveries_signed_its_way_hire_and_a_deleted_employment_terminates() {
+    let app = spawn_app(Role::All).await;
+    let individual = unique("finch");
+    let hire = finch_body("employment.created", &individual);
+    let msg_id = unique("msg");
+    let headers = python_sign("finch", FINCH_SECRET, now_secs(), &msg_id, &hire);
+    let response = app.post("finch", &headers, &hire).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(
+        accepted["event_id"],
+        msg_id.as_str(),
+        "the Finch-Event-Id header"
+    );
+    app.employee_after("finch", &individual, 1).await;
+
+    let leave = finch_body("employment.deleted", &individual);
+    let headers = python_sign("finch", FINCH_SECRET, now_secs(), &unique("msg"), &leave);
+    assert_eq!(app.post("finch", &headers, &leave).await.status(), 202);
+    let view = app.employee_after("finch", &individual, 2).await;
+    assert_eq!(view["status"], "terminated");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+
+    let stale = python_sign("finch", FINCH_SECRET, now_secs() - 600, "m", &leave);
+    assert_error(
+        app.post("finch", &stale, &leave).await,
+        401,
+        "stale_timestamp",
+    )
+    .await;
+    let wrong = python_sign(
+        "finch",
+        "d3Jvbmcta2V5LXdyb25nLWtleQ==",
+        now_secs(),
+        "m",
+        &leave,
+    );
+    assert_error(
+        app.post("finch", &wrong, &leave).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
+    app.cleanup().await;
+}

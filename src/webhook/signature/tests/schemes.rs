@@ -1,4 +1,5 @@
-//! Merge, WorkOS, BambooHR, Gusto, HiBob and Deel; the values are senders.md §12's check values.
+//! Merge, WorkOS, BambooHR, Gusto, HiBob, Deel and Finch: check values computed
+//! independently with Python's `hmac`, and Finch's vector published with its SDK.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -191,4 +192,62 @@ fn workos_sign_emits_milliseconds_and_hex() {
         "ignored",
     );
     assert_eq!(signed, vec![("workos-signature", WORKOS_SIG.to_string())]);
+}
+
+// Finch's published vector (finch-api-python tests/api_resources/test_webhooks.py).
+const FINCH_SECRET: &str = "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH";
+const FINCH_ID: &str = "msg_2Lh9KRb0pzN4LePd3XiA4v12Axj";
+const FINCH_TS: u64 = 1676312382;
+const FINCH_BODY: &[u8] = br#"{"company_id":"720be419-0293-4d32-a707-32179b0827ab"}"#;
+const FINCH_SIG: &str = "v1,m7y0TV2C+hlHxU42wCieApTSTaA8/047OAplBqxIV/s=";
+
+fn verify_finch(
+    secret: &str,
+    signature: &str,
+    now: SystemTime,
+) -> Result<Verified, SignatureError> {
+    let ts = FINCH_TS.to_string();
+    let hdrs = headers(&[
+        ("Finch-Event-Id", FINCH_ID),
+        ("Finch-Timestamp", &ts),
+        ("Finch-Signature", signature),
+    ]);
+    let keys = [key(SourceKind::Finch, secret)];
+    verify(SourceKind::Finch, &hdrs, FINCH_BODY, &keys, None, now)
+}
+
+#[test]
+fn finch_published_vector_verifies_and_yields_the_event_id_header() {
+    let verified = verify_finch(FINCH_SECRET, FINCH_SIG, at(FINCH_TS)).unwrap();
+    assert_eq!(verified.sender_event_id.as_deref(), Some(FINCH_ID));
+    // A `whsec_` prefix, should Finch ever add one, names the same key.
+    let prefixed = format!("whsec_{FINCH_SECRET}");
+    assert!(verify_finch(&prefixed, FINCH_SIG, at(FINCH_TS)).is_ok());
+}
+
+#[test]
+fn finch_signature_is_checked_before_its_five_minute_window() {
+    let forged = "v1,m7y0TV2C+hlHxU42wCieApTSTaA8/047OAplBqxIV/t=";
+    let result = verify_finch(FINCH_SECRET, forged, at(FINCH_TS));
+    assert_eq!(result.unwrap_err(), SignatureError::Invalid);
+    let late = at(FINCH_TS + 301);
+    let result = verify_finch(FINCH_SECRET, FINCH_SIG, late);
+    assert_eq!(result.unwrap_err(), SignatureError::Stale);
+    assert!(verify_finch(FINCH_SECRET, FINCH_SIG, at(FINCH_TS + 299)).is_ok());
+}
+
+#[test]
+fn finch_signs_what_it_verifies() {
+    let key = key(SourceKind::Finch, FINCH_SECRET);
+    let signed = sign(SourceKind::Finch, &key, FINCH_BODY, at(FINCH_TS), FINCH_ID);
+    let pairs: Vec<(&str, &str)> = signed.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert!(pairs.contains(&("finch-signature", FINCH_SIG)), "{pairs:?}");
+}
+
+#[test]
+fn workos_event_id_is_not_read_from_a_body_that_fails_verification() {
+    let forged =
+        "t=1767225600000, v1=0a69b540bc28efd2e366d0c149664f1535aa7811235201fde22ea4a03e24ac45";
+    let result = verify_workos(forged, at(1767225600));
+    assert_eq!(result.unwrap_err(), SignatureError::Invalid);
 }
