@@ -400,7 +400,9 @@ impl Config {
                 let msg = format!("duplicate source name `{}`", source.name);
                 return Err(invalid(key("name"), msg));
             }
-            if source.secrets.is_empty() {
+            // Gusto's key is the verification token it posts once the subscription exists,
+            // so a gusto source may start without one (deliveries are refused until then).
+            if source.secrets.is_empty() && source.kind != SourceKind::Gusto {
                 return Err(invalid(key("secrets"), "at least one secret is required"));
             }
             for (j, secret) in source.secrets.iter().enumerate() {

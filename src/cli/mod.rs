@@ -6,6 +6,7 @@ mod dlq;
 mod employee;
 mod rules;
 mod sign;
+mod sources;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,8 @@ pub enum Command {
     },
     /// Print the headers a sender would send for a body (for testing by hand with curl).
     Sign(sign::SignArgs),
+    /// The configured webhook sources and the verification tokens they received.
+    Sources(sources::SourcesArgs),
     /// Measure provisiond against this machine's own ceilings (own database and queues).
     Bench(bench::BenchArgs),
 }
@@ -85,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Employee { command } => employee::run(config, command).await,
         Command::Rules { command } => rules::run(&config, &command),
         Command::Sign(args) => sign::run(&config, &args),
+        Command::Sources(args) => sources::run(config, &args).await,
         Command::Bench(args) => bench::run(cli.config.as_deref(), &args).await,
     }
 }

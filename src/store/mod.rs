@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod dead_letters;
 pub mod employees;
 pub mod events;
+pub mod handshakes;
 pub mod schedule;
 
 /// Several rows in one statement: the rows travel as one JSON array and PostgreSQL reads

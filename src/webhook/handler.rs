@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::handshake::{self, Handshake};
 use super::signature::{self, SignatureError};
 use crate::http::{ApiError, AppState};
 use crate::queue::QueueMessage;
@@ -40,8 +41,14 @@ pub async fn receive(
         })?;
     let keys = &config.keys;
     let now = SystemTime::now();
-    let verified = signature::verify(config.kind, &headers, &body, keys, config.tolerance, now)
-        .map_err(|error| signature_error(source, error))?;
+    let verified =
+        match signature::verify(config.kind, &headers, &body, keys, config.tolerance, now) {
+            Ok(verified) => verified,
+            Err(error) => match handshake::detect(config.kind, &body) {
+                Some(found) => return answer_handshake(&state, config, found).await,
+                None => return Err(signature_error(source, error)),
+            },
+        };
     let event_id = match verified.sender_event_id {
         Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN => id,
         _ => hex::encode(Sha256::digest(&body)),
@@ -60,6 +67,36 @@ pub async fn receive(
     publish(&state, &message).await?;
     let body = json!({ "status": "accepted", "event_id": message.event_id });
     Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// A sender's subscription handshake: answered 200, never queued (see `webhook::handshake`).
+async fn answer_handshake(
+    state: &AppState,
+    config: &crate::http::Source,
+    found: Handshake,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = config.name.as_str();
+    metrics::counter!("provisiond_webhook_handshakes_total", "source" => source.to_owned())
+        .increment(1);
+    if let Handshake::VerificationToken {
+        token,
+        subscription,
+    } = found
+    {
+        let kind = config.kind.as_str();
+        crate::store::handshakes::record(&state.pool, source, kind, &token).await?;
+        // The token is the future signing key: it is stored, never logged.
+        tracing::warn!(
+            %source,
+            subscription = subscription.as_deref().unwrap_or("-"),
+            "verification token received: `provisiond sources` shows it; send it to the \
+             sender's verify endpoint and add it to this source's `secrets`"
+        );
+        let body = json!({ "status": "verification_received" });
+        return Ok((StatusCode::OK, Json(body)));
+    }
+    tracing::info!(%source, "connection test answered");
+    Ok((StatusCode::OK, Json(json!({ "status": "ok" }))))
 }
 
 async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiError> {

@@ -1,3 +1,4 @@
 pub mod handler;
+pub mod handshake;
 pub mod normalize;
 pub mod signature;

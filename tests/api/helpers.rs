@@ -111,6 +111,17 @@ name = "finch"
 kind = "finch"
 secrets = ["{FINCH_SECRET}"]
 
+# Gusto before its verification token is known.
+[[sources]]
+name = "gusto"
+kind = "gusto"
+secrets = []
+
+[[sources]]
+name = "hibob"
+kind = "hibob"
+secrets = ["hibob-secret"]
+
 {extra}
 "#,
         db = iso.database_url,

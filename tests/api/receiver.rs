@@ -409,3 +409,70 @@ async fn finch_deliveries_signed_its_way_hire_and_a_deleted_employment_terminate
     .await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn hibob_ping_is_answered_without_a_signature_and_never_queued() {
+    let app = spawn_app(Role::Receiver).await;
+    for ping in [&b"Ping test"[..], br#"{"text":"Ping test"}"#] {
+        let response = app.post("hibob", &json!({}), ping).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+    let event = br#"{"type":"employee.left","data":{"employeeId":"1"}}"#;
+    assert_error(
+        app.post("hibob", &json!({}), event).await,
+        401,
+        "missing_signature",
+    )
+    .await;
+    assert_eq!(
+        app.queued_messages().await,
+        0,
+        "a handshake is not an event"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn gusto_verification_token_is_answered_and_kept_for_the_operator() {
+    let app = spawn_app(Role::Receiver).await;
+    let token = unique("tok");
+    let body = json!({"verification_token": token, "webhook_subscription_uuid": "sub-1"});
+    let response = app
+        .post("gusto", &json!({}), body.to_string().as_bytes())
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["status"], "verification_received");
+    assert_eq!(app.queued_messages().await, 0);
+
+    let config = tempfile::NamedTempFile::new().unwrap();
+    let text = format!(
+        "[database]\nurl = \"{}\"\n[[sources]]\nname = \"gusto\"\nkind = \"gusto\"\nsecrets = []\n",
+        app.iso.database_url
+    );
+    std::fs::write(config.path(), text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
+        .arg("--config")
+        .arg(config.path())
+        .args(["sources", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "gusto");
+    assert_eq!(listed[0]["verification_token"], token.as_str());
+
+    // Until the token is configured as the key, events are refused.
+    let event = br#"{"event_type":"employee.created","entity_uuid":"e1"}"#;
+    let refused = app
+        .post("gusto", &json!({"X-Gusto-Signature": "00"}), event)
+        .await;
+    assert_error(refused, 401, "invalid_signature").await;
+    app.cleanup().await;
+}
