@@ -316,8 +316,21 @@ fn read_bamboohr(headers: &HeaderMap) -> Result<Delivery, SignatureError> {
     let ts = header(headers, &[BAMBOOHR_TIMESTAMP])?;
     let mut delivery = read_hex(SourceKind::Bamboohr, signature)?;
     delivery.suffix = framing(SourceKind::Bamboohr, "", ts).1;
-    delivery.timestamp_ms = Some(timestamp(ts, 1000)?);
+    delivery.timestamp_ms = Some(bamboohr_timestamp(ts)?);
     Ok(delivery)
+}
+
+/// BambooHR's timestamp header: Unix seconds in most deliveries, an ISO 8601 time in some
+/// (it is signed as received either way).
+fn bamboohr_timestamp(value: &str) -> Result<i64, SignatureError> {
+    if let Ok(ms) = timestamp(value, 1000) {
+        return Ok(ms);
+    }
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .or_else(|_| chrono::DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z"));
+    parsed
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| SignatureError::Invalid)
 }
 
 fn read_hex(kind: SourceKind, signature: &str) -> Result<Delivery, SignatureError> {

@@ -2,11 +2,14 @@
 //! (thin: ids only) or the legacy field-based `{employees: [{id, action, timestamp, fields}]}`.
 //!
 //! BambooHR has no termination event; a status field in the payload is used when present.
+//! Field-based payloads name fields as BambooHR shows them ("First Name", "Termination
+//! Date", …) unless an admin set aliases (`firstName`): both are read, ignoring case,
+//! spaces and punctuation.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{first_text, ignored, object, required_id, status_is, text, time, Verb};
+use super::{ignored, object, parse_time, required_id, text, time, Verb};
 use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 pub(super) fn normalize(
@@ -68,36 +71,64 @@ fn employee(
     raw: &Value,
 ) -> Normalized {
     let fields = raw.get("fields").filter(|f| f.is_object()).unwrap_or(raw);
-    let kind = if status_is(fields, "status", &["inactive", "terminated"])
-        || status_is(fields, "employmentHistoryStatus", &["terminated"])
-    {
-        EventKind::Terminated
-    } else {
-        kind
-    };
+    let termination_date = field(fields, &["terminationDate"]).and_then(|d| parse_time(&d));
+    let left = field_is(fields, &["status"], &["inactive", "terminated"])
+        || field_is(
+            fields,
+            &["employmentHistoryStatus", "employmentStatus"],
+            &["terminated"],
+        )
+        || termination_date.is_some_and(|date| date <= occurred_at);
     Normalized::Employee(CanonicalEvent {
-        kind,
+        kind: if left { EventKind::Terminated } else { kind },
         employee_id,
         occurred_at,
-        effective_at: None,
+        // A future date schedules the termination (the employee stays active until then).
+        effective_at: termination_date,
         attributes: attributes(fields, raw),
     })
 }
 
 fn attributes(fields: &Value, raw: &Value) -> Attributes {
     Attributes {
-        email: first_text(fields, &["workEmail", "email"]),
-        given_name: text(fields, "firstName"),
-        family_name: text(fields, "lastName"),
-        display_name: text(fields, "displayName"),
-        department: text(fields, "department"),
-        title: text(fields, "jobTitle"),
-        manager_id: first_text(fields, &["supervisorEId", "supervisorId"]),
-        location: text(fields, "location"),
-        start_date: text(fields, "hireDate"),
-        employment_status: first_text(fields, &["status", "employmentHistoryStatus"]),
+        email: field(fields, &["workEmail", "email", "homeEmail"]),
+        given_name: field(fields, &["firstName", "preferredName"]),
+        family_name: field(fields, &["lastName"]),
+        display_name: field(fields, &["displayName", "fullName2"]),
+        department: field(fields, &["department"]),
+        title: field(fields, &["jobTitle"]),
+        manager_id: field(fields, &["supervisorEId", "supervisorId", "reportsTo"]),
+        location: field(fields, &["location"]),
+        start_date: field(fields, &["hireDate"]),
+        employment_status: field(
+            fields,
+            &["status", "employmentHistoryStatus", "employmentStatus"],
+        ),
         data: raw.clone(),
     }
+}
+
+/// The first of `names` present in `fields`, matching BambooHR's display names ("Job
+/// Title") as well as aliases (`jobTitle`): keys compare by their letters and digits,
+/// ignoring case.
+fn field(fields: &Value, names: &[&str]) -> Option<String> {
+    let object = fields.as_object()?;
+    names.iter().find_map(|name| {
+        let wanted = folded(name);
+        let (key, _) = object.iter().find(|(key, _)| folded(key) == wanted)?;
+        text(fields, key)
+    })
+}
+
+fn field_is(fields: &Value, names: &[&str], states: &[&str]) -> bool {
+    field(fields, names).is_some_and(|s| states.iter().any(|st| s.eq_ignore_ascii_case(st)))
+}
+
+fn folded(key: &str) -> String {
+    key.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 #[cfg(test)]
@@ -174,5 +205,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, NormalizeError::Missing("data.employeeId")));
+    }
+
+    #[test]
+    fn bamboohr_field_based_default_field_names_map_and_a_past_termination_date_terminates() {
+        let body = r#"{"employees":[{"id":"2051","action":"Updated",
+            "timestamp":"2026-03-31T06:12:44+0000","changedFields":["Termination Date"],
+            "fields":{"First Name":"Mary","Last Name":"Jackson","Work Email":"mary@example.com",
+                      "Department":"Engineering","Job Title":"Engineer","Status":"Active",
+                      "Termination Date":"2026-03-30"}}]}"#;
+        let event = employee(run(Bamboohr, body));
+        assert_eq!(event.kind, EventKind::Terminated);
+        assert_eq!(event.effective_at, Some(at("2026-03-30T00:00:00Z")));
+        let a = &event.attributes;
+        assert_eq!(a.given_name.as_deref(), Some("Mary"));
+        assert_eq!(a.family_name.as_deref(), Some("Jackson"));
+        assert_eq!(a.email.as_deref(), Some("mary@example.com"));
+        assert_eq!(a.department.as_deref(), Some("Engineering"));
+        assert_eq!(a.title.as_deref(), Some("Engineer"));
+    }
+
+    #[test]
+    fn bamboohr_default_status_inactive_terminates_and_a_future_date_is_carried() {
+        let inactive = r#"{"employees":[{"id":"7","action":"Updated",
+            "fields":{"Status":"Inactive"}}]}"#;
+        assert_eq!(
+            employee(run(Bamboohr, inactive)).kind,
+            EventKind::Terminated
+        );
+        let later = r#"{"employees":[{"id":"7","action":"Updated",
+            "timestamp":"2026-03-31T06:12:44+0000","fields":{"Termination Date":"2026-06-30"}}]}"#;
+        let event = employee(run(Bamboohr, later));
+        assert_eq!(event.kind, EventKind::Updated, "scheduled, not yet");
+        assert_eq!(event.effective_at, Some(at("2026-06-30T00:00:00Z")));
     }
 }

@@ -1,7 +1,9 @@
 //! `hibob`: v2 thin events `{companyId, type, triggeredAt, version, data: {employeeId, …}}`.
 //!
-//! Lifecycle events (`employee.left`, `employee.inactivated`) fire on the effective date, so
-//! they terminate at once.
+//! Lifecycle events fire on the effective date, so `employee.left` terminates at once, and
+//! so does `employee.access.revoked.immediately` (Bob's immediate access revocation).
+//! `employee.inactivated` also fires for a leave of absence: it terminates only when the
+//! record it carries says terminated, else it is an update (which never re-activates).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -30,6 +32,11 @@ pub(super) fn normalize(
         return Ok(ignored(&name, "not an employee lifecycle or data event"));
     };
     let data = object(payload, "data", "data")?;
+    let inactivated = name.eq_ignore_ascii_case("employee.inactivated");
+    let kind = match kind {
+        EventKind::Terminated if inactivated && !says_terminated(data) => EventKind::Updated,
+        kind => kind,
+    };
     Ok(Normalized::Employee(CanonicalEvent {
         kind,
         employee_id: required_id(data, &["employeeId", "id"], "data.employeeId")?,
@@ -39,10 +46,20 @@ pub(super) fn normalize(
     }))
 }
 
+/// Whether the record in an event says the employee is terminated.
+fn says_terminated(data: &Value) -> bool {
+    ["status", "lifecycleStatus", "employmentStatus"]
+        .iter()
+        .any(|key| text(data, key).is_some_and(|s| s.eq_ignore_ascii_case("terminated")))
+}
+
 fn event_kind(name: &str) -> Option<EventKind> {
     let lower = name.to_ascii_lowercase();
     if lower.starts_with("table.entry.") {
         return Some(EventKind::Updated);
+    }
+    if lower == "employee.access.revoked.immediately" {
+        return Some(EventKind::Terminated);
     }
     match lower.strip_prefix("employee.")? {
         "created" | "joined" => Some(EventKind::Created),
@@ -85,7 +102,8 @@ mod tests {
             ("employee.updated", EventKind::Updated),
             ("table.entry.updated", EventKind::Updated),
             ("employee.left", EventKind::Terminated),
-            ("Employee.Inactivated", EventKind::Terminated),
+            ("employee.access.revoked.immediately", EventKind::Terminated),
+            ("Employee.Inactivated", EventKind::Updated),
             ("employee.deleted", EventKind::Terminated),
         ] {
             let event = employee(run(Hibob, &body(name)));
@@ -124,5 +142,23 @@ mod tests {
         );
         let err = run(Hibob, r#"{"type":"employee.created","data":{}}"#).unwrap_err();
         assert!(matches!(err, NormalizeError::Missing("data.employeeId")));
+    }
+
+    #[test]
+    fn hibob_inactivated_terminates_only_when_the_record_says_terminated() {
+        let body = r#"{"type":"employee.inactivated","triggeredAt":"2026-03-31T06:12:44",
+            "data":{"employeeId":"9","lifecycleStatus":"Terminated"}}"#;
+        assert_eq!(employee(run(Hibob, body)).kind, EventKind::Terminated);
+        let leave = body.replace("Terminated", "On leave");
+        let event = employee(run(Hibob, &leave));
+        assert_eq!(event.kind, EventKind::Updated, "a leave of absence");
+        assert!(!event.says_active());
+    }
+
+    #[test]
+    fn hibob_immediate_revocation_is_a_termination_now() {
+        let event = employee(run(Hibob, &body("employee.access.revoked.immediately")));
+        assert_eq!(event.kind, EventKind::Terminated);
+        assert_eq!(event.effective_at, None, "not scheduled");
     }
 }

@@ -251,3 +251,27 @@ fn workos_event_id_is_not_read_from_a_body_that_fails_verification() {
     let result = verify_workos(forged, at(1767225600));
     assert_eq!(result.unwrap_err(), SignatureError::Invalid);
 }
+
+#[test]
+fn bamboohr_timestamp_header_may_be_iso_8601_and_is_signed_as_received() {
+    let key = key(SourceKind::Bamboohr, "bamboo-key");
+    let body = br#"{"type":"employee.updated","data":{"employeeId":"1"}}"#;
+    for ts in ["2026-03-02T09:15:00+00:00", "2026-03-02T09:15:00+0000"] {
+        let mut signed = body.to_vec();
+        signed.extend_from_slice(ts.as_bytes());
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"bamboo-key").unwrap();
+        hmac::Mac::update(&mut mac, &signed);
+        let tag = hex::encode(hmac::Mac::finalize(mac).into_bytes());
+        let hdrs = headers(&[("X-BambooHR-Signature", &tag), ("X-BambooHR-Timestamp", ts)]);
+        let now = at(1772442900);
+        let keys = [key.clone()];
+        assert!(
+            verify(SourceKind::Bamboohr, &hdrs, body, &keys, None, now).is_ok(),
+            "{ts}"
+        );
+        let late = at(1772442900 + 3600);
+        let result = verify(SourceKind::Bamboohr, &hdrs, body, &keys, None, late);
+        assert_eq!(result.unwrap_err(), SignatureError::Stale, "{ts}");
+    }
+}
