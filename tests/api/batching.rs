@@ -183,8 +183,9 @@ async fn snapshot(pool: &PgPool) -> Vec<(&'static str, Value)> {
         ),
         (
             "scheduled_terminations",
+            // Keyed by event: rounds may insert two employees' rows in another order.
             "SELECT to_jsonb(s) - 'id' - 'created_at' - 'updated_at' AS row, \
-                 lpad(id::text, 20, '0') AS k FROM scheduled_terminations s",
+                 source || event_id AS k FROM scheduled_terminations s",
         ),
         (
             "provisioning_actions",
