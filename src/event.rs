@@ -76,6 +76,12 @@ impl CanonicalEvent {
 #[allow(clippy::large_enum_variant)]
 pub enum Normalized {
     Employee(CanonicalEvent),
+    /// A whole directory was deleted at the sender (WorkOS `dsync.deleted`, which is sent
+    /// instead of one deletion per user): every employee of that directory leaves.
+    DirectoryDeleted {
+        directory_id: String,
+        occurred_at: DateTime<Utc>,
+    },
     /// Accepted but not about an employee (pings, sync notices): recorded as ignored.
     Ignored {
         event_name: String,

@@ -155,7 +155,8 @@ impl Application {
             tasks.push(tokio::spawn(scheduler));
             let context = worker::Context {
                 hook: self.hook.clone(),
-                processor: processor(config, &self.pool, &self.clock)?,
+                processor: processor(config, &self.pool, &self.clock)?
+                    .with_publisher(publisher.clone()),
                 pool: self.pool.clone(),
                 publisher: publisher.clone(),
                 topology: topology.clone(),

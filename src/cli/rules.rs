@@ -55,6 +55,9 @@ fn test(config: &Config, args: &TestArgs) -> anyhow::Result<()> {
             "decision": rules.decide(&event),
         }),
         Normalized::Ignored { reason, .. } => json!({ "ignored": reason }),
+        Normalized::DirectoryDeleted { directory_id, .. } => {
+            json!({ "directory_deleted": directory_id })
+        }
     };
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())

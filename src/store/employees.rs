@@ -275,6 +275,23 @@ pub struct TargetView {
     pub title: Option<String>,
 }
 
+/// The employees of `source` whose directory account is active and whose sender record
+/// names `directory_id` (WorkOS directory users carry `directory_id`).
+pub async fn active_in_directory(
+    pool: &sqlx::PgPool,
+    source: &str,
+    directory_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT employee_id FROM accounts WHERE source = $1 AND status = 'active' \
+         AND attributes->>'directory_id' = $2 ORDER BY employee_id",
+    )
+    .bind(source)
+    .bind(directory_id)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn status(
     conn: &mut PgConnection,
     source: &str,

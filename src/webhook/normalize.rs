@@ -38,8 +38,10 @@ pub fn normalize(
         SourceKind::Deel => deel::normalize(&payload, received_at),
         SourceKind::Finch => finch::normalize(&payload, received_at),
     }?;
-    if let Normalized::Employee(event) = &normalized {
-        check_employee_id(&event.employee_id)?;
+    match &normalized {
+        Normalized::Employee(event) => check_employee_id(&event.employee_id)?,
+        Normalized::DirectoryDeleted { directory_id, .. } => check_employee_id(directory_id)?,
+        Normalized::Ignored { .. } => {}
     }
     Ok(normalized)
 }

@@ -15,6 +15,9 @@ pub enum ProcessError {
     /// PostgreSQL failed; connection losses, timeouts and serialization failures are transient.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A message processing creates could not be published (broker unavailable).
+    #[error("publish: {0}")]
+    Publish(String),
     /// An external target refused or failed (its message names the target).
     #[error("{error}")]
     Target { target: String, error: TargetError },
@@ -25,6 +28,7 @@ impl ProcessError {
         match self {
             ProcessError::Payload(_) => false,
             ProcessError::Database(error) => database_is_transient(error),
+            ProcessError::Publish(_) => true,
             ProcessError::Target { error, .. } => error.is_transient(),
         }
     }

@@ -17,7 +17,7 @@ use crate::event::{CanonicalEvent, EventKind, Normalized};
 use crate::provision::error::TargetError;
 use crate::provision::rules::{Decision as RulesDecision, Rules};
 use crate::provision::ExternalTarget;
-use crate::queue::QueueMessage;
+use crate::queue::{Publisher, QueueMessage};
 use crate::store::actions;
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
@@ -62,11 +62,18 @@ pub struct Processor {
     /// Per source: how far a sender's clock may run ahead of receipt before its
     /// `occurred_at` is clamped (default [`DEFAULT_CLOCK_TOLERANCE`]).
     clock_tolerances: Arc<HashMap<String, std::time::Duration>>,
+    /// Publishes the terminations a deleted directory fans out to (none in unit setups).
+    publisher: Option<Publisher>,
 }
 
 /// How far ahead of receipt a sender's `occurred_at` may be when its source sets no
 /// `tolerance`.
 pub const DEFAULT_CLOCK_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The event reason of a WorkOS `dsync.deleted`.
+pub const DIRECTORY_DELETED: &str = "directory deleted: each of its active users is terminated";
+/// The trigger of the terminations a deleted directory fans out to.
+pub const DIRECTORY_DELETED_TRIGGER: &str = "directory_deleted";
 
 /// The event reason of a re-activation.
 pub const REHIRE: &str = "rehire";
@@ -100,7 +107,14 @@ impl Processor {
             rules: Arc::new(rules),
             policy,
             clock_tolerances: Arc::default(),
+            publisher: None,
         }
+    }
+
+    /// The publisher for messages processing itself creates (a deleted directory's users).
+    pub fn with_publisher(mut self, publisher: Publisher) -> Self {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// Each source's clock tolerance (its configured `tolerance`).
@@ -135,6 +149,15 @@ impl Processor {
         item: &Prepared<'_>,
         recorded: Outcome,
     ) -> Result<Outcome, ProcessError> {
+        if let Normalized::DirectoryDeleted {
+            directory_id,
+            occurred_at,
+        } = &item.normalized
+        {
+            self.leave_directory(item.msg, directory_id, *occurred_at)
+                .await?;
+            return Ok(recorded);
+        }
         let Normalized::Employee(event) = &item.normalized else {
             return Ok(recorded);
         };
@@ -148,6 +171,47 @@ impl Processor {
             Outcome::Duplicate if ran => Outcome::Resumed,
             other => other,
         })
+    }
+
+    /// A deleted directory: one termination per employee still active in it, published as
+    /// its own message (`dsync.user.deleted`, event id `<event id>:<employee>`), so each is
+    /// ordered, retried, reported and timed like any termination. Publishing again (a
+    /// redelivery) is harmless: the inbox dedupes by event id.
+    async fn leave_directory(
+        &self,
+        msg: &QueueMessage,
+        directory_id: &str,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<(), ProcessError> {
+        let Some(publisher) = &self.publisher else {
+            tracing::warn!(%directory_id, "no publisher: cannot terminate the directory's users");
+            return Ok(());
+        };
+        let members = employees::active_in_directory(&self.pool, &msg.source, directory_id).await?;
+        tracing::info!(%directory_id, employees = members.len(), "directory deleted: terminating its users");
+        for employee in members {
+            let event_id = format!("{}:{employee}", msg.event_id);
+            let body = serde_json::json!({
+                "object": "event", "id": event_id, "event": "dsync.user.deleted",
+                "created_at": occurred_at,
+                "data": {"object": "directory_user", "id": employee,
+                         "directory_id": directory_id, "state": "inactive"},
+            });
+            let message = QueueMessage {
+                source: msg.source.clone(),
+                source_kind: msg.source_kind,
+                event_id,
+                received_at: msg.received_at,
+                published_at: None,
+                attempt: 0,
+                first_failed_at: None,
+                trigger: DIRECTORY_DELETED_TRIGGER.to_owned(),
+                body: body.to_string().into_bytes().into(),
+            };
+            let published = publisher.publish(&message).await;
+            published.map_err(|e| ProcessError::Publish(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Feed `provisiond_deprovision_latency_seconds` once every target revoked access. The
@@ -205,6 +269,12 @@ impl Processor {
                     outcomes[i] = Outcome::Ignored;
                 }
                 Normalized::Employee(event) => employee_events.push((i, event)),
+                Normalized::DirectoryDeleted { .. } => {
+                    let mut record = item.record(Outcome::Applied);
+                    record.reason = Some(DIRECTORY_DELETED);
+                    records.push((i, record));
+                    outcomes[i] = Outcome::Applied;
+                }
             }
         }
         for round in rounds(items, &employee_events) {
@@ -520,6 +590,7 @@ impl<'a> Prepared<'a> {
         let (employee, sender_event) = match &self.normalized {
             Normalized::Employee(e) => (Some(e), None),
             Normalized::Ignored { event_name, .. } => (None, Some(event_name.as_str())),
+            Normalized::DirectoryDeleted { .. } => (None, Some("dsync.deleted")),
         };
         EventRecord {
             source: &msg.source,

@@ -476,3 +476,49 @@ async fn gusto_verification_token_is_answered_and_kept_for_the_operator() {
     assert_error(refused, 401, "invalid_signature").await;
     app.cleanup().await;
 }
+
+fn directory_user(event_id: &str, user: &str, directory: &str) -> Vec<u8> {
+    json!({
+        "object": "event", "id": event_id, "event": "dsync.user.created",
+        "data": {"object": "directory_user", "id": user, "directory_id": directory,
+                 "email": format!("{user}@acme.example"), "state": "active",
+                 "updated_at": "2026-03-31T06:12:44.000Z"},
+        "created_at": "2026-03-31T06:12:45.000Z"
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn post_workos(app: &TestApp, body: &[u8]) {
+    let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", body);
+    assert_eq!(app.post("workos", &headers, body).await.status(), 202);
+}
+
+#[tokio::test]
+async fn workos_deleting_a_directory_terminates_every_user_of_that_directory_only() {
+    let app = spawn_app(Role::All).await;
+    let (gone, kept) = (unique("dir_a"), unique("dir_b"));
+    let users = [unique("u1"), unique("u2"), unique("u3")];
+    for (user, directory) in users.iter().zip([&gone, &gone, &kept]) {
+        post_workos(&app, &directory_user(&unique("event"), user, directory)).await;
+        app.employee_after("workos", user, 1).await;
+    }
+    let deleted = json!({
+        "object": "event", "id": unique("event_del"), "event": "dsync.deleted",
+        "data": {"object": "directory", "id": gone, "state": "deleting"},
+        "created_at": "2026-04-01T08:00:00.000Z"
+    })
+    .to_string()
+    .into_bytes();
+    post_workos(&app, &deleted).await;
+    for user in &users[..2] {
+        let view = app.employee_after("workos", user, 2).await;
+        assert_eq!(view["status"], "terminated", "{user}");
+        assert_eq!(view["events"][1]["kind"], "terminated");
+        assert_eq!(view["targets"][0]["status"], "deactivated");
+    }
+    let other = app.employee("workos", &users[2]).await.unwrap();
+    assert_eq!(other["status"], "active", "another directory's user stays");
+    assert_eq!(other["events"].as_array().unwrap().len(), 1);
+    app.cleanup().await;
+}

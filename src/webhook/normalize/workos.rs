@@ -1,7 +1,9 @@
 //! `workos`: Directory Sync events `{id, event: "dsync.user.updated", data: <directory user>}`.
 //!
 //! A leaver arrives either as `dsync.user.deleted` ("secure flow") or as `dsync.user.updated`
-//! with `state: inactive` ("custom management flow"); both terminate.
+//! with `state: inactive` ("custom management flow"); both terminate. Deleting a whole
+//! directory sends only `dsync.deleted` (WorkOS sends no per-user deletions then): every
+//! user of that directory leaves.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -16,6 +18,13 @@ pub(super) fn normalize(
     received_at: DateTime<Utc>,
 ) -> Result<Normalized, NormalizeError> {
     let name = text(payload, "event").ok_or(NormalizeError::Missing("event"))?;
+    if name.eq_ignore_ascii_case("dsync.deleted") {
+        let data = object(payload, "data", "data")?;
+        return Ok(Normalized::DirectoryDeleted {
+            directory_id: required_id(data, &["id"], "data.id")?,
+            occurred_at: time(payload, "created_at", "created_at")?.unwrap_or(received_at),
+        });
+    }
     let Some(verb) = user_verb(&name) else {
         return Ok(ignored(&name, "not a directory user event"));
     };
@@ -178,5 +187,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, NormalizeError::Missing("data.id")));
+    }
+
+    #[test]
+    fn workos_directory_deleted_names_the_directory() {
+        let body = r#"{"id":"event_9","event":"dsync.deleted","created_at":"2026-03-31T06:12:45.000Z",
+            "data":{"object":"directory","id":"directory_01","state":"deleting"}}"#;
+        match run(Workos, body).unwrap() {
+            crate::event::Normalized::DirectoryDeleted {
+                directory_id,
+                occurred_at,
+            } => {
+                assert_eq!(directory_id, "directory_01");
+                assert_eq!(occurred_at, at("2026-03-31T06:12:45Z"));
+            }
+            other => panic!("expected a deleted directory, got {other:?}"),
+        }
     }
 }
