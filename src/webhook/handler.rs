@@ -44,7 +44,7 @@ pub async fn receive(
     let verified =
         match signature::verify(config.kind, &headers, &body, keys, config.tolerance, now) {
             Ok(verified) => verified,
-            Err(error) => match handshake::detect(config.kind, &body) {
+            Err(error) => match handshake::detect(config.kind, &body, !config.keys.is_empty()) {
                 Some(found) => return answer_handshake(&state, config, found).await,
                 None => return Err(signature_error(source, error)),
             },

@@ -29,11 +29,13 @@ pub enum Handshake {
     },
 }
 
-/// The handshake this unverified body is, if it is one for a source of `kind`.
-pub fn detect(kind: SourceKind, body: &[u8]) -> Option<Handshake> {
+/// The handshake this unverified body is, if it is one for a source of `kind`. A Gusto
+/// token is taken only while the source has no key yet (`keyed` false): once it has one,
+/// an unsigned token could only be someone else's attempt to plant a key.
+pub fn detect(kind: SourceKind, body: &[u8], keyed: bool) -> Option<Handshake> {
     match kind {
         SourceKind::Hibob => is_ping(body).then_some(Handshake::Ping),
-        SourceKind::Gusto => verification_token(body),
+        SourceKind::Gusto if !keyed => verification_token(body),
         _ => None,
     }
 }
@@ -59,6 +61,9 @@ fn verification_token(body: &[u8]) -> Option<Handshake> {
     let subscription = value
         .get("webhook_subscription_uuid")
         .and_then(Value::as_str);
+    if subscription.is_some_and(|s| !is_uuid(s)) {
+        return None;
+    }
     let known = 1 + usize::from(subscription.is_some());
     if fields(&value) != known {
         // Anything else in the body is not the handshake Gusto documents.
@@ -68,6 +73,11 @@ fn verification_token(body: &[u8]) -> Option<Handshake> {
         token: token.to_owned(),
         subscription: subscription.map(str::to_owned),
     })
+}
+
+/// Hex digits and dashes, as long as a UUID.
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 fn fields(value: &Value) -> usize {
@@ -87,7 +97,7 @@ mod tests {
             r#""Ping test""#,
         ] {
             assert_eq!(
-                detect(SourceKind::Hibob, body.as_bytes()),
+                detect(SourceKind::Hibob, body.as_bytes(), true),
                 Some(Handshake::Ping)
             );
         }
@@ -96,23 +106,27 @@ mod tests {
             "Pong",
             "{}",
         ] {
-            assert_eq!(detect(SourceKind::Hibob, body.as_bytes()), None, "{body}");
+            assert_eq!(
+                detect(SourceKind::Hibob, body.as_bytes(), true),
+                None,
+                "{body}"
+            );
         }
-        assert_eq!(detect(SourceKind::Gusto, b"Ping test"), None);
+        assert_eq!(detect(SourceKind::Gusto, b"Ping test", false), None);
     }
 
     #[test]
     fn gusto_verification_token_is_a_handshake_and_nothing_else_is() {
-        let body = br#"{"verification_token":"asefasedfe23e234easd","webhook_subscription_uuid":"be4e7b8a"}"#;
+        let body = br#"{"verification_token":"asefasedfe23e234easd","webhook_subscription_uuid":"be4e7b8a-0000-4000-8000-000000000001"}"#;
         assert_eq!(
-            detect(SourceKind::Gusto, body),
+            detect(SourceKind::Gusto, body, false),
             Some(Handshake::VerificationToken {
                 token: "asefasedfe23e234easd".into(),
-                subscription: Some("be4e7b8a".into()),
+                subscription: Some("be4e7b8a-0000-4000-8000-000000000001".into()),
             })
         );
         let bare = br#"{"verification_token":"abc"}"#;
-        assert!(detect(SourceKind::Gusto, bare).is_some());
+        assert!(detect(SourceKind::Gusto, bare, false).is_some());
         for body in [
             r#"{"verification_token":"abc","event_type":"employee.terminated"}"#,
             r#"{"verification_token":""}"#,
@@ -120,8 +134,19 @@ mod tests {
             r#"{"verification_token":7}"#,
             r#"{"event_type":"employee.created"}"#,
         ] {
-            assert_eq!(detect(SourceKind::Gusto, body.as_bytes()), None, "{body}");
+            assert_eq!(
+                detect(SourceKind::Gusto, body.as_bytes(), false),
+                None,
+                "{body}"
+            );
         }
-        assert_eq!(detect(SourceKind::Merge, bare), None);
+        assert_eq!(detect(SourceKind::Merge, bare, false), None);
+        assert_eq!(
+            detect(SourceKind::Gusto, bare, true),
+            None,
+            "a keyed source"
+        );
+        let odd = br#"{"verification_token":"abc","webhook_subscription_uuid":"x\u001b[31m"}"#;
+        assert_eq!(detect(SourceKind::Gusto, odd, false), None);
     }
 }

@@ -234,6 +234,7 @@ fn is_termination(ctx: &Context, message: &QueueMessage) -> bool {
         Ok(crate::event::Normalized::Employee(event)) => {
             event.kind == crate::event::EventKind::Terminated
         }
+        Ok(crate::event::Normalized::DirectoryDeleted { .. }) => true,
         _ => false,
     }
 }

@@ -127,9 +127,22 @@ impl Processor {
     }
 
     /// Read and normalize a message, with this processor's clock tolerance for its source.
+    /// A termination date that was still ahead at receipt (so the sender's event was an
+    /// update carrying it) but has come while the event waited in the queue is a
+    /// termination now: scheduling it is too late, and applying the update would leave
+    /// the leaver active.
     pub fn prepare<'a>(&self, msg: &'a QueueMessage) -> Result<Prepared<'a>, ProcessError> {
         let tolerance = self.clock_tolerances.get(&msg.source).copied();
-        Prepared::new(msg, tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE))
+        let mut prepared = Prepared::new(msg, tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE))?;
+        if let Normalized::Employee(event) = &mut prepared.normalized {
+            let came_while_queued = event.effective_at.is_some_and(|date| {
+                date > msg.received_at && self.policy.future_due(date).is_none()
+            });
+            if came_while_queued && msg.trigger != scheduler::TRIGGER {
+                event.kind = EventKind::Terminated;
+            }
+        }
+        Ok(prepared)
     }
 
     /// Record the event (one transaction), then bring the external targets up to date.

@@ -438,7 +438,7 @@ async fn hibob_ping_is_answered_without_a_signature_and_never_queued() {
 async fn gusto_verification_token_is_answered_and_kept_for_the_operator() {
     let app = spawn_app(Role::Receiver).await;
     let token = unique("tok");
-    let body = json!({"verification_token": token, "webhook_subscription_uuid": "sub-1"});
+    let body = json!({"verification_token": token, "webhook_subscription_uuid": "be4e7b8a-0000-4000-8000-000000000001"});
     let response = app
         .post("gusto", &json!({}), body.to_string().as_bytes())
         .await;

@@ -328,3 +328,31 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_termination_date_that_passes_while_the_update_waits_in_the_queue_terminates() {
+    // Received while the date is ahead (2030-01-15), processed after it.
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let iso = Isolation::new();
+    let receiver = start(&iso, &clock, Role::Receiver).await;
+    let employee = unique("queued");
+    post(
+        &receiver,
+        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
+    )
+    .await;
+    let update = envelope(
+        "updated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-15"),
+    );
+    post(&receiver, &update).await;
+    clock.set(at("2030-01-20T00:00:00Z"));
+    let worker = start(&iso, &clock, Role::Worker).await;
+    let view = wait_status(&worker, &employee, "terminated").await;
+    assert_eq!(view["events"][1]["kind"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    worker.cleanup().await;
+    receiver.cleanup().await;
+}

@@ -32,7 +32,7 @@ fn event_based(payload: &Value, received_at: DateTime<Utc>) -> Result<Normalized
     let data = object(payload, "data", "data")?;
     let id = required_id(data, &["employeeId", "id"], "data.employeeId")?;
     let occurred_at = time(payload, "timestamp", "timestamp")?.unwrap_or(received_at);
-    Ok(employee(kind, id, occurred_at, data))
+    Ok(employee(kind, id, occurred_at, received_at, data))
 }
 
 fn event_kind(name: &str) -> Option<EventKind> {
@@ -61,30 +61,39 @@ fn field_based(list: &[Value], received_at: DateTime<Utc>) -> Result<Normalized,
     };
     let id = required_id(entry, &["id", "employeeId"], "employees[0].id")?;
     let occurred_at = time(entry, "timestamp", "employees[0].timestamp")?.unwrap_or(received_at);
-    Ok(employee(verb.kind(), id, occurred_at, entry))
+    Ok(employee(verb.kind(), id, occurred_at, received_at, entry))
 }
 
 fn employee(
     kind: EventKind,
     employee_id: String,
     occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
     raw: &Value,
 ) -> Normalized {
     let fields = raw.get("fields").filter(|f| f.is_object()).unwrap_or(raw);
     let termination_date = field(fields, &["terminationDate"]).and_then(|d| parse_time(&d));
-    let left = field_is(fields, &["status"], &["inactive", "terminated"])
+    let status_left = field_is(fields, &["status"], &["inactive", "terminated"])
         || field_is(
             fields,
             &["employmentHistoryStatus", "employmentStatus"],
             &["terminated"],
-        )
-        || termination_date.is_some_and(|date| date <= occurred_at);
+        );
+    // A date counts once it has come by the time the event reached us (a late delivery of
+    // "terminated as of yesterday" is a termination, not an update).
+    let now = occurred_at.max(received_at);
+    let date_passed = termination_date.is_some_and(|date| date <= now);
     Normalized::Employee(CanonicalEvent {
-        kind: if left { EventKind::Terminated } else { kind },
+        kind: if status_left || date_passed {
+            EventKind::Terminated
+        } else {
+            kind
+        },
         employee_id,
         occurred_at,
-        // A future date schedules the termination (the employee stays active until then).
-        effective_at: termination_date,
+        // A future date schedules the termination (the employee stays active until then);
+        // a status that already says the person left terminates now, whatever the date.
+        effective_at: termination_date.filter(|_| !status_left),
         attributes: attributes(fields, raw),
     })
 }
@@ -238,5 +247,22 @@ mod tests {
         let event = employee(run(Bamboohr, later));
         assert_eq!(event.kind, EventKind::Updated, "scheduled, not yet");
         assert_eq!(event.effective_at, Some(at("2026-06-30T00:00:00Z")));
+    }
+
+    #[test]
+    fn bamboohr_a_termination_date_passed_by_delivery_time_terminates_and_status_wins_over_a_date()
+    {
+        // Sent on the 30th with the 31st as the date, received on April 1st.
+        let late = r#"{"employees":[{"id":"8","action":"Updated",
+            "timestamp":"2026-03-30T06:00:00+0000","fields":{"Termination Date":"2026-03-31"}}]}"#;
+        assert_eq!(employee(run(Bamboohr, late)).kind, EventKind::Terminated);
+        let inactive = r#"{"employees":[{"id":"8","action":"Updated",
+            "fields":{"Status":"Inactive","Termination Date":"2026-09-30"}}]}"#;
+        let event = employee(run(Bamboohr, inactive));
+        assert_eq!(event.kind, EventKind::Terminated);
+        assert_eq!(
+            event.effective_at, None,
+            "the status says gone: now, not in September"
+        );
     }
 }

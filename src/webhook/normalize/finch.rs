@@ -5,7 +5,9 @@
 //! (fetched from Finch's API) says `is_active: false` / `employment_status: terminated`.
 //! Without that record an update is applied as far as its payload allows, which never
 //! re-activates anyone. A deleted individual or employment is a termination: the person
-//! is gone from the payroll system.
+//! is gone from the payroll system. A `created` creates the account of someone new but is
+//! read as an update: Finch stamps no time and does not guarantee order, so a late
+//! `created` must not count as a rehire of someone deleted since.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -46,7 +48,10 @@ fn event_kind(name: &str) -> Option<EventKind> {
     if !PEOPLE.contains(&resource) {
         return None;
     }
-    Verb::parse(verb).map(Verb::kind)
+    match Verb::parse(verb)? {
+        Verb::Deleted => Some(EventKind::Terminated),
+        Verb::Created | Verb::Updated => Some(EventKind::Updated),
+    }
 }
 
 #[cfg(test)]
@@ -66,8 +71,8 @@ mod tests {
     #[test]
     fn finch_people_events_map_to_kinds_and_the_individual_id() {
         for (event, kind) in [
-            ("employment.created", EventKind::Created),
-            ("directory.created", EventKind::Created),
+            ("employment.created", EventKind::Updated),
+            ("directory.created", EventKind::Updated),
             ("individual.updated", EventKind::Updated),
             ("employment.updated", EventKind::Updated),
             ("employment.deleted", EventKind::Terminated),
@@ -77,12 +82,7 @@ mod tests {
             assert_eq!(e.kind, kind, "{event}");
             assert_eq!(e.employee_id, "e1f2a3b4");
             assert_eq!(e.occurred_at, received(), "no time in the body");
-            if kind == EventKind::Updated {
-                assert!(
-                    !e.says_active(),
-                    "{event}: a thin update never re-activates"
-                );
-            }
+            assert!(!e.says_active(), "{event}: never a rehire signal");
         }
     }
 
