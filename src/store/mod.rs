@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod audit_log;
 pub mod dead_letters;
+pub mod directories;
 pub mod employees;
 pub mod events;
 pub mod handshakes;

@@ -18,10 +18,10 @@ use crate::provision::error::TargetError;
 use crate::provision::rules::{Decision as RulesDecision, Rules};
 use crate::provision::ExternalTarget;
 use crate::queue::{Publisher, QueueMessage};
-use crate::store::actions;
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule;
+use crate::store::{actions, directories};
 use crate::webhook::normalize::normalize;
 
 /// What processing did with an event; every accepted event ends in one of these (or in
@@ -72,6 +72,8 @@ pub const DEFAULT_CLOCK_TOLERANCE: std::time::Duration = std::time::Duration::fr
 
 /// The event reason of a WorkOS `dsync.deleted`.
 pub const DIRECTORY_DELETED: &str = "directory deleted: each of its active users is terminated";
+/// The event reason of a user event for a directory deleted earlier: a termination.
+pub const IN_DELETED_DIRECTORY: &str = "the user's directory was deleted at the sender: terminated";
 /// The trigger of the terminations a deleted directory fans out to.
 pub const DIRECTORY_DELETED_TRIGGER: &str = "directory_deleted";
 
@@ -260,6 +262,9 @@ impl Processor {
             })
             .collect();
         let claimed = events::claim_many(&mut tx, &keys).await?;
+        let gone = self
+            .in_deleted_directories(&mut tx, items, &claimed)
+            .await?;
         let mut outcomes = vec![Outcome::Duplicate; items.len()];
         let mut records: Vec<(usize, EventRecord)> = Vec::with_capacity(items.len());
         let mut employee_events = Vec::new();
@@ -281,8 +286,20 @@ impl Processor {
                     records.push((i, record));
                     outcomes[i] = Outcome::Ignored;
                 }
-                Normalized::Employee(event) => employee_events.push((i, event)),
-                Normalized::DirectoryDeleted { .. } => {
+                Normalized::Employee(event) => {
+                    employee_events.push((i, gone.get(&i).unwrap_or(event)));
+                }
+                Normalized::DirectoryDeleted {
+                    directory_id,
+                    occurred_at,
+                } => {
+                    let deleted = directories::Deleted {
+                        source: &msg.source,
+                        directory_id,
+                        event_id: &msg.event_id,
+                        occurred_at: *occurred_at,
+                    };
+                    directories::record_deleted(&mut tx, &deleted).await?;
                     let mut record = item.record(Outcome::Applied);
                     record.reason = Some(DIRECTORY_DELETED);
                     records.push((i, record));
@@ -317,6 +334,46 @@ impl Processor {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Employee events of directories the sender has deleted, turned into terminations: a
+    /// user event that arrives after `dsync.deleted` (a retry, out of order) must not keep
+    /// or create an active account, since nothing would ever remove it.
+    async fn in_deleted_directories(
+        &self,
+        conn: &mut PgConnection,
+        items: &[Prepared<'_>],
+        claimed: &[bool],
+    ) -> Result<HashMap<usize, CanonicalEvent>, sqlx::Error> {
+        let candidates: Vec<(usize, &CanonicalEvent, &str)> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| claimed[*i])
+            .filter_map(|(i, item)| match &item.normalized {
+                Normalized::Employee(e) if e.kind != EventKind::Terminated => {
+                    let directory = e.attributes.data.get("directory_id")?.as_str()?;
+                    Some((i, e, directory))
+                }
+                _ => None,
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<(&str, &str)> = candidates
+            .iter()
+            .map(|(i, _, d)| (items[*i].msg.source.as_str(), *d))
+            .collect();
+        let deleted = directories::deleted_among(conn, &keys).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|(i, _, d)| deleted.contains(&(items[*i].msg.source.clone(), d.to_string())))
+            .map(|(i, event, _)| {
+                let mut event = event.clone();
+                event.kind = EventKind::Terminated;
+                (i, event)
+            })
+            .collect())
     }
 
     /// Bring the external targets to the employee's current state: this event's open
@@ -431,6 +488,8 @@ impl Processor {
         let msg = item.msg;
         let id = event.employee_id.as_str();
         let mut record = item.record(Outcome::Applied);
+        // The event as applied (a user of a deleted directory terminates).
+        record.kind = Some(event.kind.as_str());
         // A termination takes effect at its date when that is later than its announcement
         // (a scheduled one): a rehire must come after that, not after the announcement.
         let at = match (event.kind, event.effective_at) {
@@ -505,9 +564,12 @@ impl Processor {
                 save.activated_occurred_at =
                     Some(latest(save.activated_occurred_at, event.occurred_at));
             }
+            let forced =
+                matches!(&item.normalized, Normalized::Employee(e) if e.kind != event.kind);
             record.reason = match (rehire, due.is_some()) {
                 (true, _) => Some(REHIRE),
                 (false, true) => Some("termination scheduled for its effective date"),
+                _ if forced => Some(IN_DELETED_DIRECTORY),
                 _ => None,
             };
             Outcome::Applied

@@ -520,5 +520,18 @@ async fn workos_deleting_a_directory_terminates_every_user_of_that_directory_onl
     let other = app.employee("workos", &users[2]).await.unwrap();
     assert_eq!(other["status"], "active", "another directory's user stays");
     assert_eq!(other["events"].as_array().unwrap().len(), 1);
+
+    // A user event of the deleted directory that arrives late (a retry, out of order)
+    // terminates instead of creating an active account.
+    let late = unique("u4");
+    post_workos(&app, &directory_user(&unique("event"), &late, &gone)).await;
+    let view = app.employee_after("workos", &late, 1).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["events"][0]["kind"], "terminated");
+    assert!(view["events"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("deleted"));
+    assert_eq!(view["targets"][0]["status"], "deactivated");
     app.cleanup().await;
 }
