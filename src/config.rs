@@ -181,6 +181,22 @@ pub struct SourceConfig {
     pub secrets: Vec<Secret>,
     #[serde(default, with = "humantime_serde")]
     pub tolerance: Option<Duration>,
+    /// The sender's API, to fetch the full record of thin events.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
+}
+
+/// `[[sources]] api = { base_url, token, company?, timeout? }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub base_url: String,
+    pub token: Secret,
+    /// BambooHR's company domain (`{company}.bamboohr.com`).
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
 }
 
 impl SourceConfig {
@@ -404,6 +420,15 @@ impl Config {
             // so a gusto source may start without one (deliveries are refused until then).
             if source.secrets.is_empty() && source.kind != SourceKind::Gusto {
                 return Err(invalid(key("secrets"), "at least one secret is required"));
+            }
+            if let Some(api) = &source.api {
+                let url = reqwest::Url::parse(&api.base_url)
+                    .map_err(|e| invalid(key("api.base_url"), format!("not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(invalid(key("api.base_url"), "must be http or https"));
+                }
+                crate::enrich::Enricher::new(source.kind, api)
+                    .map_err(|e| invalid(key("api"), e))?;
             }
             for (j, secret) in source.secrets.iter().enumerate() {
                 SigningKey::from_secret(source.kind, secret.expose())

@@ -232,8 +232,17 @@ fn processor(
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.tolerance?)))
         .collect();
+    let mut enrichers = HashMap::new();
+    for source in &config.sources {
+        let Some(api) = &source.api else { continue };
+        let enricher = crate::enrich::Enricher::new(source.kind, api)
+            .map_err(|e| anyhow::anyhow!("sources `{}`: api: {e}", source.name))?;
+        enrichers.extend(enricher.map(|e| (source.name.clone(), e)));
+    }
     let processor = Processor::with_targets(pool.clone(), directory, targets, rules, policy);
-    Ok(processor.with_clock_tolerances(tolerances))
+    Ok(processor
+        .with_clock_tolerances(tolerances)
+        .with_enrichers(enrichers))
 }
 
 fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {

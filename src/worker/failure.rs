@@ -15,6 +15,9 @@ pub enum ProcessError {
     /// PostgreSQL failed; connection losses, timeouts and serialization failures are transient.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The sender's API could not give the employee's record.
+    #[error("sender API: {0}")]
+    Sender(#[from] crate::enrich::EnrichError),
     /// A message processing creates could not be published (broker unavailable).
     #[error("publish: {0}")]
     Publish(String),
@@ -29,6 +32,9 @@ impl ProcessError {
             ProcessError::Payload(_) => false,
             ProcessError::Database(error) => database_is_transient(error),
             ProcessError::Publish(_) => true,
+            ProcessError::Sender(error) => {
+                matches!(error, crate::enrich::EnrichError::Transient(_))
+            }
             ProcessError::Target { error, .. } => error.is_transient(),
         }
     }

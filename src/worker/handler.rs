@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::acks::Received;
 use super::failure::ProcessError;
-use super::process::{Outcome, Prepared, Processor};
+use super::process::{Outcome, Processor};
 use crate::queue::message::{first_death_reason, retry_trips};
 use crate::queue::{Publisher, QueueMessage, Topology};
 use crate::store::dead_letters::{self, NewDeadLetter, Reason};
@@ -118,10 +118,12 @@ async fn run_batch(
     if let Some(hook) = &ctx.hook {
         messages.iter().for_each(|m| hook(m));
     }
-    // A body that cannot be normalized fails on its own, as a single message.
-    let prepared: Result<Vec<Prepared>, ProcessError> =
-        messages.iter().map(|m| ctx.processor.prepare(m)).collect();
-    let items = prepared.ok()?;
+    // A body that cannot be normalized (or a record that cannot be fetched) fails on its
+    // own, as a single message.
+    let mut items = Vec::with_capacity(messages.len());
+    for message in &messages {
+        items.push(ctx.processor.prepare_enriched(message).await.ok()?);
+    }
     let recorded = match ctx.processor.record_batch(&items).await {
         Ok(recorded) => recorded,
         Err(error) => {

@@ -13,6 +13,7 @@ use super::failure::ProcessError;
 use super::ordering::{decide, Decision, Incoming};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
+use crate::enrich::Enricher;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
 use crate::provision::error::TargetError;
 use crate::provision::rules::{Decision as RulesDecision, Rules};
@@ -64,6 +65,8 @@ pub struct Processor {
     clock_tolerances: Arc<HashMap<String, std::time::Duration>>,
     /// Publishes the terminations a deleted directory fans out to (none in unit setups).
     publisher: Option<Publisher>,
+    /// Per source with `api`: fetches the record of thin events.
+    enrichers: Arc<HashMap<String, Enricher>>,
 }
 
 /// How far ahead of receipt a sender's `occurred_at` may be when its source sets no
@@ -76,6 +79,9 @@ pub const DIRECTORY_DELETED: &str = "directory deleted: each of its active users
 pub const IN_DELETED_DIRECTORY: &str = "the user's directory was deleted at the sender: terminated";
 /// The trigger of the terminations a deleted directory fans out to.
 pub const DIRECTORY_DELETED_TRIGGER: &str = "directory_deleted";
+
+/// The event reason of a thin event (ids only) of a source without `api`.
+pub const NO_API_TO_ENRICH: &str = "no_api_to_enrich";
 
 /// The event reason of a re-activation.
 pub const REHIRE: &str = "rehire";
@@ -110,7 +116,38 @@ impl Processor {
             policy,
             clock_tolerances: Arc::default(),
             publisher: None,
+            enrichers: Arc::default(),
         }
+    }
+
+    /// The sources' API clients (`[[sources]] api`).
+    pub fn with_enrichers(mut self, enrichers: HashMap<String, Enricher>) -> Self {
+        self.enrichers = Arc::new(enrichers);
+        self
+    }
+
+    /// Read, normalize and, for a thin event of a source with `api`, complete it from the
+    /// sender's current record. Without `api` a thin event stays as its payload allows
+    /// (which never re-activates anyone) and is recorded with reason `no_api_to_enrich`.
+    pub async fn prepare_enriched<'a>(
+        &self,
+        msg: &'a QueueMessage,
+    ) -> Result<Prepared<'a>, ProcessError> {
+        let mut item = self.prepare(msg)?;
+        let Normalized::Employee(event) = &mut item.normalized else {
+            return Ok(item);
+        };
+        if !Enricher::needs(msg.source_kind, event) {
+            return Ok(item);
+        }
+        let Some(enricher) = self.enrichers.get(&msg.source) else {
+            item.unenriched = true;
+            return Ok(item);
+        };
+        if let Some(record) = enricher.fetch(&event.employee_id).await? {
+            crate::enrich::apply(event, record, chrono::Utc::now());
+        }
+        Ok(item)
     }
 
     /// The publisher for messages processing itself creates (a deleted directory's users).
@@ -152,7 +189,7 @@ impl Processor {
     /// the actions still open, so nothing that succeeded is redone.
     #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
-        let item = self.prepare(msg)?;
+        let item = self.prepare_enriched(msg).await?;
         let recorded = self.record_batch(std::slice::from_ref(&item)).await?;
         self.finish(&item, recorded[0]).await
     }
@@ -570,6 +607,7 @@ impl Processor {
                 (true, _) => Some(REHIRE),
                 (false, true) => Some("termination scheduled for its effective date"),
                 _ if forced => Some(IN_DELETED_DIRECTORY),
+                _ if item.unenriched => Some(NO_API_TO_ENRICH),
                 _ => None,
             };
             Outcome::Applied
@@ -621,6 +659,8 @@ pub struct Prepared<'a> {
     pub normalized: Normalized,
     /// The sender's `occurred_at` was later than receipt + tolerance and was clamped.
     pub clock_skew: bool,
+    /// A thin event of a source without `api`: applied as far as its payload allows.
+    pub unenriched: bool,
 }
 
 impl<'a> Prepared<'a> {
@@ -650,6 +690,7 @@ impl<'a> Prepared<'a> {
             msg,
             normalized,
             clock_skew,
+            unenriched: false,
         })
     }
 

@@ -128,3 +128,29 @@ fn an_invalid_rule_names_its_key() {
         "{message}"
     );
 }
+
+#[test]
+fn a_source_api_is_checked_and_its_token_never_shows_in_debug() {
+    let base = "[[sources]]\nname = \"b\"\nkind = \"bamboohr\"\nsecrets = [\"k\"]\n";
+    let no_company =
+        format!("{base}api = {{ base_url = \"https://api.bamboohr.com\", token = \"tok-123\" }}\n");
+    let message = error_of(&no_company);
+    assert!(
+        message.contains("sources[0].api") && message.contains("company"),
+        "{message}"
+    );
+    let bad_url =
+        format!("{base}api = {{ base_url = \"ftp://x\", token = \"t\", company = \"acme\" }}\n");
+    assert!(error_of(&bad_url).contains("sources[0].api.base_url"));
+    let unknown =
+        format!("{base}api = {{ base_url = \"https://x\", token = \"t\", colour = \"red\" }}\n");
+    assert!(error_of(&unknown).contains("colour"));
+    let good = format!(
+        "{base}api = {{ base_url = \"https://api.bamboohr.com\", token = \"tok-123\", company = \"acme\" }}\n"
+    );
+    let config = Config::from_toml(&good).unwrap();
+    assert!(
+        !format!("{config:?}").contains("tok-123"),
+        "the API token is redacted"
+    );
+}

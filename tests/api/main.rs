@@ -18,4 +18,5 @@ mod retries;
 mod rules;
 mod scheduling;
 mod scim;
+mod sender_api;
 mod target_server;

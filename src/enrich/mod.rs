@@ -1,0 +1,138 @@
+//! Enrichment: when a sender's webhook is thin (ids only, no status), the worker fetches
+//! the employee's current record from the sender's API (`[[sources]] api = {…}`) and
+//! decides from that record. A fetch that fails transiently is retried like any other
+//! transient failure; a record the sender does not know (404) leaves the event as its
+//! payload allows (neither sender here documents a 404 as a termination).
+
+mod bamboohr;
+mod finch;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Client, StatusCode};
+
+use crate::config::ApiConfig;
+use crate::event::{CanonicalEvent, EventKind};
+use crate::webhook::signature::SourceKind;
+
+/// The sender's current record of one employee, in provisiond's terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    /// Whether the record says the person has left.
+    pub left: bool,
+    /// Whether the record says the person is active (an explicit signal).
+    pub active: bool,
+    pub termination_date: Option<DateTime<Utc>>,
+    pub attributes: crate::event::Attributes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    /// Network errors, timeouts, 5xx, 429: worth retrying.
+    #[error("{0}")]
+    Transient(String),
+    /// Refused (401, 403, other 4xx) or not understood: retrying will not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A client for one source's API.
+#[derive(Clone)]
+pub struct Enricher {
+    kind: SourceKind,
+    api: ApiConfig,
+    client: Client,
+}
+
+impl std::fmt::Debug for Enricher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enricher")
+            .field("kind", &self.kind)
+            .field("base_url", &self.api.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enricher {
+    /// `None` for kinds whose webhooks carry the record already (or not supported yet).
+    pub fn new(kind: SourceKind, api: &ApiConfig) -> Result<Option<Enricher>, String> {
+        if !matches!(kind, SourceKind::Bamboohr | SourceKind::Finch) {
+            return Ok(None);
+        }
+        if kind == SourceKind::Bamboohr && api.company.is_none() {
+            return Err(
+                "`company` is required for BambooHR (the `{company}.bamboohr.com` domain)".into(),
+            );
+        }
+        let timeout = api.timeout.unwrap_or(Duration::from_secs(10));
+        let client = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("api: cannot build the HTTP client: {e}"))?;
+        Ok(Some(Enricher {
+            kind,
+            api: api.clone(),
+            client,
+        }))
+    }
+
+    /// Whether this event needs the record: its payload says nothing about the status.
+    pub fn needs(kind: SourceKind, event: &CanonicalEvent) -> bool {
+        let thin = event.attributes.employment_status.is_none();
+        match kind {
+            SourceKind::Bamboohr => thin && event.attributes.data.get("fields").is_none(),
+            SourceKind::Finch => event.kind != EventKind::Terminated,
+            _ => false,
+        }
+    }
+
+    /// The employee's record; `None` when the sender does not know the id.
+    pub async fn fetch(&self, employee_id: &str) -> Result<Option<Record>, EnrichError> {
+        match self.kind {
+            SourceKind::Bamboohr => bamboohr::fetch(self, employee_id).await,
+            SourceKind::Finch => finch::fetch(self, employee_id).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The event as the record says: a record that says the person left makes it a
+/// termination (dated by the record where it has a date); one that says active makes it
+/// an explicit active signal.
+pub fn apply(event: &mut CanonicalEvent, record: Record, now: DateTime<Utc>) {
+    let data = std::mem::take(&mut event.attributes.data);
+    event.attributes = record.attributes;
+    event.attributes.data = serde_json::json!({ "webhook": data, "record": event.attributes.data });
+    let date_passed = record.termination_date.is_some_and(|d| d <= now);
+    if record.left || date_passed {
+        event.kind = EventKind::Terminated;
+        event.effective_at = record.termination_date.filter(|d| *d <= now);
+        event.attributes.employment_status = Some("terminated".into());
+    } else if record.active {
+        event.attributes.employment_status = Some("active".into());
+        event.effective_at = record.termination_date;
+    }
+}
+
+/// Classify an API answer's status; `Ok(None)` for 404.
+fn check(status: StatusCode, what: &str) -> Result<Option<()>, EnrichError> {
+    if status.is_success() {
+        return Ok(Some(()));
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let message = format!("{what} answered {status}");
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(EnrichError::Transient(message));
+    }
+    Err(EnrichError::Permanent(message))
+}
+
+fn transport(what: &str, error: reqwest::Error) -> EnrichError {
+    // The error text of reqwest names the URL, never the token.
+    EnrichError::Transient(format!("{what}: {error}"))
+}

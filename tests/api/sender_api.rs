@@ -1,0 +1,265 @@
+//! Enrichment over real HTTP: a local server answering as BambooHR's and Finch's APIs do
+//! (paths, auth, response shapes), and provisiond fetching the record of thin events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use provisiond::webhook::signature::{self, SigningKey, SourceKind};
+use provisiond::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const API_TOKEN: &str = "sender-api-token";
+const BAMBOO_KEY: &str = "bamboo-webhook-key";
+
+#[derive(Default)]
+struct Records {
+    /// By employee id: the record the API answers.
+    people: HashMap<String, Value>,
+    /// Answer 503 this many times first.
+    failures: usize,
+    calls: usize,
+}
+
+#[derive(Clone)]
+struct SenderApi {
+    base: String,
+    records: Arc<Mutex<Records>>,
+}
+
+impl SenderApi {
+    async fn start() -> SenderApi {
+        let records = Arc::new(Mutex::new(Records::default()));
+        let app = Router::new()
+            .route("/api/gateway.php/{company}/v1/employees/{id}", get(bamboo))
+            .route("/employer/employment", post(finch))
+            .with_state(records.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        SenderApi { base, records }
+    }
+
+    fn set(&self, id: &str, record: Value) {
+        self.records
+            .lock()
+            .unwrap()
+            .people
+            .insert(id.into(), record);
+    }
+
+    fn fail_next(&self, n: usize) {
+        self.records.lock().unwrap().failures = n;
+    }
+
+    fn calls(&self) -> usize {
+        self.records.lock().unwrap().calls
+    }
+}
+
+/// Counts the call; `Err` with 503 while failures are scripted.
+fn take_turn(records: &Mutex<Records>) -> Result<(), StatusCode> {
+    let mut r = records.lock().unwrap();
+    r.calls += 1;
+    if r.failures > 0 {
+        r.failures -= 1;
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    Ok(())
+}
+
+async fn bamboo(
+    State(records): State<Arc<Mutex<Records>>>,
+    Path((company, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    take_turn(&records)?;
+    // HTTP Basic, the API key as user name.
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{API_TOKEN}:x"));
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Basic {expected}")) || company != "acme" {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let found = records.lock().unwrap().people.get(&id).cloned();
+    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn finch(
+    State(records): State<Arc<Mutex<Records>>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    take_turn(&records)?;
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {API_TOKEN}")) || headers.get("finch-api-version").is_none() {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let people = records.lock().unwrap().people.clone();
+    let requests = body["requests"].as_array().cloned().unwrap_or_default();
+    let responses: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            let id = r["individual_id"].as_str().unwrap_or_default();
+            match people.get(id) {
+                Some(record) => json!({"individual_id": id, "code": 200, "body": record}),
+                None => json!({"individual_id": id, "code": 404, "body": {}}),
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "responses": responses })))
+}
+
+fn sources(api: &SenderApi) -> String {
+    format!(
+        "[[sources]]\nname = \"bamboo\"\nkind = \"bamboohr\"\nsecrets = [\"{BAMBOO_KEY}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", company = \"acme\", timeout = \"2s\" }}\n\n\
+         [[sources]]\nname = \"finch_api\"\nkind = \"finch\"\nsecrets = [\"{FINCH_SECRET}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n",
+        base = api.base
+    )
+}
+
+async fn spawn(api: &SenderApi) -> TestApp {
+    let iso = Isolation::new();
+    let config = test_config_with(&iso, &amqp_url(), &sources(api));
+    spawn_with(config, iso, Role::All).await
+}
+
+/// Signed as the sender would (the signature is not what these tests are about).
+async fn post_signed(app: &TestApp, source: &str, kind: SourceKind, secret: &str, body: &[u8]) {
+    let key = SigningKey::from_secret(kind, secret).unwrap();
+    let signed = signature::sign(kind, &key, body, SystemTime::now(), &unique("msg"));
+    let headers: serde_json::Map<String, Value> = signed
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), Value::String(value)))
+        .collect();
+    let response = app.post(source, &Value::Object(headers), body).await;
+    assert_eq!(response.status(), 202);
+}
+
+fn bamboo_event(kind: &str, employee: &str) -> Vec<u8> {
+    json!({"type": format!("employee.{kind}"), "timestamp": "2026-03-02T09:15:00+0000",
+           "data": {"companyId": "12345", "employeeId": employee, "changedFields": ["status"]}})
+    .to_string()
+    .into_bytes()
+}
+
+fn finch_event(kind: &str, individual: &str) -> Vec<u8> {
+    json!({"company_id": "c", "connection_id": "k", "entity_id": null,
+           "event_type": format!("employment.{kind}"), "data": {"individual_id": individual}})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_thin_bamboohr_status_change_is_decided_from_the_employee_api() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let employee = unique("b");
+    api.set(
+        &employee,
+        json!({"id": employee, "firstName": "Mary", "workEmail": "m@acme.example",
+                               "status": "Active", "terminationDate": "0000-00-00"}),
+    );
+    post_signed(
+        &app,
+        "bamboo",
+        SourceKind::Bamboohr,
+        BAMBOO_KEY,
+        &bamboo_event("created", &employee),
+    )
+    .await;
+    let view = app.employee_after("bamboo", &employee, 1).await;
+    assert_eq!(view["status"], "active");
+    assert_eq!(
+        view["targets"][0]["email"], "m@acme.example",
+        "attributes from the API"
+    );
+
+    // The leaver: BambooHR says only that `status` changed; the API says Inactive.
+    api.set(
+        &employee,
+        json!({"id": employee, "status": "Inactive", "terminationDate": "2026-03-01"}),
+    );
+    post_signed(
+        &app,
+        "bamboo",
+        SourceKind::Bamboohr,
+        BAMBOO_KEY,
+        &bamboo_event("updated", &employee),
+    )
+    .await;
+    let view = app.employee_after("bamboo", &employee, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["events"][1]["kind"], "terminated");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_finch_employment_update_terminates_when_the_employment_says_so_and_retries_a_503() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let person = unique("f");
+    api.set(
+        &person,
+        json!({"id": person, "first_name": "Ada", "is_active": true,
+                             "employment_status": "active", "department": {"name": "Sales"}}),
+    );
+    post_signed(
+        &app,
+        "finch_api",
+        SourceKind::Finch,
+        FINCH_SECRET,
+        &finch_event("created", &person),
+    )
+    .await;
+    let view = app.employee_after("finch_api", &person, 1).await;
+    assert_eq!(view["status"], "active");
+    assert_eq!(view["targets"][0]["department"], "Sales");
+
+    api.set(
+        &person,
+        json!({"id": person, "is_active": false, "employment_status": "terminated",
+                             "end_date": "2026-03-01"}),
+    );
+    api.fail_next(1);
+    let calls = api.calls();
+    post_signed(
+        &app,
+        "finch_api",
+        SourceKind::Finch,
+        FINCH_SECRET,
+        &finch_event("updated", &person),
+    )
+    .await;
+    let view = app.employee_after("finch_api", &person, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert!(api.calls() >= calls + 2, "the 503 was retried");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_api_a_thin_event_is_applied_as_far_as_it_goes_and_says_so() {
+    let app = spawn_app(Role::All).await;
+    let person = unique("thin");
+    post_signed(
+        &app,
+        "finch",
+        SourceKind::Finch,
+        FINCH_SECRET,
+        &finch_event("created", &person),
+    )
+    .await;
+    let view = app.employee_after("finch", &person, 1).await;
+    assert_eq!(view["events"][0]["reason"], "no_api_to_enrich");
+    assert_eq!(view["status"], "active");
+    app.cleanup().await;
+}
