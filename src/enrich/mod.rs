@@ -6,6 +6,7 @@
 
 mod bamboohr;
 mod finch;
+mod gusto;
 
 use std::time::Duration;
 
@@ -57,7 +58,10 @@ impl std::fmt::Debug for Enricher {
 impl Enricher {
     /// `None` for kinds whose webhooks carry the record already (or not supported yet).
     pub fn new(kind: SourceKind, api: &ApiConfig) -> Result<Option<Enricher>, String> {
-        if !matches!(kind, SourceKind::Bamboohr | SourceKind::Finch) {
+        if !matches!(
+            kind,
+            SourceKind::Bamboohr | SourceKind::Finch | SourceKind::Gusto
+        ) {
             return Ok(None);
         }
         if kind == SourceKind::Bamboohr && api.company.is_none() {
@@ -84,7 +88,7 @@ impl Enricher {
         let thin = event.attributes.employment_status.is_none();
         match kind {
             SourceKind::Bamboohr => thin && event.attributes.data.get("fields").is_none(),
-            SourceKind::Finch => event.kind != EventKind::Terminated,
+            SourceKind::Finch | SourceKind::Gusto => event.kind != EventKind::Terminated,
             _ => false,
         }
     }
@@ -94,6 +98,7 @@ impl Enricher {
         match self.kind {
             SourceKind::Bamboohr => bamboohr::fetch(self, employee_id).await,
             SourceKind::Finch => finch::fetch(self, employee_id).await,
+            SourceKind::Gusto => gusto::fetch(self, employee_id).await,
             _ => Ok(None),
         }
     }
@@ -111,9 +116,12 @@ pub fn apply(event: &mut CanonicalEvent, record: Record, now: DateTime<Utc>) {
         event.kind = EventKind::Terminated;
         event.effective_at = record.termination_date.filter(|d| *d <= now);
         event.attributes.employment_status = Some("terminated".into());
-    } else if record.active {
-        event.attributes.employment_status = Some("active".into());
+    } else {
+        // A termination still ahead is scheduled from its date.
         event.effective_at = record.termination_date;
+        if record.active {
+            event.attributes.employment_status = Some("active".into());
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::helpers::*;
 
 const API_TOKEN: &str = "sender-api-token";
 const BAMBOO_KEY: &str = "bamboo-webhook-key";
+const GUSTO_TOKEN: &str = "gusto-verification-token";
 
 #[derive(Default)]
 struct Records {
@@ -39,6 +40,7 @@ impl SenderApi {
         let app = Router::new()
             .route("/api/gateway.php/{company}/v1/employees/{id}", get(bamboo))
             .route("/employer/employment", post(finch))
+            .route("/v1/employees/{id}", get(gusto))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -116,11 +118,27 @@ async fn finch(
     Ok(Json(json!({ "responses": responses })))
 }
 
+async fn gusto(
+    State(records): State<Arc<Mutex<Records>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    take_turn(&records)?;
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {API_TOKEN}")) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let found = records.lock().unwrap().people.get(&id).cloned();
+    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+}
+
 fn sources(api: &SenderApi) -> String {
     format!(
         "[[sources]]\nname = \"bamboo\"\nkind = \"bamboohr\"\nsecrets = [\"{BAMBOO_KEY}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", company = \"acme\", timeout = \"2s\" }}\n\n\
          [[sources]]\nname = \"finch_api\"\nkind = \"finch\"\nsecrets = [\"{FINCH_SECRET}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n\n\
+         [[sources]]\nname = \"gusto_api\"\nkind = \"gusto\"\nsecrets = [\"{GUSTO_TOKEN}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n",
         base = api.base
     )
@@ -261,5 +279,54 @@ async fn without_api_a_thin_event_is_applied_as_far_as_it_goes_and_says_so() {
     let view = app.employee_after("finch", &person, 1).await;
     assert_eq!(view["events"][0]["reason"], "no_api_to_enrich");
     assert_eq!(view["status"], "active");
+    app.cleanup().await;
+}
+
+fn gusto_event(event: &str, uuid: &str) -> Vec<u8> {
+    json!({"uuid": unique("evt"), "event_type": event, "resource_type": "Company",
+           "resource_uuid": "c1", "entity_type": "Employee", "entity_uuid": uuid,
+           "timestamp": 1772442900})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn gustos_old_employee_terminated_is_decided_from_the_employee_record() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let uuid = unique("g");
+    api.set(
+        &uuid,
+        json!({"uuid": uuid, "first_name": "Ada", "email": "ada@acme.example",
+                           "terminated": false, "terminations": []}),
+    );
+    post_signed(
+        &app,
+        "gusto_api",
+        SourceKind::Gusto,
+        GUSTO_TOKEN,
+        &gusto_event("employee.created", &uuid),
+    )
+    .await;
+    let view = app.employee_after("gusto_api", &uuid, 1).await;
+    assert_eq!(view["status"], "active");
+    assert_eq!(view["targets"][0]["email"], "ada@acme.example");
+
+    // API versions up to v2024-04-01 send only `employee.terminated`; the record decides.
+    api.set(
+        &uuid,
+        json!({"uuid": uuid, "terminated": true,
+                           "terminations": [{"active": true, "effective_date": "2026-03-01"}]}),
+    );
+    post_signed(
+        &app,
+        "gusto_api",
+        SourceKind::Gusto,
+        GUSTO_TOKEN,
+        &gusto_event("employee.terminated", &uuid),
+    )
+    .await;
+    let view = app.employee_after("gusto_api", &uuid, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
     app.cleanup().await;
 }

@@ -1,0 +1,94 @@
+//! Gusto: `GET {base_url}/v1/employees/{employee_uuid}` with a bearer token. The employee
+//! says `terminated` (and `terminations[].effective_date`), names, `email`, `department`
+//! and `jobs[].title`. Gusto's webhooks carry no attribute at all, so every event of a
+//! source with `api` is completed from here.
+
+use serde_json::Value;
+
+use super::{check, transport, EnrichError, Enricher, Record};
+use crate::event::Attributes;
+
+pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
+    let base = e.api.base_url.trim_end_matches('/');
+    let what = "Gusto employee API";
+    let response = e
+        .client
+        .get(format!("{base}/v1/employees/{id}"))
+        .bearer_auth(e.api.token.expose())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|err| transport(what, err))?;
+    if check(response.status(), what)?.is_none() {
+        return Ok(None);
+    }
+    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
+    Ok(Some(record(&body)))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    let s = v.get(key)?.as_str()?.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn record(body: &Value) -> Record {
+    let terminated = body["terminated"] == Value::Bool(true);
+    // The termination that counts: the active one, else the latest.
+    let terminations = body["terminations"].as_array().cloned().unwrap_or_default();
+    let termination = terminations
+        .iter()
+        .find(|t| t["active"] == Value::Bool(true))
+        .or(terminations.last());
+    let termination_date = termination
+        .and_then(|t| text(t, "effective_date"))
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    let jobs = body["jobs"].as_array().cloned().unwrap_or_default();
+    let job = jobs
+        .iter()
+        .find(|j| j["primary"] == Value::Bool(true))
+        .or(jobs.first());
+    Record {
+        left: terminated,
+        active: !terminated && termination.is_none(),
+        termination_date,
+        attributes: Attributes {
+            email: text(body, "work_email").or_else(|| text(body, "email")),
+            given_name: text(body, "first_name"),
+            family_name: text(body, "last_name"),
+            department: text(body, "department"),
+            title: job.and_then(|j| text(j, "title")),
+            manager_id: text(body, "manager_uuid"),
+            data: body.clone(),
+            ..Attributes::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_terminated_employee_has_left_with_the_active_termination_date() {
+        let r = record(&json!({"uuid": "e1", "terminated": true,
+            "terminations": [{"active": true, "effective_date": "2026-03-31"}]}));
+        assert!(r.left && !r.active);
+        assert!(r.termination_date.is_some());
+        let future = record(&json!({"terminated": false,
+            "terminations": [{"active": true, "effective_date": "2026-12-31"}]}));
+        assert!(
+            !future.left && !future.active,
+            "a termination is coming: not an active signal"
+        );
+        assert!(future.termination_date.is_some(), "scheduled from its date");
+        let here = record(
+            &json!({"terminated": false, "first_name": "Ada", "department": "Sales",
+            "jobs": [{"title": "AE", "primary": true}]}),
+        );
+        assert!(here.active);
+        assert_eq!(here.attributes.title.as_deref(), Some("AE"));
+    }
+}
