@@ -195,6 +195,9 @@ pub struct ApiConfig {
     /// BambooHR's company domain (`{company}.bamboohr.com`).
     #[serde(default)]
     pub company: Option<String>,
+    /// HiBob's service user id (the token is its password).
+    #[serde(default)]
+    pub user: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }

@@ -7,6 +7,7 @@
 mod bamboohr;
 mod finch;
 mod gusto;
+mod hibob;
 
 use std::time::Duration;
 
@@ -60,9 +61,12 @@ impl Enricher {
     pub fn new(kind: SourceKind, api: &ApiConfig) -> Result<Option<Enricher>, String> {
         if !matches!(
             kind,
-            SourceKind::Bamboohr | SourceKind::Finch | SourceKind::Gusto
+            SourceKind::Bamboohr | SourceKind::Finch | SourceKind::Gusto | SourceKind::Hibob
         ) {
             return Ok(None);
+        }
+        if kind == SourceKind::Hibob && api.user.is_none() {
+            return Err("`user` (the service user id) is required for HiBob".into());
         }
         if kind == SourceKind::Bamboohr && api.company.is_none() {
             return Err(
@@ -88,7 +92,9 @@ impl Enricher {
         let thin = event.attributes.employment_status.is_none();
         match kind {
             SourceKind::Bamboohr => thin && event.attributes.data.get("fields").is_none(),
-            SourceKind::Finch | SourceKind::Gusto => event.kind != EventKind::Terminated,
+            SourceKind::Finch | SourceKind::Gusto | SourceKind::Hibob => {
+                event.kind != EventKind::Terminated
+            }
             _ => false,
         }
     }
@@ -99,6 +105,7 @@ impl Enricher {
             SourceKind::Bamboohr => bamboohr::fetch(self, employee_id).await,
             SourceKind::Finch => finch::fetch(self, employee_id).await,
             SourceKind::Gusto => gusto::fetch(self, employee_id).await,
+            SourceKind::Hibob => hibob::fetch(self, employee_id).await,
             _ => Ok(None),
         }
     }

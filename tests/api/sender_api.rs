@@ -18,6 +18,7 @@ use crate::helpers::*;
 const API_TOKEN: &str = "sender-api-token";
 const BAMBOO_KEY: &str = "bamboo-webhook-key";
 const GUSTO_TOKEN: &str = "gusto-verification-token";
+const BOB_SECRET: &str = "bob-webhook-secret";
 
 #[derive(Default)]
 struct Records {
@@ -41,6 +42,7 @@ impl SenderApi {
             .route("/api/gateway.php/{company}/v1/employees/{id}", get(bamboo))
             .route("/employer/employment", post(finch))
             .route("/v1/employees/{id}", get(gusto))
+            .route("/v1/people/{id}", get(hibob))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -132,6 +134,23 @@ async fn gusto(
     found.map(Json).ok_or(StatusCode::NOT_FOUND)
 }
 
+async fn hibob(
+    State(records): State<Arc<Mutex<Records>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    take_turn(&records)?;
+    use base64::Engine;
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(format!("SERVICE-1:{API_TOKEN}"));
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Basic {expected}")) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let found = records.lock().unwrap().people.get(&id).cloned();
+    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+}
+
 fn sources(api: &SenderApi) -> String {
     format!(
         "[[sources]]\nname = \"bamboo\"\nkind = \"bamboohr\"\nsecrets = [\"{BAMBOO_KEY}\"]\n\
@@ -139,7 +158,9 @@ fn sources(api: &SenderApi) -> String {
          [[sources]]\nname = \"finch_api\"\nkind = \"finch\"\nsecrets = [\"{FINCH_SECRET}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n\n\
          [[sources]]\nname = \"gusto_api\"\nkind = \"gusto\"\nsecrets = [\"{GUSTO_TOKEN}\"]\n\
-         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n",
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n\n\
+         [[sources]]\nname = \"bob\"\nkind = \"hibob\"\nsecrets = [\"{BOB_SECRET}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", user = \"SERVICE-1\" }}\n",
         base = api.base
     )
 }
@@ -328,5 +349,65 @@ async fn gustos_old_employee_terminated_is_decided_from_the_employee_record() {
     .await;
     let view = app.employee_after("gusto_api", &uuid, 2).await;
     assert_eq!(view["status"], "terminated", "{view}");
+    app.cleanup().await;
+}
+
+fn bob_event(event: &str, id: &str) -> Vec<u8> {
+    json!({"companyId": 636192, "type": event, "triggeredBy": "system",
+           "triggeredAt": "2026-03-02T09:15:00.123456", "version": "v2",
+           "data": {"employeeId": id}})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn hibob_inactivated_is_a_termination_only_when_the_person_record_says_terminated() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let (on_leave, leaver) = (unique("leave"), unique("gone"));
+    for id in [&on_leave, &leaver] {
+        api.set(
+            id,
+            json!({"id": id, "email": format!("{id}@bob.example"),
+                           "internal": {"status": "Active", "lifecycleStatus": "Employed"}}),
+        );
+        post_signed(
+            &app,
+            "bob",
+            SourceKind::Hibob,
+            BOB_SECRET,
+            &bob_event("employee.created", id),
+        )
+        .await;
+        assert_eq!(app.employee_after("bob", id, 1).await["status"], "active");
+    }
+    api.set(
+        &on_leave,
+        json!({"id": on_leave, "internal": {"status": "Inactive", "lifecycleStatus": "On leave"}}),
+    );
+    api.set(
+        &leaver,
+        json!({"id": leaver, "internal": {"status": "Inactive",
+        "lifecycleStatus": "Terminated", "terminationDate": "2026-03-01"}}),
+    );
+    for id in [&on_leave, &leaver] {
+        post_signed(
+            &app,
+            "bob",
+            SourceKind::Hibob,
+            BOB_SECRET,
+            &bob_event("employee.inactivated", id),
+        )
+        .await;
+    }
+    assert_eq!(
+        app.employee_after("bob", &leaver, 2).await["status"],
+        "terminated"
+    );
+    assert_eq!(
+        app.employee_after("bob", &on_leave, 2).await["status"],
+        "active",
+        "a leave keeps the account"
+    );
     app.cleanup().await;
 }

@@ -1,0 +1,84 @@
+//! HiBob: `GET {base_url}/v1/people/{id}` with HTTP Basic (service user id, token). The
+//! person's `internal` section says `status` (Active / Inactive), `lifecycleStatus`
+//! (Employed, Terminated, On leave, …) and `terminationDate`; `work` gives department,
+//! title and manager. This is what tells a termination from a leave of absence behind
+//! Bob's `employee.inactivated`.
+
+use serde_json::Value;
+
+use super::{check, transport, EnrichError, Enricher, Record};
+use crate::event::Attributes;
+
+pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
+    let base = e.api.base_url.trim_end_matches('/');
+    let what = "HiBob people API";
+    let user = e.api.user.as_deref().unwrap_or_default();
+    let response = e
+        .client
+        .get(format!("{base}/v1/people/{id}"))
+        .basic_auth(user, Some(e.api.token.expose()))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|err| transport(what, err))?;
+    if check(response.status(), what)?.is_none() {
+        return Ok(None);
+    }
+    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
+    Ok(Some(record(&body)))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    let s = v.get(key)?.as_str()?.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn record(body: &Value) -> Record {
+    let internal = &body["internal"];
+    let work = &body["work"];
+    let lifecycle = text(internal, "lifecycleStatus").unwrap_or_default();
+    let status = text(internal, "status").unwrap_or_default();
+    let terminated = lifecycle.eq_ignore_ascii_case("terminated");
+    let termination_date = text(internal, "terminationDate")
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    Record {
+        left: terminated,
+        active: status.eq_ignore_ascii_case("active") && !terminated,
+        termination_date,
+        attributes: Attributes {
+            email: text(body, "email"),
+            given_name: text(body, "firstName"),
+            family_name: text(body, "surname"),
+            display_name: text(body, "displayName"),
+            department: text(work, "department"),
+            title: text(work, "title"),
+            manager_id: text(&work["reportsTo"], "id"),
+            employment_status: Some(if terminated { lifecycle } else { status })
+                .filter(|s| !s.is_empty()),
+            data: body.clone(),
+            ..Attributes::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn terminated_lifecycle_has_left_and_a_leave_is_neither_gone_nor_an_active_signal() {
+        let gone = record(&json!({"id": "1", "internal": {"status": "Inactive",
+            "lifecycleStatus": "Terminated", "terminationDate": "2026-03-31"}}));
+        assert!(gone.left && !gone.active);
+        let leave =
+            record(&json!({"internal": {"status": "Inactive", "lifecycleStatus": "On leave"}}));
+        assert!(!leave.left && !leave.active);
+        let here = record(&json!({"firstName": "Annie", "work": {"department": "R&D"},
+            "internal": {"status": "Active", "lifecycleStatus": "Employed"}}));
+        assert!(here.active);
+        assert_eq!(here.attributes.department.as_deref(), Some("R&D"));
+    }
+}
