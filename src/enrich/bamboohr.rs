@@ -63,6 +63,7 @@ fn record(body: &Value) -> Record {
             employment_status: text(body, "status"),
             data: body.clone(),
         },
+        ..Record::default()
     }
 }
 

@@ -60,6 +60,7 @@ fn record(body: &Value) -> Record {
             data: body.clone(),
             ..Attributes::default()
         },
+        ..Record::default()
     }
 }
 

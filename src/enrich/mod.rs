@@ -5,6 +5,7 @@
 //! payload allows (neither sender here documents a 404 as a termination).
 
 mod bamboohr;
+mod deel;
 mod finch;
 mod gusto;
 mod hibob;
@@ -21,6 +22,9 @@ use crate::webhook::signature::SourceKind;
 /// The sender's current record of one employee, in provisiond's terms.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Record {
+    /// The employee the record belongs to, when the event named something else (a Deel
+    /// contract).
+    pub employee_id: Option<String>,
     /// Whether the record says the person has left.
     pub left: bool,
     /// Whether the record says the person is active (an explicit signal).
@@ -61,7 +65,11 @@ impl Enricher {
     pub fn new(kind: SourceKind, api: &ApiConfig) -> Result<Option<Enricher>, String> {
         if !matches!(
             kind,
-            SourceKind::Bamboohr | SourceKind::Finch | SourceKind::Gusto | SourceKind::Hibob
+            SourceKind::Bamboohr
+                | SourceKind::Finch
+                | SourceKind::Gusto
+                | SourceKind::Hibob
+                | SourceKind::Deel
         ) {
             return Ok(None);
         }
@@ -95,6 +103,10 @@ impl Enricher {
             SourceKind::Finch | SourceKind::Gusto | SourceKind::Hibob => {
                 event.kind != EventKind::Terminated
             }
+            // A contract event that names no worker: only the contract says who.
+            SourceKind::Deel => event
+                .employee_id
+                .starts_with(crate::webhook::normalize::deel::CONTRACT_PREFIX),
             _ => false,
         }
     }
@@ -106,6 +118,7 @@ impl Enricher {
             SourceKind::Finch => finch::fetch(self, employee_id).await,
             SourceKind::Gusto => gusto::fetch(self, employee_id).await,
             SourceKind::Hibob => hibob::fetch(self, employee_id).await,
+            SourceKind::Deel => deel::fetch(self, employee_id).await,
             _ => Ok(None),
         }
     }
@@ -114,7 +127,10 @@ impl Enricher {
 /// The event as the record says: a record that says the person left makes it a
 /// termination (dated by the record where it has a date); one that says active makes it
 /// an explicit active signal.
-pub fn apply(event: &mut CanonicalEvent, record: Record, now: DateTime<Utc>) {
+pub fn apply(event: &mut CanonicalEvent, mut record: Record, now: DateTime<Utc>) {
+    if let Some(employee_id) = record.employee_id.take() {
+        event.employee_id = employee_id;
+    }
     let data = std::mem::take(&mut event.attributes.data);
     event.attributes = record.attributes;
     event.attributes.data = serde_json::json!({ "webhook": data, "record": event.attributes.data });

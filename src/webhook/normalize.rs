@@ -4,7 +4,7 @@
 //! leaver as an update. Payloads that are valid but not about an employee are `Ignored`.
 
 mod bamboohr;
-mod deel;
+pub mod deel;
 mod envelope;
 mod finch;
 mod gusto;

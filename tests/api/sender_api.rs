@@ -19,6 +19,7 @@ const API_TOKEN: &str = "sender-api-token";
 const BAMBOO_KEY: &str = "bamboo-webhook-key";
 const GUSTO_TOKEN: &str = "gusto-verification-token";
 const BOB_SECRET: &str = "bob-webhook-secret";
+const DEEL_KEY: &str = "deel-signing-key";
 
 #[derive(Default)]
 struct Records {
@@ -43,6 +44,7 @@ impl SenderApi {
             .route("/employer/employment", post(finch))
             .route("/v1/employees/{id}", get(gusto))
             .route("/v1/people/{id}", get(hibob))
+            .route("/rest/v2/contracts/{id}", get(deel))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -151,6 +153,22 @@ async fn hibob(
     found.map(Json).ok_or(StatusCode::NOT_FOUND)
 }
 
+async fn deel(
+    State(records): State<Arc<Mutex<Records>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    take_turn(&records)?;
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(&format!("Bearer {API_TOKEN}")) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let found = records.lock().unwrap().people.get(&id).cloned();
+    found
+        .map(|contract| Json(json!({ "data": contract })))
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
 fn sources(api: &SenderApi) -> String {
     format!(
         "[[sources]]\nname = \"bamboo\"\nkind = \"bamboohr\"\nsecrets = [\"{BAMBOO_KEY}\"]\n\
@@ -160,7 +178,9 @@ fn sources(api: &SenderApi) -> String {
          [[sources]]\nname = \"gusto_api\"\nkind = \"gusto\"\nsecrets = [\"{GUSTO_TOKEN}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n\n\
          [[sources]]\nname = \"bob\"\nkind = \"hibob\"\nsecrets = [\"{BOB_SECRET}\"]\n\
-         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", user = \"SERVICE-1\" }}\n",
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", user = \"SERVICE-1\" }}\n\n\
+         [[sources]]\nname = \"deel\"\nkind = \"deel\"\nsecrets = [\"{DEEL_KEY}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n",
         base = api.base
     )
 }
@@ -408,6 +428,59 @@ async fn hibob_inactivated_is_a_termination_only_when_the_person_record_says_ter
         app.employee_after("bob", &on_leave, 2).await["status"],
         "active",
         "a leave keeps the account"
+    );
+    app.cleanup().await;
+}
+
+fn deel_event(event: &str, resource: Value) -> Vec<u8> {
+    json!({"data": {"meta": {"event_type": event, "tracking_id": unique("trk"),
+                             "organization_id": "org_1"}, "resource": resource},
+           "timestamp": "2026-03-02T09:15:00.000Z"})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let (worker, contract) = (unique("w"), unique("c"));
+    let hire = json!({"id": worker, "first_name": "Mae", "work_email": "mae@deel.example"});
+    post_signed(
+        &app,
+        "deel",
+        SourceKind::Deel,
+        DEEL_KEY,
+        &deel_event("employee.created.direct", hire),
+    )
+    .await;
+    assert_eq!(
+        app.employee_after("deel", &worker, 1).await["status"],
+        "active"
+    );
+
+    // contract.terminated carries only the contract id and its completion date.
+    api.set(
+        &contract,
+        json!({"id": contract, "status": "terminated",
+        "termination_date": "2026-03-01", "worker": {"id": worker, "email": "mae@deel.example"}}),
+    );
+    let ended = json!({"id": contract, "completion_date": "2026-03-01"});
+    post_signed(
+        &app,
+        "deel",
+        SourceKind::Deel,
+        DEEL_KEY,
+        &deel_event("contract.terminated", ended),
+    )
+    .await;
+    let view = app.employee_after("deel", &worker, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    let phantom = app.employee("deel", &format!("contract:{contract}")).await;
+    assert!(
+        phantom.is_none(),
+        "no employee is made up from the contract id"
     );
     app.cleanup().await;
 }

@@ -2,7 +2,9 @@
 //!
 //! Deel terminates contracts (`contract.terminated`, with `completion_date`) rather than
 //! employees; the worker id is preferred over the resource's own id so that contract and
-//! profile events land on the same employee when Deel sends it.
+//! profile events land on the same employee when Deel sends it. A contract event that
+//! carries only the contract's own id is about `contract:<id>`: with the source's `api`,
+//! the worker fetches the contract and applies the event to its worker.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,6 +13,8 @@ use super::{first_text, ignored, required_id, status_is, text, time};
 use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 const ID_KEYS: [&str; 4] = ["worker_id", "hris_profile_id", "employee_id", "id"];
+/// The employee id of a contract event that names no worker: `contract:<contract id>`.
+pub const CONTRACT_PREFIX: &str = "contract:";
 
 pub(super) fn normalize(
     payload: &Value,
@@ -36,9 +40,18 @@ pub(super) fn normalize(
     } else {
         kind
     };
+    let worker = first_text(resource, &ID_KEYS[..3]);
+    let employee_id = match worker {
+        Some(worker) => worker,
+        None if name.to_ascii_lowercase().starts_with("contract.") => {
+            let contract = required_id(resource, &["id"], "data.resource.id")?;
+            format!("{CONTRACT_PREFIX}{contract}")
+        }
+        None => required_id(resource, &ID_KEYS, "data.resource.id")?,
+    };
     Ok(Normalized::Employee(CanonicalEvent {
         kind,
-        employee_id: required_id(resource, &ID_KEYS, "data.resource.id")?,
+        employee_id,
         occurred_at: time(payload, "timestamp", "timestamp")?.unwrap_or(received_at),
         effective_at: effective_at(resource)?,
         attributes: attributes(resource),
@@ -158,5 +171,13 @@ mod tests {
         assert_eq!(ignored_name(run(Deel, r#"{"timestamp":"x"}"#)), "unknown");
         let err = run(Deel, &body("worker.v2.created", "[]")).unwrap_err();
         assert!(matches!(err, NormalizeError::Missing("data.resource")));
+    }
+
+    #[test]
+    fn deel_contract_event_without_a_worker_is_about_the_contract() {
+        let contract = r#"{"id":"c_88","completion_date":"2026-03-15"}"#;
+        let event = employee(run(Deel, &body("contract.terminated", contract)));
+        assert_eq!(event.kind, EventKind::Terminated);
+        assert_eq!(event.employee_id, "contract:c_88");
     }
 }

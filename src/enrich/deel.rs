@@ -1,0 +1,89 @@
+//! Deel: `GET {base_url}/rest/v2/contracts/{id}` with a bearer token, for contract events
+//! that name no worker. The contract's `worker.id` is the employee the event is about;
+//! its `status` (terminated, cancelled, completed) says whether the person left.
+
+use serde_json::Value;
+
+use super::{check, transport, EnrichError, Enricher, Record};
+use crate::event::Attributes;
+use crate::webhook::normalize::deel::CONTRACT_PREFIX;
+
+const ENDED: [&str; 3] = ["terminated", "cancelled", "completed"];
+
+pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
+    let Some(contract) = id.strip_prefix(CONTRACT_PREFIX) else {
+        return Ok(None);
+    };
+    let base = e.api.base_url.trim_end_matches('/');
+    let what = "Deel contracts API";
+    let response = e
+        .client
+        .get(format!("{base}/rest/v2/contracts/{contract}"))
+        .bearer_auth(e.api.token.expose())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|err| transport(what, err))?;
+    if check(response.status(), what)?.is_none() {
+        return Ok(None);
+    }
+    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
+    Ok(record(&body["data"]))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `None` when the contract names no worker: the event stays about the contract.
+fn record(contract: &Value) -> Option<Record> {
+    let worker = &contract["worker"];
+    // The id becomes a key everywhere: one with control characters is not used.
+    let worker_id = text(worker, "id").filter(|id| !id.chars().any(char::is_control))?;
+    let status = text(contract, "status")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let ended = ENDED.contains(&status.as_str());
+    let termination_date = ["termination_date", "end_date", "completion_date"]
+        .iter()
+        .find_map(|k| text(contract, k))
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d[..d.len().min(10)], "%Y-%m-%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    Some(Record {
+        employee_id: Some(worker_id),
+        left: ended,
+        active: status == "in_progress" || status == "active",
+        termination_date,
+        attributes: Attributes {
+            email: text(worker, "email"),
+            given_name: text(worker, "first_name"),
+            family_name: text(worker, "last_name"),
+            display_name: text(worker, "full_name").or_else(|| text(worker, "name")),
+            data: contract.clone(),
+            ..Attributes::default()
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_terminated_contract_names_its_worker_and_has_left() {
+        let r = record(
+            &json!({"id": "c1", "status": "terminated", "termination_date": "2026-03-15",
+            "worker": {"id": "w9", "email": "w9@deel.example"}}),
+        )
+        .unwrap();
+        assert_eq!(r.employee_id.as_deref(), Some("w9"));
+        assert!(r.left);
+        assert!(record(&json!({"id": "c1", "status": "terminated"})).is_none());
+    }
+}
