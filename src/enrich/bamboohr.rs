@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{check, transport, EnrichError, Enricher, Record};
+use super::{date, send_json, text, EnrichError, Enricher, Record};
 use crate::event::Attributes;
 
 const FIELDS: &str = "firstName,lastName,displayName,workEmail,department,jobTitle,location,\
@@ -11,29 +11,11 @@ const FIELDS: &str = "firstName,lastName,displayName,workEmail,department,jobTit
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
     let company = e.api.company.as_deref().unwrap_or_default();
-    let base = e.api.base_url.trim_end_matches('/');
-    let url = format!("{base}/api/gateway.php/{company}/v1/employees/{id}");
-    let what = "BambooHR employee API";
-    let response = e
-        .client
-        .get(url)
-        .query(&[("fields", FIELDS)])
-        .basic_auth(e.api.token.expose(), Some("x"))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|err| transport(what, err))?;
-    if check(response.status(), what)?.is_none() {
-        return Ok(None);
-    }
-    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
-    Ok(Some(record(&body)))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    let s = v.get(key)?.as_str()?.trim();
-    // BambooHR writes an empty date as 0000-00-00.
-    (!s.is_empty() && s != "0000-00-00").then(|| s.to_owned())
+    let url = e.url(&format!("/api/gateway.php/{company}/v1/employees/{id}"));
+    let request = e.client.get(url).query(&[("fields", FIELDS)]);
+    let request = request.basic_auth(e.api.token.expose(), Some("x"));
+    let body = send_json(request, "BambooHR employee API").await?;
+    Ok(body.as_ref().map(record))
 }
 
 fn record(body: &Value) -> Record {
@@ -42,10 +24,7 @@ fn record(body: &Value) -> Record {
     let left = status.eq_ignore_ascii_case("inactive")
         || status.eq_ignore_ascii_case("terminated")
         || history.eq_ignore_ascii_case("terminated");
-    let termination_date = text(body, "terminationDate")
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
+    let termination_date = date(body, "terminationDate");
     Record {
         left,
         active: status.eq_ignore_ascii_case("active"),

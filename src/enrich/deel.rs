@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{check, transport, EnrichError, Enricher, Record};
+use super::{date, send_json, text, EnrichError, Enricher, Record};
 use crate::event::Attributes;
 use crate::webhook::normalize::deel::CONTRACT_PREFIX;
 
@@ -14,29 +14,12 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
     let Some(contract) = id.strip_prefix(CONTRACT_PREFIX) else {
         return Ok(None);
     };
-    let base = e.api.base_url.trim_end_matches('/');
-    let what = "Deel contracts API";
-    let response = e
+    let request = e
         .client
-        .get(format!("{base}/rest/v2/contracts/{contract}"))
-        .bearer_auth(e.api.token.expose())
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|err| transport(what, err))?;
-    if check(response.status(), what)?.is_none() {
-        return Ok(None);
-    }
-    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
-    Ok(record(&body["data"]))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+        .get(e.url(&format!("/rest/v2/contracts/{contract}")));
+    let request = request.bearer_auth(e.api.token.expose());
+    let body = send_json(request, "Deel contracts API").await?;
+    Ok(body.and_then(|body| record(&body["data"])))
 }
 
 /// `None` when the contract names no worker: the event stays about the contract.
@@ -50,10 +33,7 @@ fn record(contract: &Value) -> Option<Record> {
     let ended = ENDED.contains(&status.as_str());
     let termination_date = ["termination_date", "end_date", "completion_date"]
         .iter()
-        .find_map(|k| text(contract, k))
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d[..d.len().min(10)], "%Y-%m-%d").ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
+        .find_map(|k| date(contract, k));
     Some(Record {
         employee_id: Some(worker_id),
         left: ended,

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{check, transport, EnrichError, Enricher, Record};
+use super::{check, date, send_json, text, EnrichError, Enricher, Record};
 use crate::event::Attributes;
 
 const API_VERSION: &str = "2020-09-17";
@@ -13,36 +13,26 @@ const API_VERSION: &str = "2020-09-17";
 const GONE: [&str; 3] = ["terminated", "retired", "deceased"];
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
-    let base = e.api.base_url.trim_end_matches('/');
     let what = "Finch employment API";
-    let response = e
-        .client
-        .post(format!("{base}/employer/employment"))
+    let request = e.client.post(e.url("/employer/employment"));
+    let request = request
         .bearer_auth(e.api.token.expose())
         .header("Finch-API-Version", API_VERSION)
-        .json(&json!({"requests": [{"individual_id": id}]}))
-        .send()
-        .await
-        .map_err(|err| transport(what, err))?;
-    if check(response.status(), what)?.is_none() {
+        .json(&json!({"requests": [{"individual_id": id}]}));
+    let Some(body) = send_json(request, what).await? else {
         return Ok(None);
-    }
-    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
+    };
+    // One answer per requested individual, each with its own status code.
     let answers = body["responses"].as_array().cloned().unwrap_or_default();
     let Some(answer) = answers.iter().find(|r| r["individual_id"] == id) else {
         return Ok(None);
     };
-    let code = answer["code"].as_u64().unwrap_or(200);
-    let status = reqwest::StatusCode::from_u16(code as u16).unwrap_or(reqwest::StatusCode::OK);
-    if check(status, what)?.is_none() {
+    let code = answer["code"].as_u64().and_then(|c| u16::try_from(c).ok());
+    let status = code.and_then(|c| reqwest::StatusCode::from_u16(c).ok());
+    if check(status.unwrap_or(reqwest::StatusCode::OK), what)?.is_none() {
         return Ok(None);
     }
     Ok(Some(record(&answer["body"])))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    let s = v.get(key)?.as_str()?.trim();
-    (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn record(body: &Value) -> Record {
@@ -50,10 +40,7 @@ fn record(body: &Value) -> Record {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let inactive = body["is_active"] == Value::Bool(false);
-    let end_date = text(body, "end_date")
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
+    let end_date = date(body, "end_date");
     Record {
         left: GONE.contains(&status.as_str()) || (inactive && status != "leave"),
         active: body["is_active"] == Value::Bool(true) && status != "leave",

@@ -5,30 +5,14 @@
 
 use serde_json::Value;
 
-use super::{check, transport, EnrichError, Enricher, Record};
+use super::{date, send_json, text, EnrichError, Enricher, Record};
 use crate::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
-    let base = e.api.base_url.trim_end_matches('/');
-    let what = "Gusto employee API";
-    let response = e
-        .client
-        .get(format!("{base}/v1/employees/{id}"))
-        .bearer_auth(e.api.token.expose())
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|err| transport(what, err))?;
-    if check(response.status(), what)?.is_none() {
-        return Ok(None);
-    }
-    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
-    Ok(Some(record(&body)))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    let s = v.get(key)?.as_str()?.trim();
-    (!s.is_empty()).then(|| s.to_owned())
+    let request = e.client.get(e.url(&format!("/v1/employees/{id}")));
+    let request = request.bearer_auth(e.api.token.expose());
+    let body = send_json(request, "Gusto employee API").await?;
+    Ok(body.as_ref().map(record))
 }
 
 fn record(body: &Value) -> Record {
@@ -39,11 +23,7 @@ fn record(body: &Value) -> Record {
         .iter()
         .find(|t| t["active"] == Value::Bool(true))
         .or(terminations.last());
-    let termination_date = termination
-        .and_then(|t| text(t, "effective_date"))
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
+    let termination_date = termination.and_then(|t| date(t, "effective_date"));
     let jobs = body["jobs"].as_array().cloned().unwrap_or_default();
     let job = jobs
         .iter()

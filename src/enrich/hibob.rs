@@ -6,31 +6,15 @@
 
 use serde_json::Value;
 
-use super::{check, transport, EnrichError, Enricher, Record};
+use super::{date, send_json, text, EnrichError, Enricher, Record};
 use crate::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
-    let base = e.api.base_url.trim_end_matches('/');
-    let what = "HiBob people API";
     let user = e.api.user.as_deref().unwrap_or_default();
-    let response = e
-        .client
-        .get(format!("{base}/v1/people/{id}"))
-        .basic_auth(user, Some(e.api.token.expose()))
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|err| transport(what, err))?;
-    if check(response.status(), what)?.is_none() {
-        return Ok(None);
-    }
-    let body: Value = response.json().await.map_err(|err| transport(what, err))?;
-    Ok(Some(record(&body)))
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    let s = v.get(key)?.as_str()?.trim();
-    (!s.is_empty()).then(|| s.to_owned())
+    let request = e.client.get(e.url(&format!("/v1/people/{id}")));
+    let request = request.basic_auth(user, Some(e.api.token.expose()));
+    let body = send_json(request, "HiBob people API").await?;
+    Ok(body.as_ref().map(record))
 }
 
 fn record(body: &Value) -> Record {
@@ -39,10 +23,7 @@ fn record(body: &Value) -> Record {
     let lifecycle = text(internal, "lifecycleStatus").unwrap_or_default();
     let status = text(internal, "status").unwrap_or_default();
     let terminated = lifecycle.eq_ignore_ascii_case("terminated");
-    let termination_date = text(internal, "terminationDate")
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc());
+    let termination_date = date(internal, "terminationDate");
     Record {
         left: terminated,
         active: status.eq_ignore_ascii_case("active") && !terminated,

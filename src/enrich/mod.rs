@@ -148,6 +148,47 @@ pub fn apply(event: &mut CanonicalEvent, mut record: Record, now: DateTime<Utc>)
     }
 }
 
+impl Enricher {
+    /// The API's base URL followed by `path`.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.base_url.trim_end_matches('/'))
+    }
+}
+
+/// Send a request to the sender's API and read its JSON answer; `None` for 404.
+async fn send_json(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<Option<serde_json::Value>, EnrichError> {
+    let response = request
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|err| transport(what, err))?;
+    if check(response.status(), what)?.is_none() {
+        return Ok(None);
+    }
+    let body = response.json().await.map_err(|err| transport(what, err))?;
+    Ok(Some(body))
+}
+
+/// A non-empty string (or number) field, trimmed.
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A `YYYY-MM-DD` date field (a longer timestamp is cut to its date) at midnight UTC;
+/// BambooHR's empty date `0000-00-00` is none.
+fn date(v: &serde_json::Value, key: &str) -> Option<DateTime<Utc>> {
+    let text = text(v, key)?;
+    let day = chrono::NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
 /// Classify an API answer's status; `Ok(None)` for 404.
 fn check(status: StatusCode, what: &str) -> Result<Option<()>, EnrichError> {
     if status.is_success() {
