@@ -750,27 +750,15 @@ mod tests {
     }
 
     /// RFC 4180, as a spreadsheet reads it.
-    fn rows(csv: &str) -> Vec<Vec<String>> {
-        let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
-        let mut quoted = false;
-        let mut chars = csv.chars().peekable();
-        while let Some(ch) = chars.next() {
-            match (ch, quoted) {
-                ('"', true) if chars.peek() == Some(&'"') => {
-                    field.push('"');
-                    chars.next();
-                }
-                ('"', _) => quoted = !quoted,
-                (',', false) => row.push(std::mem::take(&mut field)),
-                ('\r', false) => {}
-                ('\n', false) => {
-                    row.push(std::mem::take(&mut field));
-                    rows.push(std::mem::take(&mut row));
-                }
-                (other, _) => field.push(other),
-            }
-        }
-        rows
+    fn rows(text: &str) -> Vec<Vec<String>> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let records = reader.records().map(|r| r.expect("valid CSV"));
+        records
+            .map(|r| r.iter().map(str::to_owned).collect())
+            .collect()
     }
 
     #[test]

@@ -382,28 +382,13 @@ async fn spawn_with_target(target: &TargetServer) -> TestApp {
 }
 
 async fn post_hris(app: &TestApp, kind: &str, employee: &str) -> String {
-    let body = hris_body(kind, employee, "2026-03-02T09:15:00Z");
-    let msg_id = unique("msg");
-    let response = app.post("hris", &hris_headers(&body, &msg_id), &body).await;
-    assert_eq!(response.status(), 202);
-    msg_id
+    app.send_hris(&hris_body(kind, employee, "2026-03-02T09:15:00Z"))
+        .await
 }
 
 async fn dead_letter_id(app: &TestApp, event_id: &str) -> i64 {
-    wait_for(&format!("a dead letter for {event_id}"), || async {
-        let list: Value = app
-            .admin_get("/admin/dead-letters")
-            .await
-            .json()
-            .await
-            .ok()?;
-        let found = list
-            .as_array()?
-            .iter()
-            .find(|d| d["event_id"] == event_id && d["status"] == "dead")?;
-        found["id"].as_i64()
-    })
-    .await
+    let letter = app.dead_letter(event_id).await;
+    letter["id"].as_i64().expect("a dead letter has an id")
 }
 
 async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
@@ -867,31 +852,6 @@ async fn mixed_fixture(pool: &PgPool) {
         Some("http 400: <bad request>"),
     )
     .await;
-}
-
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match (ch, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\r', false) => {}
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (other, _) => field.push(other),
-        }
-    }
-    rows
 }
 
 fn as_text(value: &Value) -> String {

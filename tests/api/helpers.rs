@@ -256,6 +256,53 @@ impl TestApp {
         .await
     }
 
+    /// Post a canonical envelope to the `hris` source, signed; returns its event id.
+    pub async fn send_hris(&self, body: &[u8]) -> String {
+        let msg_id = unique("msg");
+        let response = self.post("hris", &hris_headers(body, &msg_id), body).await;
+        assert_eq!(response.status(), 202);
+        msg_id
+    }
+
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.address);
+        let response = self.client.get(url).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// An `hris` employee's state on `target`, as `employee show` reports it.
+    pub async fn target_status(&self, employee: &str, target: &str) -> Option<String> {
+        let view = self.employee("hris", employee).await?;
+        let targets = view["targets"].as_array()?;
+        let entry = targets.iter().find(|t| t["target"] == target)?;
+        entry["status"].as_str().map(str::to_owned)
+    }
+
+    /// Wait until an `hris` employee is `status` on `target`.
+    pub async fn wait_target(&self, employee: &str, target: &str, status: &str) {
+        let what = format!("{target} to be {status} for {employee}");
+        wait_for(&what, || async {
+            let now = self.target_status(employee, target).await;
+            (now.as_deref() == Some(status)).then_some(())
+        })
+        .await;
+    }
+
+    /// Wait for the event's dead letter with status `dead`, as the admin API lists it.
+    pub async fn dead_letter(&self, event_id: &str) -> Value {
+        wait_for(&format!("a dead letter for {event_id}"), || async {
+            let response = self.admin_get("/admin/dead-letters").await;
+            let list: Value = response.json().await.ok()?;
+            let found = list
+                .as_array()?
+                .iter()
+                .find(|d| d["event_id"] == event_id)?;
+            (found["status"] == "dead").then(|| found.clone())
+        })
+        .await
+    }
+
     /// Number of messages ready in this test's work queue.
     pub async fn queued_messages(&self) -> u32 {
         let connection = provisiond::queue::connect(&amqp_url(), "test")
@@ -359,6 +406,18 @@ pub fn hris_body(kind: &str, employee: &str, at: &str) -> Vec<u8> {
 
 pub fn hris_headers(body: &[u8], msg_id: &str) -> Value {
     python_sign("standard-webhooks", HRIS_SECRET, now_secs(), msg_id, body)
+}
+
+/// CSV records (RFC 4180) as a spreadsheet would read them, the header row included.
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let records = reader.records().map(|r| r.expect("valid CSV"));
+    records
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect()
 }
 
 pub fn unique(prefix: &str) -> String {

@@ -49,13 +49,6 @@ fn envelope(kind: &str, employee: &str, timestamp: &str, status: Option<&str>) -
         .into_bytes()
 }
 
-async fn send(app: &TestApp, body: &[u8]) -> String {
-    let msg_id = unique("msg");
-    let response = app.post("hris", &hris_headers(body, &msg_id), body).await;
-    assert_eq!(response.status(), 202);
-    msg_id
-}
-
 /// The envelope types the product received for one employee, in order.
 fn calls_for(target: &TargetServer, employee: &str) -> Vec<String> {
     let requests = target.requests().into_iter();
@@ -80,24 +73,6 @@ async fn action(app: &TestApp, event_id: &str, target: &str) -> (String, i32) {
     found.expect("the action exists")
 }
 
-async fn target_status(app: &TestApp, employee: &str, target: &str) -> Option<String> {
-    let view = app.employee("hris", employee).await?;
-    let targets = view["targets"].as_array()?;
-    let entry = targets.iter().find(|t| t["target"] == target)?;
-    entry["status"].as_str().map(str::to_owned)
-}
-
-async fn wait_target(app: &TestApp, employee: &str, target: &str, status: &str) {
-    wait_for(
-        &format!("{target} to be {status} for {employee}"),
-        || async {
-            let now = target_status(app, employee, target).await;
-            (now.as_deref() == Some(status)).then_some(())
-        },
-    )
-    .await;
-}
-
 /// Wait until `event_id` has been processed `n` times (any outcome), e.g. a retry or a
 /// replay that found nothing left to do.
 async fn wait_processed(app: &TestApp, event_id: &str, n: i64) {
@@ -109,6 +84,31 @@ async fn wait_processed(app: &TestApp, event_id: &str, n: i64) {
             .ok()?;
         (count >= n).then_some(())
     })
+    .await;
+}
+
+/// Post the hire of `employee` (2 March, 09:00); its event id.
+async fn hire(app: &TestApp, employee: &str) -> String {
+    let body = envelope("created", employee, "2026-03-02T09:00:00Z", None);
+    app.send_hris(&body).await
+}
+
+/// Wait until a later delivery of `event_id` found nothing left to do (recorded as a
+/// duplicate): a retry or replay has come back and been settled.
+async fn wait_duplicate(app: &TestApp, event_id: &str) {
+    wait_for(
+        &format!("{event_id} to come back as a duplicate"),
+        || async {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events WHERE event_id = $1 AND outcome = 'duplicate'",
+            )
+            .bind(event_id)
+            .fetch_one(&app.pool)
+            .await
+            .ok()?;
+            (n >= 1).then_some(())
+        },
+    )
     .await;
 }
 
@@ -124,36 +124,21 @@ async fn a_hire_retried_after_the_termination_is_superseded_and_the_last_call_de
     let product = TargetServer::start(&[], 503).await;
     let app = spawn(&product.config("product"), &[("max_attempts", "1000")]).await;
     let employee = unique("late");
-    let hire = send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
+    let hire = hire(&app, &employee).await;
     wait_for("the hire to fail on the product", || async {
         let (_, attempts) = try_action(&app, &hire, "product").await?;
         (attempts >= 1).then_some(())
     })
     .await;
     let leave = envelope("terminated", &employee, "2026-03-02T10:00:00Z", None);
-    let termination = send(&app, &leave).await;
-    wait_target(&app, &employee, "directory", "deactivated").await;
+    let termination = app.send_hris(&leave).await;
+    app.wait_target(&employee, "directory", "deactivated").await;
     assert_eq!(action(&app, &hire, "product").await.0, "superseded");
 
     product.set_otherwise(200);
-    wait_target(&app, &employee, "product", "deactivated").await;
+    app.wait_target(&employee, "product", "deactivated").await;
     // The hire's message comes back from its retry tier and finds nothing to send.
-    let retried = hire.clone();
-    wait_for("the hire's retry to find nothing to do", || async {
-        let duplicate: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE event_id = $1 AND outcome = 'duplicate'",
-        )
-        .bind(&retried)
-        .fetch_one(&app.pool)
-        .await
-        .ok()?;
-        (duplicate >= 1).then_some(())
-    })
-    .await;
+    wait_duplicate(&app, &hire).await;
     let calls = calls_for(&product, &employee);
     assert_eq!(
         calls.last().map(String::as_str),
@@ -173,15 +158,7 @@ async fn a_hire_retried_after_the_termination_is_superseded_and_the_last_call_de
         .unwrap();
     assert_eq!(superseded["status"], "superseded");
     assert!(superseded["error"].as_str().unwrap().contains(&termination));
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("provisiond_actions_superseded_total{target=\"product\"}"),
         "{metrics}"
@@ -200,36 +177,22 @@ async fn an_update_retried_after_the_termination_leaves_the_scim_user_inactive()
     )
     .await;
     let employee = unique("scimlate");
-    send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
-    wait_target(&app, &employee, "apps", "active").await;
+    hire(&app, &employee).await;
+    app.wait_target(&employee, "apps", "active").await;
     assert_eq!(scim.user(&employee).await["active"], true);
 
     proxy.cut();
     let change = envelope("updated", &employee, "2026-03-02T09:30:00Z", None);
-    let update = send(&app, &change).await;
-    wait_target(&app, &employee, "apps", "failed").await;
+    let update = app.send_hris(&change).await;
+    app.wait_target(&employee, "apps", "failed").await;
     let leave = envelope("terminated", &employee, "2026-03-02T10:00:00Z", None);
-    send(&app, &leave).await;
-    wait_target(&app, &employee, "directory", "deactivated").await;
+    app.send_hris(&leave).await;
+    app.wait_target(&employee, "directory", "deactivated").await;
     assert_eq!(action(&app, &update, "apps").await.0, "superseded");
 
     proxy.restore();
-    wait_target(&app, &employee, "apps", "deactivated").await;
-    wait_for("the update's retry to find nothing to do", || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE event_id = $1 AND outcome = 'duplicate'",
-        )
-        .bind(&update)
-        .fetch_one(&app.pool)
-        .await
-        .ok()?;
-        (n >= 1).then_some(())
-    })
-    .await;
+    app.wait_target(&employee, "apps", "deactivated").await;
+    wait_duplicate(&app, &update).await;
     assert_eq!(scim.user(&employee).await["active"], false);
     app.cleanup().await;
 }
@@ -239,18 +202,14 @@ async fn replaying_a_hire_after_the_termination_changes_nothing_on_any_target() 
     let product = TargetServer::start(&[400], 200).await;
     let app = spawn(&product.config("product"), &[]).await;
     let employee = unique("replayed");
-    let hire = send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
+    let hire = hire(&app, &employee).await;
     wait_for("the hire's dead letter", || async {
         (dead_letters(&app).await == 1).then_some(())
     })
     .await;
     let leave = envelope("terminated", &employee, "2026-03-02T10:00:00Z", None);
-    send(&app, &leave).await;
-    wait_target(&app, &employee, "product", "deactivated").await;
+    app.send_hris(&leave).await;
+    app.wait_target(&employee, "product", "deactivated").await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM dead_letters WHERE event_id = $1")
         .bind(&hire)
         .fetch_one(&app.pool)
@@ -265,7 +224,7 @@ async fn replaying_a_hire_after_the_termination_changes_nothing_on_any_target() 
     wait_processed(&app, &hire, 3).await;
 
     for target in ["directory", "product"] {
-        let status = target_status(&app, &employee, target).await;
+        let status = app.target_status(&employee, target).await;
         assert_eq!(status.as_deref(), Some("deactivated"), "{target}");
     }
     let calls = calls_for(&product, &employee);
@@ -305,7 +264,7 @@ async fn hires_and_terminations_in_one_batch_always_end_deactivated() {
             posts.swap(i, j);
         }
         for body in &posts {
-            send(&receiver, body).await;
+            receiver.send_hris(body).await;
         }
         let iso = receiver.iso.clone();
         let mut worker_config = config(&iso, &product.config("product"), &[]);
@@ -313,14 +272,14 @@ async fn hires_and_terminations_in_one_batch_always_end_deactivated() {
         worker_config.worker.batch_size = 32;
         let worker = spawn_with(worker_config, iso, Role::Worker).await;
         for employee in &employees {
-            wait_target(&worker, employee, "product", "deactivated").await;
+            worker.wait_target(employee, "product", "deactivated").await;
             let calls = calls_for(&product, employee);
             assert_eq!(
                 calls.last().map(String::as_str),
                 Some("employee.terminated"),
                 "seed {seed}, {employee}: {calls:?}"
             );
-            let status = target_status(&worker, employee, "directory").await;
+            let status = worker.target_status(employee, "directory").await;
             assert_eq!(status.as_deref(), Some("deactivated"));
         }
         worker.cleanup().await;
@@ -333,25 +292,21 @@ async fn a_bare_update_keeps_a_leaver_out_and_only_an_explicit_active_status_reh
     let product = TargetServer::start(&[], 200).await;
     let app = spawn(&product.config("product"), &[]).await;
     let employee = unique("edit");
-    send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
+    hire(&app, &employee).await;
     let leave = envelope("terminated", &employee, "2026-03-03T09:00:00Z", None);
-    send(&app, &leave).await;
-    wait_target(&app, &employee, "product", "deactivated").await;
+    app.send_hris(&leave).await;
+    app.wait_target(&employee, "product", "deactivated").await;
 
     // Final pay, a new address: an ordinary edit after the leave, without a status.
     let edit = envelope("updated", &employee, "2026-03-10T09:00:00Z", None);
-    let edit_id = send(&app, &edit).await;
+    let edit_id = app.send_hris(&edit).await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["status"], "terminated");
     let event = &view["events"][2];
     assert_eq!(event["outcome"], "applied");
     assert!(event["reason"].as_str().unwrap().contains("not restored"));
     for target in ["directory", "product"] {
-        let status = target_status(&app, &employee, target).await;
+        let status = app.target_status(&employee, target).await;
         assert_eq!(status.as_deref(), Some("deactivated"), "{target}");
     }
     let title: Option<String> =
@@ -379,13 +334,13 @@ async fn a_bare_update_keeps_a_leaver_out_and_only_an_explicit_active_status_reh
 
     // An explicit active status, later than the termination: a rehire.
     let back = envelope("updated", &employee, "2026-04-01T09:00:00Z", Some("active"));
-    let rehire = send(&app, &back).await;
-    wait_target(&app, &employee, "product", "active").await;
+    let rehire = app.send_hris(&back).await;
+    app.wait_target(&employee, "product", "active").await;
     let view = app.employee("hris", &employee).await.unwrap();
     assert_eq!(view["status"], "active");
     assert_eq!(view["events"][3]["reason"], "rehire");
     assert_eq!(
-        target_status(&app, &employee, "directory").await.as_deref(),
+        app.target_status(&employee, "directory").await.as_deref(),
         Some("active")
     );
     let audited: i64 = sqlx::query_scalar(
@@ -418,20 +373,22 @@ async fn a_sender_clock_in_2099_cannot_pin_an_employee_and_is_flagged() {
     let app = spawn_app(Role::All).await;
     let employee = unique("skew");
     let now = Utc::now();
-    send(
-        &app,
-        &envelope("created", &employee, &at(now - Span::minutes(2)), None),
-    )
+    app.send_hris(&envelope(
+        "created",
+        &employee,
+        &at(now - Span::minutes(2)),
+        None,
+    ))
     .await;
     let future = envelope("updated", &employee, "2099-01-01T00:00:00Z", None);
-    send(&app, &future).await;
+    app.send_hris(&future).await;
     app.employee_after("hris", &employee, 2).await;
     let leave = envelope("terminated", &employee, &at(Utc::now()), None);
-    let termination = send(&app, &leave).await;
+    let termination = app.send_hris(&leave).await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["status"], "terminated");
     assert_eq!(
-        target_status(&app, &employee, "directory").await.as_deref(),
+        app.target_status(&employee, "directory").await.as_deref(),
         Some("deactivated")
     );
     let events = view["events"].as_array().unwrap();
@@ -452,15 +409,7 @@ async fn a_sender_clock_in_2099_cannot_pin_an_employee_and_is_flagged() {
             .any(|t| t["event_id"] == termination.as_str()),
         "the termination is in the report: {report}"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("provisiond_events_clock_skew_total{source=\"hris\"}"),
         "{metrics}"
@@ -476,12 +425,8 @@ async fn a_target_down_for_two_retry_tiers_is_caught_up_without_an_operator() {
     let product = TargetServer::start(&[503, 503, 503, 503, 503], 200).await;
     let app = spawn(&product.config("product"), &[("max_attempts", "3")]).await;
     let employee = unique("outage");
-    let hire = send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
-    wait_target(&app, &employee, "product", "active").await;
+    let hire = hire(&app, &employee).await;
+    app.wait_target(&employee, "product", "active").await;
     assert_eq!(
         action(&app, &hire, "product").await,
         ("succeeded".into(), 6)
@@ -492,15 +437,7 @@ async fn a_target_down_for_two_retry_tiers_is_caught_up_without_an_operator() {
         0,
         "caught up, nothing dead-lettered"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for tier in ["100ms", "200ms"] {
         let line = format!("provisiond_retries_total{{tier=\"{tier}\"}}");
         assert!(metrics.contains(&line), "{line} in {metrics}");
@@ -520,15 +457,11 @@ async fn a_termination_is_retried_past_max_attempts_for_termination_retry_for() 
     ];
     let app = spawn(&product.config("product"), &worker).await;
     let employee = unique("weekend");
-    send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
-    wait_target(&app, &employee, "product", "active").await;
+    hire(&app, &employee).await;
+    app.wait_target(&employee, "product", "active").await;
     let leave = envelope("terminated", &employee, "2026-03-02T10:00:00Z", None);
-    let termination = send(&app, &leave).await;
-    wait_target(&app, &employee, "product", "deactivated").await;
+    let termination = app.send_hris(&leave).await;
+    app.wait_target(&employee, "product", "deactivated").await;
     assert_eq!(
         action(&app, &termination, "product").await,
         ("succeeded".into(), 4)
@@ -542,27 +475,23 @@ async fn any_later_delivery_for_a_leaver_drives_a_failed_deactivation() {
     let product = TargetServer::start(&[200, 400], 200).await;
     let app = spawn(&product.config("product"), &[]).await;
     let employee = unique("drive");
-    send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
-    wait_target(&app, &employee, "product", "active").await;
+    hire(&app, &employee).await;
+    app.wait_target(&employee, "product", "active").await;
     let leave = envelope("terminated", &employee, "2026-03-03T09:00:00Z", None);
-    let termination = send(&app, &leave).await;
+    let termination = app.send_hris(&leave).await;
     wait_for("the refused deactivation's dead letter", || async {
         (dead_letters(&app).await == 1).then_some(())
     })
     .await;
     assert_eq!(
-        target_status(&app, &employee, "product").await.as_deref(),
+        app.target_status(&employee, "product").await.as_deref(),
         Some("failed")
     );
 
     // The product is fixed; an ordinary edit for the leaver arrives before any replay.
     let edit = envelope("updated", &employee, "2026-03-10T09:00:00Z", None);
-    send(&app, &edit).await;
-    wait_target(&app, &employee, "product", "deactivated").await;
+    app.send_hris(&edit).await;
+    app.wait_target(&employee, "product", "deactivated").await;
     assert_eq!(
         calls_for(&product, &employee),
         [
@@ -583,14 +512,10 @@ async fn a_stale_termination_stops_paging_once_a_later_termination_revoked_every
     use provisiond::audit::report::pending_past_sla;
     let app = spawn_app(Role::All).await;
     let employee = unique("twice");
-    send(
-        &app,
-        &envelope("created", &employee, "2026-03-02T09:00:00Z", None),
-    )
-    .await;
+    hire(&app, &employee).await;
     app.employee_after("hris", &employee, 1).await;
     let early = envelope("terminated", &employee, "2026-03-01T09:00:00Z", None);
-    let stale = send(&app, &early).await;
+    let stale = app.send_hris(&early).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "stale");
     let sla = std::time::Duration::from_secs(900);
@@ -598,8 +523,8 @@ async fn a_stale_termination_stops_paging_once_a_later_termination_revoked_every
     assert_eq!(pending_past_sla(&app.pool, sla, later).await.unwrap(), 1);
 
     let leave = envelope("terminated", &employee, "2026-03-05T09:00:00Z", None);
-    send(&app, &leave).await;
-    wait_target(&app, &employee, "directory", "deactivated").await;
+    app.send_hris(&leave).await;
+    app.wait_target(&employee, "directory", "deactivated").await;
     assert_eq!(pending_past_sla(&app.pool, sla, later).await.unwrap(), 0);
     let report: Value = app
         .admin_get("/admin/audit/deprovision?since=1d")

@@ -52,30 +52,6 @@ fn csv_rows(text: &str) -> HashMap<String, HashMap<String, String>> {
     .collect()
 }
 
-/// RFC 4180, as a spreadsheet reads it.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match (ch, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\r', false) => {}
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (other, _) => field.push(other),
-        }
-    }
-    rows
-}
-
 /// The HTML page's `<table id="…">` element.
 fn html_table<'a>(page: &'a str, id: &str) -> &'a str {
     let start = page
@@ -86,28 +62,12 @@ fn html_table<'a>(page: &'a str, id: &str) -> &'a str {
 }
 
 async fn post_hris(app: &TestApp, kind: &str, employee: &str, at: &str) -> String {
-    let body = hris_body(kind, employee, at);
-    let msg_id = unique("msg");
-    let response = app.post("hris", &hris_headers(&body, &msg_id), &body).await;
-    assert_eq!(response.status(), 202);
-    msg_id
+    app.send_hris(&hris_body(kind, employee, at)).await
 }
 
 async fn dead_letter_id(app: &TestApp, event_id: &str) -> i64 {
-    wait_for(&format!("a dead letter for {event_id}"), || async {
-        let list: Value = app
-            .admin_get("/admin/dead-letters")
-            .await
-            .json()
-            .await
-            .ok()?;
-        let found = list
-            .as_array()?
-            .iter()
-            .find(|d| d["event_id"] == event_id && d["status"] == "dead")?;
-        found["id"].as_i64()
-    })
-    .await
+    let letter = app.dead_letter(event_id).await;
+    letter["id"].as_i64().expect("a dead letter has an id")
 }
 
 #[tokio::test]

@@ -21,45 +21,13 @@ async fn hire(app: &TestApp, employee: &str) -> String {
     msg_id
 }
 
-/// Wait for the event's dead letter and return it as the admin API lists it.
-async fn dead_letter(app: &TestApp, event_id: &str) -> Value {
-    wait_for(&format!("a dead letter for {event_id}"), || async {
-        let list: Value = app
-            .admin_get("/admin/dead-letters")
-            .await
-            .json()
-            .await
-            .ok()?;
-        let found = list
-            .as_array()?
-            .iter()
-            .find(|d| d["event_id"] == event_id)?;
-        (found["status"] == "dead").then(|| found.clone())
-    })
-    .await
-}
-
-async fn target_status(app: &TestApp, employee: &str, target: &str) -> Option<String> {
-    let view = app.employee("hris", employee).await?;
-    let targets = view["targets"].as_array()?;
-    let entry = targets.iter().find(|t| t["target"] == target)?;
-    entry["status"].as_str().map(str::to_owned)
-}
-
-async fn wait_target(app: &TestApp, employee: &str, target: &str, status: &str) {
-    wait_for(&format!("{target} to be {status}"), || async {
-        (target_status(app, employee, target).await.as_deref() == Some(status)).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_target_answering_400_is_dead_lettered_after_one_attempt() {
     let target = TargetServer::start(&[], 400).await;
     let app = spawn_with_target(&target).await;
     let employee = unique("e400");
     let event_id = hire(&app, &employee).await;
-    let letter = dead_letter(&app, &event_id).await;
+    let letter = app.dead_letter(&event_id).await;
     assert_eq!(letter["reason"], "permanent_error");
     assert_eq!(letter["attempts"], 1);
     assert_eq!(letter["employee_id"], employee.as_str());
@@ -76,11 +44,11 @@ async fn a_target_answering_400_is_dead_lettered_after_one_attempt() {
     assert_eq!(row.expect("listed by the CLI")["reason"], "permanent_error");
     // The directory applied; the product failed, and employee show says so.
     assert_eq!(
-        target_status(&app, &employee, "directory").await.as_deref(),
+        app.target_status(&employee, "directory").await.as_deref(),
         Some("active")
     );
     assert_eq!(
-        target_status(&app, &employee, "product").await.as_deref(),
+        app.target_status(&employee, "product").await.as_deref(),
         Some("failed")
     );
     // A failing target does not make the process unready.
@@ -100,7 +68,7 @@ async fn a_target_answering_503_then_200_is_applied_after_retries() {
     let app = spawn_with_target(&target).await;
     let employee = unique("e503");
     let event_id = hire(&app, &employee).await;
-    wait_target(&app, &employee, "product", "active").await;
+    app.wait_target(&employee, "product", "active").await;
     let requests = target.requests();
     assert_eq!(requests.len(), 4);
     assert_eq!(requests[3].body["type"], "employee.created");
@@ -152,7 +120,7 @@ async fn a_target_always_failing_is_dead_lettered_after_exactly_max_attempts() {
     let app = spawn_with_target(&target).await;
     let employee = unique("e503x");
     let event_id = hire(&app, &employee).await;
-    let letter = dead_letter(&app, &event_id).await;
+    let letter = app.dead_letter(&event_id).await;
     assert_eq!(letter["reason"], "attempts_exhausted");
     // Attempts are deliveries; each delivery also makes `quick_retries` (1) quick retries.
     assert_eq!(letter["attempts"], MAX_ATTEMPTS);
@@ -176,7 +144,7 @@ async fn replay_after_the_target_is_fixed_applies_only_what_was_missing() {
     let app = spawn_with_target(&target).await;
     let employee = unique("fix");
     let event_id = hire(&app, &employee).await;
-    let letter = dead_letter(&app, &event_id).await;
+    let letter = app.dead_letter(&event_id).await;
     let directory_before: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
             .bind(&employee)
@@ -196,7 +164,7 @@ async fn replay_after_the_target_is_fixed_applies_only_what_was_missing() {
         .await
         .unwrap();
     assert_eq!(replayed.status(), 200);
-    wait_target(&app, &employee, "product", "active").await;
+    app.wait_target(&employee, "product", "active").await;
     let directory_after: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
             .bind(&employee)
@@ -231,7 +199,7 @@ async fn a_replay_that_fails_again_returns_to_dead_with_the_new_error() {
     let app = spawn_with_target(&target).await;
     let employee = unique("again");
     let event_id = hire(&app, &employee).await;
-    let letter = dead_letter(&app, &event_id).await;
+    let letter = app.dead_letter(&event_id).await;
     target.set_otherwise(422);
     let url = format!("{}/admin/dead-letters/{}/replay", app.address, letter["id"]);
     let replayed = app
@@ -331,7 +299,7 @@ async fn a_message_that_keeps_crashing_workers_is_dead_lettered_by_the_delivery_
         Role::Worker,
     )
     .await;
-    let letter = dead_letter(&worker, &event_id).await;
+    let letter = worker.dead_letter(&event_id).await;
     assert_eq!(letter["reason"], "delivery_limit");
     assert!(
         worker.employee("hris", &employee).await.is_none(),
@@ -387,7 +355,7 @@ async fn a_message_that_panics_the_handler_is_dead_lettered_and_the_pool_keeps_c
             .status(),
         202
     );
-    let letter = dead_letter(&app, &poison).await;
+    let letter = app.dead_letter(&poison).await;
     assert_eq!(letter["reason"], "delivery_limit");
     assert!(app.employee("hris", &victim).await.is_none());
     // The pool survived every panic and still processes other messages.
@@ -404,7 +372,7 @@ async fn an_unparseable_signed_body_is_accepted_then_dead_lettered_with_its_raw_
     let event_id = unique("garbage");
     let response = app.post("hris", &hris_headers(&raw, &event_id), &raw).await;
     assert_eq!(response.status(), 202);
-    let letter = dead_letter(&app, &event_id).await;
+    let letter = app.dead_letter(&event_id).await;
     assert_eq!(letter["reason"], "permanent_error");
     let path = format!("/admin/dead-letters/{}", letter["id"]);
     let detail: Value = app.admin_get(&path).await.json().await.unwrap();

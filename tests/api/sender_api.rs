@@ -69,104 +69,105 @@ impl SenderApi {
     }
 }
 
-/// Counts the call; `Err` with 503 while failures are scripted.
-fn take_turn(records: &Mutex<Records>) -> Result<(), StatusCode> {
+/// The shared part of every endpoint: count the call, answer 503 while failures are
+/// scripted, 401 unless `authorization` is exactly `expected`.
+fn admit(records: &Mutex<Records>, headers: &HeaderMap, expected: &str) -> Result<(), StatusCode> {
     let mut r = records.lock().unwrap();
     r.calls += 1;
     if r.failures > 0 {
         r.failures -= 1;
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if auth != Some(expected) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
     Ok(())
 }
 
+/// The record of `id`, or 404.
+fn record_of(records: &Mutex<Records>, id: &str) -> Result<Value, StatusCode> {
+    let found = records.lock().unwrap().people.get(id).cloned();
+    found.ok_or(StatusCode::NOT_FOUND)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {pair}")
+}
+
+fn bearer() -> String {
+    format!("Bearer {API_TOKEN}")
+}
+
+type Shared = State<Arc<Mutex<Records>>>;
+
+/// BambooHR: HTTP Basic, the API key as user name.
 async fn bamboo(
-    State(records): State<Arc<Mutex<Records>>>,
+    State(records): Shared,
     Path((company, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    take_turn(&records)?;
-    // HTTP Basic, the API key as user name.
-    use base64::Engine;
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{API_TOKEN}:x"));
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Basic {expected}")) || company != "acme" {
-        return Err(StatusCode::UNAUTHORIZED);
+    admit(&records, &headers, &basic(API_TOKEN, "x"))?;
+    if company != "acme" {
+        return Err(StatusCode::NOT_FOUND);
     }
-    let found = records.lock().unwrap().people.get(&id).cloned();
-    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+    record_of(&records, &id).map(Json)
 }
 
+/// Finch: one answer per requested individual, each with its own code.
 async fn finch(
-    State(records): State<Arc<Mutex<Records>>>,
+    State(records): Shared,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, StatusCode> {
-    take_turn(&records)?;
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {API_TOKEN}")) || headers.get("finch-api-version").is_none() {
-        return Err(StatusCode::UNAUTHORIZED);
+    admit(&records, &headers, &bearer())?;
+    if headers.get("finch-api-version").is_none() {
+        return Err(StatusCode::BAD_REQUEST);
     }
-    let people = records.lock().unwrap().people.clone();
     let requests = body["requests"].as_array().cloned().unwrap_or_default();
     let responses: Vec<Value> = requests
         .iter()
         .map(|r| {
             let id = r["individual_id"].as_str().unwrap_or_default();
-            match people.get(id) {
-                Some(record) => json!({"individual_id": id, "code": 200, "body": record}),
-                None => json!({"individual_id": id, "code": 404, "body": {}}),
+            match record_of(&records, id) {
+                Ok(record) => json!({"individual_id": id, "code": 200, "body": record}),
+                Err(_) => json!({"individual_id": id, "code": 404, "body": {}}),
             }
         })
         .collect();
     Ok(Json(json!({ "responses": responses })))
 }
 
+/// Gusto: bearer token.
 async fn gusto(
-    State(records): State<Arc<Mutex<Records>>>,
+    State(records): Shared,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    take_turn(&records)?;
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {API_TOKEN}")) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
-    let found = records.lock().unwrap().people.get(&id).cloned();
-    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+    admit(&records, &headers, &bearer())?;
+    record_of(&records, &id).map(Json)
 }
 
+/// HiBob: HTTP Basic, service user id and token.
 async fn hibob(
-    State(records): State<Arc<Mutex<Records>>>,
+    State(records): Shared,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    take_turn(&records)?;
-    use base64::Engine;
-    let expected =
-        base64::engine::general_purpose::STANDARD.encode(format!("SERVICE-1:{API_TOKEN}"));
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Basic {expected}")) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
-    let found = records.lock().unwrap().people.get(&id).cloned();
-    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+    admit(&records, &headers, &basic("SERVICE-1", API_TOKEN))?;
+    record_of(&records, &id).map(Json)
 }
 
+/// Deel: bearer token, the contract under `data`.
 async fn deel(
-    State(records): State<Arc<Mutex<Records>>>,
+    State(records): Shared,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, StatusCode> {
-    take_turn(&records)?;
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {API_TOKEN}")) {
-        return Err(StatusCode::UNAUTHORIZED);
-    }
-    let found = records.lock().unwrap().people.get(&id).cloned();
-    found
-        .map(|contract| Json(json!({ "data": contract })))
-        .ok_or(StatusCode::NOT_FOUND)
+    admit(&records, &headers, &bearer())?;
+    record_of(&records, &id).map(|contract| Json(json!({ "data": contract })))
 }
 
 fn sources(api: &SenderApi) -> String {
