@@ -68,6 +68,20 @@ impl CanonicalEvent {
                     .as_deref()
                     .is_some_and(|s| s.trim().eq_ignore_ascii_case("active")))
     }
+
+    /// A status that says the person has not started yet (Merge `PENDING`, Finch
+    /// `prehire`): a pre-hire, not active before the start date.
+    pub fn says_prehire(&self) -> bool {
+        self.kind != EventKind::Terminated
+            && self
+                .attributes
+                .employment_status
+                .as_deref()
+                .is_some_and(|s| {
+                    let s = s.trim();
+                    s.eq_ignore_ascii_case("pending") || s.eq_ignore_ascii_case("prehire")
+                })
+    }
 }
 
 /// The outcome of normalizing one accepted body. Short-lived, one per message, so the

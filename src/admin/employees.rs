@@ -9,7 +9,7 @@ use crate::http::{ApiError, AppState};
 use crate::store::actions::{self, ActionView};
 use crate::store::employees::{self, TargetView};
 use crate::store::events::{self, EventView};
-use crate::store::schedule::{self, ScheduledView};
+use crate::store::schedule::{self, Scheduled, ScheduledView};
 
 #[derive(Debug, Serialize)]
 pub struct EmployeeView {
@@ -18,6 +18,8 @@ pub struct EmployeeView {
     pub status: String,
     /// A future-dated termination waiting for its effective date, if any.
     pub scheduled_termination: Option<ScheduledView>,
+    /// A pre-hire's activation waiting for the start date, if any.
+    pub scheduled_activation: Option<ScheduledView>,
     pub targets: Vec<TargetView>,
     pub events: Vec<EventView>,
     /// External target actions, oldest first: `pending`, `succeeded`, `failed`, or
@@ -43,7 +45,20 @@ pub async fn load(
         source: source.to_owned(),
         employee_id: employee_id.to_owned(),
         status,
-        scheduled_termination: schedule::pending_for(&mut tx, source, employee_id).await?,
+        scheduled_termination: schedule::pending_for(
+            &mut tx,
+            Scheduled::Termination,
+            source,
+            employee_id,
+        )
+        .await?,
+        scheduled_activation: schedule::pending_for(
+            &mut tx,
+            Scheduled::Activation,
+            source,
+            employee_id,
+        )
+        .await?,
         targets: employees::targets(&mut tx, source, employee_id).await?,
         events: events::for_employee(&mut tx, source, employee_id).await?,
         actions: actions::for_employee(&mut tx, source, employee_id).await?,

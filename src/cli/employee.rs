@@ -41,6 +41,19 @@ pub async fn run(config: Config, command: EmployeeCommand) -> anyhow::Result<()>
 
 fn print_table(view: &employees::EmployeeView) {
     println!("{} / {}: {}", view.source, view.employee_id, view.status);
+    let scheduled = [
+        ("termination", &view.scheduled_termination),
+        ("activation (start date)", &view.scheduled_activation),
+    ];
+    for (what, change) in scheduled {
+        if let Some(change) = change {
+            let due = change.due_at.to_rfc3339();
+            println!(
+                "scheduled {what}: due {due} ({})",
+                printable(&change.event_id)
+            );
+        }
+    }
     println!("\nTARGET              STATUS       UPDATED");
     for t in &view.targets {
         println!(

@@ -29,6 +29,20 @@ impl EmployeeState {
     pub fn is_terminated(&self) -> bool {
         self.status == "terminated"
     }
+
+    /// A pre-hire: known, not active before the start date.
+    pub fn is_pending(&self) -> bool {
+        self.status == "pending"
+    }
+
+    /// The status as a static string, for a state that is written back unchanged.
+    pub fn status_str(&self) -> &'static str {
+        match self.status.as_str() {
+            "terminated" => "terminated",
+            "pending" => "pending",
+            _ => "active",
+        }
+    }
 }
 
 /// An employee, by `(source, employee_id)`.
@@ -78,7 +92,7 @@ pub async fn lock_many(
 pub struct Save<'a> {
     pub source: &'a str,
     pub employee_id: &'a str,
-    /// `active` or `terminated`.
+    /// `active`, `pending` (a pre-hire) or `terminated`.
     pub status: &'static str,
     #[serde(serialize_with = "rows::micros")]
     pub occurred_at: DateTime<Utc>,
@@ -234,6 +248,42 @@ pub async fn update_deactivated(
     Ok(())
 }
 
+/// Directory target: a pre-hire's account, created or updated with the latest attributes
+/// but `pending`: no role, groups or entitlements until the start date. An employee must
+/// not repeat.
+pub async fn prehire_accounts(
+    conn: &mut PgConnection,
+    target: &str,
+    accounts: &[Activation<'_>],
+) -> Result<(), sqlx::Error> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
+         family_name, display_name, department, title, manager_id, attributes) \
+         SELECT $1, source, employee_id, 'pending', email, given_name, family_name, \
+             display_name, department, title, manager_id, COALESCE(attributes, 'null') \
+         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
+             given_name text, family_name text, display_name text, department text, \
+             title text, manager_id text, attributes jsonb) \
+         ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'pending', \
+         email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
+         family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
+         department = EXCLUDED.department, title = EXCLUDED.title, \
+         manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
+         role = NULL, groups = '{}', entitlements = '{}', \
+         deactivated_at = CASE WHEN accounts.status = 'active' THEN clock_timestamp() \
+             ELSE accounts.deactivated_at END, \
+         updated_at = clock_timestamp()",
+    )
+    .bind(target)
+    .bind(sqlx::types::Json(accounts))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Directory target: deactivate (creating the row if the hire was never seen), clearing
 /// entitlements. Deactivating twice keeps the first `deactivated_at`. `keys` must not repeat.
 pub async fn deactivate_accounts(
@@ -275,7 +325,7 @@ pub struct TargetView {
     pub title: Option<String>,
 }
 
-/// The employees of `source` whose directory account is active and whose sender record
+/// The employees of `source` whose directory account is active or pending and whose sender record
 /// names `directory_id` (WorkOS directory users carry `directory_id`).
 pub async fn active_in_directory(
     pool: &sqlx::PgPool,
@@ -283,7 +333,7 @@ pub async fn active_in_directory(
     directory_id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT employee_id FROM accounts WHERE source = $1 AND status = 'active' \
+        "SELECT employee_id FROM accounts WHERE source = $1 AND status <> 'deactivated' \
          AND attributes->>'directory_id' = $2 ORDER BY employee_id",
     )
     .bind(source)

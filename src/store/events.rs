@@ -61,9 +61,11 @@ pub struct EventRecord<'a> {
     pub published_at: Option<DateTime<Utc>>,
     /// The sender's `occurred_at` was ahead of receipt beyond tolerance and was clamped.
     pub clock_skew: bool,
-    /// An applied update of a leaver that changed attributes, not access.
+    /// The audit log's (action, account status) when not read from the kind and reason:
+    /// an update of a leaver or pre-hire that changed attributes, not access
+    /// (`update`), a pre-hire (`prehire`, `pending`).
     #[serde(skip)]
-    pub keeps_terminated: bool,
+    pub directory_action: Option<(&'static str, &'static str)>,
 }
 
 /// Write `records` to `events` in their order; each `applied` one also gets its directory
@@ -103,7 +105,7 @@ fn directory_action<'a>(e: &EventRecord<'a>, directory: &'a str) -> Option<audit
     // A re-activation is its own action, so the hash-chained log shows every leaver who
     // came back.
     let (action, account_status) = match (e.kind, e.reason) {
-        _ if e.keeps_terminated => ("update", "deactivated"),
+        _ if e.directory_action.is_some() => e.directory_action?,
         (Some("terminated"), _) => ("deactivate", "deactivated"),
         (_, Some("rehire")) => ("reactivate", "active"),
         _ => ("activate", "active"),

@@ -155,7 +155,7 @@ fn time(
     }
 }
 
-pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.to_utc());

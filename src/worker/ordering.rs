@@ -7,7 +7,10 @@
 //!   that says active); a later bare `updated` does not undo it;
 //! - a terminated employee comes back only on an activation signal newer than the
 //!   termination (a rehire); a bare `updated` changes the stored attributes, not access;
-//! - at equal times a termination wins, so a replayed hire can never undo a leaver.
+//! - at equal times a termination wins, so a replayed hire can never undo a leaver;
+//! - a pre-hire (a status that says the person has not started) is pending until its start
+//!   date; only the scheduled start, or an explicit active status, activates it, and the
+//!   scheduled start never activates someone terminated in the meantime.
 
 use chrono::{DateTime, Utc};
 
@@ -20,8 +23,9 @@ pub enum Decision {
     Apply {
         rehire: bool,
     },
-    /// A terminated employee's update without an activation signal: attributes only.
-    KeepTerminated,
+    /// A terminated or pending employee's update without an activation signal: attributes
+    /// only, the account stays as it is.
+    KeepInactive,
     Stale(&'static str),
 }
 
@@ -32,9 +36,16 @@ pub struct Incoming {
     pub at: DateTime<Utc>,
     /// A hire, or a payload whose status says active.
     pub says_active: bool,
+    /// A pre-hire whose start date is still ahead (or unknown): pending, not active.
+    pub prehire: bool,
+    /// The scheduler's activation of a pre-hire at the start date.
+    pub start: bool,
 }
 
 pub fn decide(state: Option<&EmployeeState>, event: Incoming) -> Decision {
+    if event.start {
+        return start(state);
+    }
     let Some(state) = state else {
         return Decision::Apply { rehire: false };
     };
@@ -47,17 +58,35 @@ pub fn decide(state: Option<&EmployeeState>, event: Incoming) -> Decision {
     if event.at < last {
         return Decision::Stale("older than the last applied event");
     }
-    if !state.is_terminated() {
-        return Decision::Apply { rehire: false };
+    if state.is_terminated() {
+        let terminated = state.terminated_occurred_at.unwrap_or(last);
+        if !(event.says_active || event.prehire) {
+            return Decision::KeepInactive;
+        }
+        if event.at <= terminated {
+            return Decision::Stale("not newer than the termination");
+        }
+        return Decision::Apply {
+            rehire: event.says_active,
+        };
     }
-    if !event.says_active {
-        return Decision::KeepTerminated;
+    if state.is_pending() && !(event.says_active || event.prehire) {
+        return Decision::KeepInactive;
     }
-    let terminated = state.terminated_occurred_at.unwrap_or(last);
-    if event.at <= terminated {
-        return Decision::Stale("not newer than the termination");
+    Decision::Apply { rehire: false }
+}
+
+/// The scheduled activation of a pre-hire: only a pre-hire still pending starts. Someone
+/// terminated before the start (whatever the times say) stays out.
+fn start(state: Option<&EmployeeState>) -> Decision {
+    match state {
+        Some(s) if s.is_pending() => Decision::Apply {
+            rehire: s.terminated_occurred_at.is_some(),
+        },
+        Some(s) if s.is_terminated() => Decision::Stale("terminated before the start date"),
+        Some(_) => Decision::Stale("already active before the start date"),
+        None => Decision::Stale("no pre-hire recorded for this start"),
     }
-    Decision::Apply { rehire: true }
 }
 
 /// A termination applies unless the employee was (re-)activated after it happened. A
@@ -96,6 +125,8 @@ mod tests {
             kind,
             at: at(secs),
             says_active,
+            prehire: false,
+            start: false,
         }
     }
 
@@ -136,7 +167,58 @@ mod tests {
     fn a_newer_update_without_status_keeps_a_leaver_terminated() {
         let s = state("terminated", 20);
         let d = decide(Some(&s), event(EventKind::Updated, 99, false));
-        assert_eq!(d, Decision::KeepTerminated);
+        assert_eq!(d, Decision::KeepInactive);
+    }
+
+    fn prehire(secs: i64) -> Incoming {
+        Incoming {
+            prehire: true,
+            ..event(EventKind::Created, secs, false)
+        }
+    }
+
+    fn start_of(secs: i64) -> Incoming {
+        Incoming {
+            start: true,
+            ..created(secs)
+        }
+    }
+
+    #[test]
+    fn a_pre_hire_applies_and_a_bare_update_keeps_it_pending() {
+        assert_eq!(decide(None, prehire(10)), Decision::Apply { rehire: false });
+        let s = state("pending", 10);
+        let d = decide(Some(&s), event(EventKind::Updated, 20, false));
+        assert_eq!(d, Decision::KeepInactive);
+        let d = decide(Some(&s), event(EventKind::Updated, 20, true));
+        assert_eq!(d, Decision::Apply { rehire: false });
+    }
+
+    #[test]
+    fn a_pre_hire_of_a_leaver_must_be_newer_than_the_termination() {
+        let s = state("terminated", 20);
+        assert!(matches!(decide(Some(&s), prehire(20)), Decision::Stale(_)));
+        let d = decide(Some(&s), prehire(21));
+        assert_eq!(d, Decision::Apply { rehire: false });
+    }
+
+    #[test]
+    fn the_start_activates_only_a_pending_pre_hire() {
+        let pending = state("pending", 10);
+        let d = decide(Some(&pending), start_of(5));
+        assert_eq!(d, Decision::Apply { rehire: false });
+        // Terminated before the start: stale whatever the times say.
+        let terminated = state("terminated", 1);
+        assert!(matches!(
+            decide(Some(&terminated), start_of(99)),
+            Decision::Stale("terminated before the start date")
+        ));
+        let active = state("active", 10);
+        assert!(matches!(
+            decide(Some(&active), start_of(99)),
+            Decision::Stale(_)
+        ));
+        assert!(matches!(decide(None, start_of(1)), Decision::Stale(_)));
     }
 
     #[test]

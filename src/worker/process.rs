@@ -21,9 +21,9 @@ use crate::provision::ExternalTarget;
 use crate::queue::{Publisher, QueueMessage};
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
-use crate::store::schedule;
+use crate::store::schedule::{self, Scheduled};
 use crate::store::{actions, directories};
-use crate::webhook::normalize::normalize;
+use crate::webhook::normalize::{normalize, parse_time};
 
 /// What processing did with an event; every accepted event ends in one of these (or in
 /// the dead-letter queue).
@@ -88,6 +88,28 @@ pub const REHIRE: &str = "rehire";
 /// The event reason of an update to a leaver that carried no activation signal.
 pub const KEPT_TERMINATED: &str =
     "employee is terminated: attributes updated, access not restored (no explicit active status)";
+/// The event reason of an update to a pre-hire that carried no activation signal.
+pub const KEPT_PENDING: &str =
+    "pre-hire: attributes updated, not active before the start date (no explicit active status)";
+/// The event reason of a pre-hire whose activation is scheduled.
+pub const PREHIRE_SCHEDULED: &str =
+    "pre-hire: account pending, activation scheduled for the start date";
+/// The event reason of a pre-hire without a start date.
+pub const PREHIRE_WITHOUT_START: &str =
+    "pre-hire without a start date: account pending until an explicit active status";
+/// The event reason of a pre-hire's activation at its start date.
+pub const STARTED: &str = "start date reached: pre-hire activated";
+
+/// Where a hire stands against its start date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Not a pre-hire (or the scheduler's start itself).
+    NotPrehire,
+    /// A pre-hire before its start (`Some(due)`), or without a start date (`None`).
+    Waits(Option<DateTime<Utc>>),
+    /// A pre-hire whose start date has come: active now.
+    Reached,
+}
 
 impl Processor {
     /// Directory only, system clock, date-only terminations at the end of the day (UTC).
@@ -533,18 +555,27 @@ impl Processor {
             (EventKind::Terminated, Some(effective)) => effective.max(event.occurred_at),
             _ => event.occurred_at,
         };
+        let start = self.start_of(msg, event);
+        let waits = matches!(start, Start::Waits(_));
         let incoming = Incoming {
             kind: event.kind,
             at,
-            says_active: event.says_active(),
+            says_active: (event.says_active() && !waits) || start == Start::Reached,
+            prehire: waits,
+            start: msg.trigger == scheduler::START_TRIGGER,
         };
         let rehire = match decide(state, incoming) {
             Decision::Apply { rehire } => rehire,
-            Decision::KeepTerminated => {
+            Decision::KeepInactive => {
                 writes.attribute_updates.push((&msg.source, event));
-                writes.saves.push(kept_terminated(msg, event, state));
-                record.reason = Some(KEPT_TERMINATED);
-                record.keeps_terminated = true;
+                let kept = kept_inactive(msg, event, state);
+                let (reason, account) = match kept.status {
+                    "pending" => (KEPT_PENDING, "pending"),
+                    _ => (KEPT_TERMINATED, "deactivated"),
+                };
+                writes.saves.push(kept);
+                record.reason = Some(reason);
+                record.directory_action = Some(("update", account));
                 return Ok((Outcome::Applied, record));
             }
             Decision::Stale(reason) => {
@@ -566,10 +597,30 @@ impl Processor {
             || (event.says_active() && event.effective_at.is_none());
         if rescinds && state.is_some_and(|s| s.termination_scheduled) {
             let reason = "superseded by a newer event";
-            schedule::cancel_for_employee(conn, &msg.source, id, reason).await?;
+            let which = Scheduled::Termination;
+            schedule::cancel_for_employee(conn, which, &msg.source, id, reason).await?;
         }
         if let (Some(due), Some(effective)) = (due, event.effective_at) {
-            schedule::insert(conn, msg, id, effective, due).await?;
+            schedule::insert(conn, Scheduled::Termination, msg, id, effective, due).await?;
+        }
+        // A pre-hire's activation waits for the start date; whatever settles the
+        // employee's access now (a newer pre-hire, an active status, a termination)
+        // replaces it.
+        let settles = if waits {
+            Some("replaced by a newer pre-hire event")
+        } else if event.kind == EventKind::Terminated && due.is_none() {
+            Some("terminated before the start date")
+        } else if incoming.says_active {
+            Some("activated before the start date")
+        } else {
+            None
+        };
+        if let Some(reason) = settles.filter(|_| waits || state.is_some_and(|s| s.is_pending())) {
+            let which = Scheduled::Activation;
+            schedule::cancel_for_employee(conn, which, &msg.source, id, reason).await?;
+        }
+        if let Start::Waits(Some(due)) = start {
+            schedule::insert(conn, Scheduled::Activation, msg, id, due, due).await?;
         }
         let kept_waiting = !rescinds && state.is_some_and(|s| s.termination_scheduled);
         let mut save = Save {
@@ -583,12 +634,21 @@ impl Processor {
         };
         let outcome = if event.kind == EventKind::Terminated && due.is_some() {
             // Not yet: the account stays as it is until the scheduler enqueues it.
-            if state.is_some_and(|s| s.is_terminated()) {
-                save.status = "terminated";
+            if let Some(s) = state.filter(|s| s.is_terminated() || s.is_pending()) {
+                save.status = s.status_str();
             }
             record.outcome = Outcome::Scheduled.as_str();
             record.reason = Some("termination scheduled for its effective date");
             Outcome::Scheduled
+        } else if let Start::Waits(starts) = start {
+            self.apply_prehire(conn, msg, event, state, writes).await?;
+            save.status = "pending";
+            record.reason = Some(match starts {
+                Some(_) => PREHIRE_SCHEDULED,
+                None => PREHIRE_WITHOUT_START,
+            });
+            record.directory_action = Some(("prehire", "pending"));
+            Outcome::Applied
         } else {
             self.apply_targets(conn, msg, event, writes).await?;
             if event.kind == EventKind::Terminated {
@@ -606,6 +666,7 @@ impl Processor {
             record.reason = match (rehire, due.is_some()) {
                 (true, _) => Some(REHIRE),
                 (false, true) => Some("termination scheduled for its effective date"),
+                _ if incoming.start => Some(STARTED),
                 _ if forced => Some(IN_DELETED_DIRECTORY),
                 _ if item.unenriched => Some(NO_API_TO_ENRICH),
                 _ => None,
@@ -614,6 +675,47 @@ impl Processor {
         };
         writes.saves.push(save);
         Ok((outcome, record))
+    }
+
+    /// Whether `event` is a pre-hire, and how it stands against its start date (the start
+    /// of that day in `audit.time_zone`).
+    fn start_of(&self, msg: &QueueMessage, event: &CanonicalEvent) -> Start {
+        if msg.trigger == scheduler::START_TRIGGER || !event.says_prehire() {
+            return Start::NotPrehire;
+        }
+        let start_date = event.attributes.start_date.as_deref().and_then(parse_time);
+        match start_date.map(|date| self.policy.start_due(date)) {
+            None => Start::Waits(None),
+            Some(Some(due)) => Start::Waits(Some(due)),
+            Some(None) => Start::Reached,
+        }
+    }
+
+    /// A pre-hire: the directory account pending in this transaction; an employee who was
+    /// active loses access on the external targets until the start.
+    async fn apply_prehire<'a>(
+        &self,
+        conn: &mut PgConnection,
+        msg: &'a QueueMessage,
+        event: &'a CanonicalEvent,
+        state: Option<&EmployeeState>,
+        writes: &mut Writes<'a>,
+    ) -> Result<(), sqlx::Error> {
+        writes.prehires.push((&msg.source, event));
+        let was_active = state
+            .is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated() && !s.is_pending());
+        if !was_active || self.targets.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
+        let new = actions::NewActions {
+            source: &msg.source,
+            event_id: &msg.event_id,
+            employee_id: &event.employee_id,
+            action: "deactivate",
+            event,
+        };
+        actions::create_pending(conn, &new, &names).await
     }
 
     /// The directory in this transaction; external targets as pending actions run after commit.
@@ -677,6 +779,9 @@ impl<'a> Prepared<'a> {
             if msg.trigger == scheduler::TRIGGER {
                 // A scheduled termination that has become due.
                 event.kind = EventKind::Terminated;
+            } else if msg.trigger == scheduler::START_TRIGGER && event.kind == EventKind::Updated {
+                // A pre-hire's start date has come: its hire.
+                event.kind = EventKind::Created;
             }
             let limit = chrono::Duration::from_std(tolerance)
                 .ok()
@@ -723,7 +828,7 @@ impl<'a> Prepared<'a> {
             received_at: msg.received_at,
             published_at: msg.published_at,
             clock_skew: self.clock_skew,
-            keeps_terminated: false,
+            directory_action: None,
         }
     }
 }
@@ -733,9 +838,9 @@ fn latest(last: Option<DateTime<Utc>>, at: DateTime<Utc>) -> DateTime<Utc> {
     last.map_or(at, |last| last.max(at))
 }
 
-/// A leaver's state after an update that does not re-activate: still terminated, with the
-/// newer time (the attributes change, nothing else).
-fn kept_terminated<'a>(
+/// A leaver's or pre-hire's state after an update that does not activate: still terminated
+/// or pending, with the newer time (the attributes change, nothing else).
+fn kept_inactive<'a>(
     msg: &'a QueueMessage,
     event: &'a CanonicalEvent,
     state: Option<&EmployeeState>,
@@ -743,7 +848,7 @@ fn kept_terminated<'a>(
     Save {
         source: &msg.source,
         employee_id: &event.employee_id,
-        status: "terminated",
+        status: state.map_or("terminated", EmployeeState::status_str),
         occurred_at: latest(state.and_then(|s| s.last_occurred_at), event.occurred_at),
         termination_scheduled: state.is_some_and(|s| s.termination_scheduled),
         activated_occurred_at: state.and_then(|s| s.activated_occurred_at),
@@ -756,8 +861,10 @@ fn kept_terminated<'a>(
 struct Writes<'a> {
     activations: Vec<(&'a str, &'a CanonicalEvent, RulesDecision)>,
     deactivations: Vec<Key<'a>>,
-    /// Leavers whose attributes change while they stay deactivated.
+    /// Leavers (and pre-hires) whose attributes change while they stay inactive.
     attribute_updates: Vec<(&'a str, &'a CanonicalEvent)>,
+    /// Pre-hires: accounts pending until the start date.
+    prehires: Vec<(&'a str, &'a CanonicalEvent)>,
     saves: Vec<Save<'a>>,
 }
 
@@ -777,6 +884,12 @@ impl Writes<'_> {
             .map(|(source, e)| Activation::new(source, &e.employee_id, &e.attributes, &none))
             .collect();
         employees::update_deactivated(conn, directory, &updates).await?;
+        let prehires: Vec<Activation> = self
+            .prehires
+            .iter()
+            .map(|(source, e)| Activation::new(source, &e.employee_id, &e.attributes, &none))
+            .collect();
+        employees::prehire_accounts(conn, directory, &prehires).await?;
         employees::save_many(conn, &self.saves).await
     }
 }

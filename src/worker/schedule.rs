@@ -38,6 +38,13 @@ impl SchedulePolicy {
             self.clock.now(),
         )
     }
+
+    /// When a pre-hire starting on `start_date` becomes active: the start of that day in
+    /// `audit.time_zone`. `None` when that moment has come.
+    pub fn start_due(&self, start_date: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let due = local_midnight(start_date.date_naive(), self.time_zone);
+        (due > self.clock.now()).then_some(due)
+    }
 }
 
 fn is_date_only(at: DateTime<Utc>) -> bool {

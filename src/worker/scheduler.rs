@@ -1,7 +1,8 @@
-//! The scheduler loop: claims terminations that have become due (`FOR UPDATE SKIP LOCKED`,
-//! so any number of worker processes can run it) and enqueues each as a `scheduled`
-//! message; the row is marked only after the broker confirmed, so a crash re-enqueues
-//! (and the inbox absorbs the duplicate) rather than losing a termination.
+//! The scheduler loop: claims terminations and pre-hire activations that have become due
+//! (`FOR UPDATE SKIP LOCKED`, so any number of worker processes can run it) and enqueues
+//! each as a `scheduled` (termination) or `start_date` (activation) message; the row is
+//! marked only after the broker confirmed, so a crash re-enqueues (and the inbox absorbs
+//! the duplicate) rather than losing a termination.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::queue::{Publisher, QueueMessage};
-use crate::store::schedule::{self, DueTermination};
+use crate::store::schedule::{self, Due, Scheduled};
 
 /// Event id of the termination a scheduled row turns into when due.
 pub fn effective_event_id(event_id: &str) -> String {
@@ -18,6 +19,14 @@ pub fn effective_event_id(event_id: &str) -> String {
 }
 
 pub const TRIGGER: &str = "scheduled";
+
+/// Event id of the activation a pre-hire's scheduled row turns into at its start date.
+pub fn start_event_id(event_id: &str) -> String {
+    format!("{event_id}:start")
+}
+
+/// The trigger of a pre-hire's activation at its start date.
+pub const START_TRIGGER: &str = "start_date";
 
 pub async fn run(
     pool: PgPool,
@@ -37,34 +46,42 @@ pub async fn run(
     }
 }
 
-/// Enqueue every termination due now; returns how many.
+/// Enqueue every termination and activation due now; returns how many.
 pub async fn tick(
     pool: &PgPool,
     publisher: &Publisher,
     clock: &SharedClock,
 ) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let due = schedule::claim_due(&mut tx, clock.now(), 100).await?;
-    for row in &due {
-        let message = message(row)?;
-        publisher.publish(&message).await?;
-        schedule::mark_enqueued(&mut tx, row.id).await?;
-        tracing::info!(source = %row.source, event_id = %row.event_id, "scheduled termination is due; enqueued");
+    let mut enqueued = 0;
+    for which in Scheduled::ALL {
+        let mut tx = pool.begin().await?;
+        let due = schedule::claim_due(&mut tx, which, clock.now(), 100).await?;
+        for row in &due {
+            let message = message(which, row)?;
+            publisher.publish(&message).await?;
+            schedule::mark_enqueued(&mut tx, which, row.id).await?;
+            tracing::info!(source = %row.source, event_id = %row.event_id, ?which, "scheduled change is due; enqueued");
+        }
+        tx.commit().await?;
+        enqueued += due.len();
     }
-    tx.commit().await?;
-    Ok(due.len())
+    Ok(enqueued)
 }
 
-fn message(row: &DueTermination) -> anyhow::Result<QueueMessage> {
+fn message(which: Scheduled, row: &Due) -> anyhow::Result<QueueMessage> {
+    let (event_id, trigger) = match which {
+        Scheduled::Termination => (effective_event_id(&row.event_id), TRIGGER),
+        Scheduled::Activation => (start_event_id(&row.event_id), START_TRIGGER),
+    };
     Ok(QueueMessage {
         source: row.source.clone(),
         source_kind: row.source_kind.parse().map_err(anyhow::Error::msg)?,
-        event_id: effective_event_id(&row.event_id),
+        event_id,
         received_at: row.received_at,
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: TRIGGER.to_owned(),
+        trigger: trigger.to_owned(),
         body: bytes::Bytes::from(row.body.clone()),
     })
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod leavers;
 mod not_revoked;
 mod operations;
+mod prehires;
 mod processing;
 mod provisioning;
 mod proxy;

@@ -42,7 +42,7 @@ async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
 }
 
 /// Run one scheduler pass by hand; returns how many terminations it enqueued.
-async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
+pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
     let stop = CancellationToken::new();
     let topology = Topology::new(&app.iso.prefix, 10);
     let url = provisiond::config::Secret::new(&amqp_url());
