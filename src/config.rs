@@ -186,7 +186,7 @@ pub struct SourceConfig {
     pub api: Option<ApiConfig>,
 }
 
-/// `[[sources]] api = { base_url, token, company?, timeout? }`.
+/// `[[sources]] api = { base_url, token, company?, user?, account_token?, timeout? }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
@@ -198,6 +198,9 @@ pub struct ApiConfig {
     /// HiBob's service user id (the token is its password).
     #[serde(default)]
     pub user: Option<String>,
+    /// Merge's linked-account token (`X-Account-Token`); the token is the API key.
+    #[serde(default)]
+    pub account_token: Option<Secret>,
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }

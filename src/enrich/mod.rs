@@ -2,13 +2,15 @@
 //! the employee's current record from the sender's API (`[[sources]] api = {…}`) and
 //! decides from that record. A fetch that fails transiently is retried like any other
 //! transient failure; a record the sender does not know (404) leaves the event as its
-//! payload allows (neither sender here documents a 404 as a termination).
+//! payload allows (no sender here documents a 404 as a termination).
 
 mod bamboohr;
 mod deel;
 mod finch;
 mod gusto;
 mod hibob;
+mod merge;
+mod workos;
 
 use std::time::Duration;
 
@@ -70,11 +72,18 @@ impl Enricher {
                 | SourceKind::Gusto
                 | SourceKind::Hibob
                 | SourceKind::Deel
+                | SourceKind::Merge
+                | SourceKind::Workos
         ) {
             return Ok(None);
         }
         if kind == SourceKind::Hibob && api.user.is_none() {
             return Err("`user` (the service user id) is required for HiBob".into());
+        }
+        if kind == SourceKind::Merge && api.account_token.is_none() {
+            return Err(
+                "`account_token` (the linked account's token) is required for Merge".into(),
+            );
         }
         if kind == SourceKind::Bamboohr && api.company.is_none() {
             return Err(
@@ -107,7 +116,9 @@ impl Enricher {
             SourceKind::Deel => event
                 .employee_id
                 .starts_with(crate::webhook::normalize::deel::CONTRACT_PREFIX),
-            _ => false,
+            // Full payloads: only one without a status (`employment_status`, `state`).
+            SourceKind::Merge | SourceKind::Workos => thin && event.kind != EventKind::Terminated,
+            SourceKind::StandardWebhooks => false,
         }
     }
 
@@ -119,7 +130,9 @@ impl Enricher {
             SourceKind::Gusto => gusto::fetch(self, employee_id).await,
             SourceKind::Hibob => hibob::fetch(self, employee_id).await,
             SourceKind::Deel => deel::fetch(self, employee_id).await,
-            _ => Ok(None),
+            SourceKind::Merge => merge::fetch(self, employee_id).await,
+            SourceKind::Workos => workos::fetch(self, employee_id).await,
+            SourceKind::StandardWebhooks => Ok(None),
         }
     }
 }

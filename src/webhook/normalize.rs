@@ -9,8 +9,8 @@ mod envelope;
 mod finch;
 mod gusto;
 mod hibob;
-mod merge;
-mod workos;
+pub(crate) mod merge;
+pub(crate) mod workos;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;

@@ -20,4 +20,5 @@ mod rules;
 mod scheduling;
 mod scim;
 mod sender_api;
+mod senders;
 mod target_server;

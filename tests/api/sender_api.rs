@@ -15,11 +15,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const API_TOKEN: &str = "sender-api-token";
-const BAMBOO_KEY: &str = "bamboo-webhook-key";
-const GUSTO_TOKEN: &str = "gusto-verification-token";
-const BOB_SECRET: &str = "bob-webhook-secret";
-const DEEL_KEY: &str = "deel-signing-key";
+pub(crate) const API_TOKEN: &str = "sender-api-token";
+pub(crate) const BAMBOO_KEY: &str = "bamboo-webhook-key";
+pub(crate) const GUSTO_TOKEN: &str = "gusto-verification-token";
+pub(crate) const BOB_SECRET: &str = "bob-webhook-secret";
+pub(crate) const DEEL_KEY: &str = "deel-signing-key";
+pub(crate) const MERGE_ACCOUNT_TOKEN: &str = "merge-linked-account-token";
 
 #[derive(Default)]
 struct Records {
@@ -31,13 +32,13 @@ struct Records {
 }
 
 #[derive(Clone)]
-struct SenderApi {
+pub(crate) struct SenderApi {
     base: String,
     records: Arc<Mutex<Records>>,
 }
 
 impl SenderApi {
-    async fn start() -> SenderApi {
+    pub(crate) async fn start() -> SenderApi {
         let records = Arc::new(Mutex::new(Records::default()));
         let app = Router::new()
             .route("/api/gateway.php/{company}/v1/employees/{id}", get(bamboo))
@@ -45,6 +46,8 @@ impl SenderApi {
             .route("/v1/employees/{id}", get(gusto))
             .route("/v1/people/{id}", get(hibob))
             .route("/rest/v2/contracts/{id}", get(deel))
+            .route("/api/hris/v1/employees/{id}", get(merge))
+            .route("/directory_users/{id}", get(workos))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -52,7 +55,7 @@ impl SenderApi {
         SenderApi { base, records }
     }
 
-    fn set(&self, id: &str, record: Value) {
+    pub(crate) fn set(&self, id: &str, record: Value) {
         self.records
             .lock()
             .unwrap()
@@ -64,7 +67,7 @@ impl SenderApi {
         self.records.lock().unwrap().failures = n;
     }
 
-    fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.records.lock().unwrap().calls
     }
 }
@@ -170,7 +173,31 @@ async fn deel(
     record_of(&records, &id).map(|contract| Json(json!({ "data": contract })))
 }
 
-fn sources(api: &SenderApi) -> String {
+/// Merge: the API key as a bearer token, and the linked account's token.
+async fn merge(
+    State(records): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    admit(&records, &headers, &bearer())?;
+    let account = headers.get("x-account-token").and_then(|v| v.to_str().ok());
+    if account != Some(MERGE_ACCOUNT_TOKEN) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    record_of(&records, &id).map(Json)
+}
+
+/// WorkOS: the API key as a bearer token; the directory user itself.
+async fn workos(
+    State(records): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    admit(&records, &headers, &bearer())?;
+    record_of(&records, &id).map(Json)
+}
+
+pub(crate) fn sources(api: &SenderApi) -> String {
     format!(
         "[[sources]]\nname = \"bamboo\"\nkind = \"bamboohr\"\nsecrets = [\"{BAMBOO_KEY}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", company = \"acme\", timeout = \"2s\" }}\n\n\
@@ -181,6 +208,10 @@ fn sources(api: &SenderApi) -> String {
          [[sources]]\nname = \"bob\"\nkind = \"hibob\"\nsecrets = [\"{BOB_SECRET}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", user = \"SERVICE-1\" }}\n\n\
          [[sources]]\nname = \"deel\"\nkind = \"deel\"\nsecrets = [\"{DEEL_KEY}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n\n\
+         [[sources]]\nname = \"merge_api\"\nkind = \"merge\"\nsecrets = [\"{MERGE_SECRET}\"]\n\
+         api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\", account_token = \"{MERGE_ACCOUNT_TOKEN}\" }}\n\n\
+         [[sources]]\nname = \"workos_api\"\nkind = \"workos\"\nsecrets = [\"{WORKOS_SECRET}\"]\n\
          api = {{ base_url = \"{base}\", token = \"{API_TOKEN}\" }}\n",
         base = api.base
     )
@@ -483,5 +514,75 @@ async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
         phantom.is_none(),
         "no employee is made up from the contract id"
     );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_merge_employee_without_a_status_is_decided_from_merges_employee_api() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let employee = unique("m");
+    let employee_body = |status: Value, modified: &str| {
+        json!({"hook": {"id": "h1", "event": "Employee.changed"},
+               "linked_account": {"id": "la_1", "integration_slug": "bamboohr"},
+               "data": {"id": employee, "first_name": "Grace", "work_email": "g@acme.example",
+                        "employment_status": status, "modified_at": modified}})
+        .to_string()
+        .into_bytes()
+    };
+    let hire = employee_body(json!("ACTIVE"), "2026-03-01T09:00:00Z");
+    post_signed(&app, "merge_api", SourceKind::Merge, MERGE_SECRET, &hire).await;
+    assert_eq!(
+        app.employee_after("merge_api", &employee, 1).await["status"],
+        "active"
+    );
+    assert_eq!(api.calls(), 0, "a full payload is not fetched");
+
+    // The integration stopped supplying the status: Merge's API has the record.
+    api.set(
+        &employee,
+        json!({"id": employee, "first_name": "Grace", "work_email": "g@acme.example",
+               "employment_status": "INACTIVE", "termination_date": "2026-03-02T00:00:00Z"}),
+    );
+    let thin = employee_body(Value::Null, "2026-03-02T09:00:00Z");
+    post_signed(&app, "merge_api", SourceKind::Merge, MERGE_SECRET, &thin).await;
+    let view = app.employee_after("merge_api", &employee, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    assert_eq!(api.calls(), 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_users_api() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let user = unique("directory_user_");
+    let event = |state: Value, updated: &str| {
+        json!({"object": "event", "id": unique("event_"), "event": "dsync.user.updated",
+               "data": {"object": "directory_user", "id": user, "directory_id": "directory_1",
+                        "email": "k@acme.example", "state": state, "updated_at": updated},
+               "created_at": updated})
+        .to_string()
+        .into_bytes()
+    };
+    let hire = event(json!("active"), "2026-03-01T09:00:00.000Z");
+    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &hire).await;
+    assert_eq!(
+        app.employee_after("workos_api", &user, 1).await["status"],
+        "active"
+    );
+
+    api.set(
+        &user,
+        json!({"object": "directory_user", "id": user, "directory_id": "directory_1",
+               "email": "k@acme.example", "state": "inactive"}),
+    );
+    let thin = event(Value::Null, "2026-03-02T09:00:00.000Z");
+    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &thin).await;
+    let view = app.employee_after("workos_api", &user, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }

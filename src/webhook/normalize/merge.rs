@@ -72,7 +72,8 @@ fn is_terminated(
     Ok(start.is_none_or(|start| start <= termination))
 }
 
-fn attributes(data: &Value) -> Attributes {
+/// The Employee's attributes (also read from Merge's API by enrichment).
+pub(crate) fn attributes(data: &Value) -> Attributes {
     Attributes {
         email: text(data, "work_email").or_else(|| text(data, "personal_email")),
         given_name: text(data, "first_name"),

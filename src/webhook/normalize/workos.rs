@@ -55,7 +55,8 @@ fn occurred_at(payload: &Value, data: &Value) -> Result<Option<DateTime<Utc>>, N
     }
 }
 
-fn attributes(data: &Value) -> Attributes {
+/// The directory user's attributes (also read from WorkOS's API by enrichment).
+pub(crate) fn attributes(data: &Value) -> Attributes {
     let custom = &data["custom_attributes"];
     let enterprise = &data["raw_attributes"][SCIM_ENTERPRISE];
     Attributes {
