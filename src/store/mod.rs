@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod audit_log;
+pub mod contracts;
 pub mod dead_letters;
 pub mod directories;
 pub mod employees;

@@ -22,8 +22,10 @@ use crate::queue::{Publisher, QueueMessage};
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule::{self, Scheduled};
-use crate::store::{actions, directories};
+use crate::store::{actions, contracts, directories};
+use crate::webhook::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::webhook::normalize::{normalize, parse_time};
+use crate::webhook::signature::SourceKind;
 
 /// What processing did with an event; every accepted event ends in one of these (or in
 /// the dead-letter queue).
@@ -159,6 +161,14 @@ impl Processor {
         let Normalized::Employee(event) = &mut item.normalized else {
             return Ok(item);
         };
+        if let Some(contract) = event.employee_id.strip_prefix(CONTRACT_PREFIX) {
+            // A Deel contract event that names no worker: the worker its hire named.
+            let worker = contracts::worker_of(&self.pool, &msg.source, contract).await?;
+            if let Some(worker) = worker {
+                event.employee_id = worker;
+                return Ok(item);
+            }
+        }
         if !Enricher::needs(msg.source_kind, event) {
             return Ok(item);
         }
@@ -546,6 +556,10 @@ impl Processor {
     ) -> Result<(Outcome, EventRecord<'a>), sqlx::Error> {
         let msg = item.msg;
         let id = event.employee_id.as_str();
+        if msg.source_kind == SourceKind::Deel && !id.starts_with(CONTRACT_PREFIX) {
+            let contracts = deel::contract_ids(&event.attributes.data, id);
+            contracts::record(conn, &msg.source, id, &msg.event_id, &contracts).await?;
+        }
         let mut record = item.record(Outcome::Applied);
         // The event as applied (a user of a deleted directory terminates).
         record.kind = Some(event.kind.as_str());

@@ -586,3 +586,48 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
     assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn without_api_a_deel_contract_termination_lands_on_the_worker_its_hire_named() {
+    let iso = Isolation::new();
+    let extra = format!(
+        "[[sources]]\nname = \"deel_plain\"\nkind = \"deel\"\nsecrets = [\"{DEEL_KEY}\"]\n"
+    );
+    let app = spawn_with(test_config_with(&iso, &amqp_url(), &extra), iso, Role::All).await;
+    let post = |event: &'static str, resource: Value| {
+        let app = &app;
+        async move {
+            let body = deel_event(event, resource);
+            post_signed(app, "deel_plain", SourceKind::Deel, DEEL_KEY, &body).await;
+        }
+    };
+    // The hire names its contract; the termination names only the contract.
+    let (worker, contract) = (unique("w"), unique("c"));
+    let hire = json!({"id": worker, "first_name": "Ada", "email": "ada@deel.example",
+                      "country": "GB", "contract_id": contract});
+    post("employee.created.contractor", hire).await;
+    app.employee_after("deel_plain", &worker, 1).await;
+    let ended = json!({"id": contract, "completion_date": "2026-03-01"});
+    post("contract.terminated", ended).await;
+    let view = app.employee_after("deel_plain", &worker, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+
+    // A contractor hired under its contract's id is found by that id.
+    let contractor = unique("c");
+    let hire = json!({"id": contractor, "first_name": "Bo", "email": "bo@deel.example"});
+    post("employee.created.contractor", hire).await;
+    app.employee_after("deel_plain", &contractor, 1).await;
+    post("contract.terminated", json!({"id": contractor})).await;
+    let view = app.employee_after("deel_plain", &contractor, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+
+    // An unknown contract stays visible as such, recorded `no_api_to_enrich`.
+    let unknown = unique("c");
+    post("contract.terminated", json!({"id": unknown})).await;
+    let view = app
+        .employee_after("deel_plain", &format!("contract:{unknown}"), 1)
+        .await;
+    assert_eq!(view["events"][0]["reason"], "no_api_to_enrich");
+    app.cleanup().await;
+}

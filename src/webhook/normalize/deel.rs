@@ -58,6 +58,24 @@ pub(super) fn normalize(
     }))
 }
 
+/// The contracts a worker's event names: `contract_id`, `contract.id`, `contracts[].id`,
+/// and the resource's own id when it is not the employee's (a contract naming its worker).
+/// `data` is the event's resource (the canonical event's `attributes.data`).
+pub fn contract_ids(data: &Value, employee_id: &str) -> Vec<String> {
+    let mut ids: Vec<String> = [text(data, "contract_id"), text(&data["contract"], "id")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(contracts) = data["contracts"].as_array() {
+        ids.extend(contracts.iter().filter_map(|c| text(c, "id")));
+    }
+    ids.extend(text(data, "id").filter(|id| id != employee_id));
+    ids.retain(|id| id != employee_id && !id.chars().any(char::is_control));
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// `resource` is documented both as an object and as an array; the first item is used.
 fn resource(data: &Value) -> Option<&Value> {
     match data.get("resource")? {
@@ -179,5 +197,15 @@ mod tests {
         let event = employee(run(Deel, &body("contract.terminated", contract)));
         assert_eq!(event.kind, EventKind::Terminated);
         assert_eq!(event.employee_id, "contract:c_88");
+    }
+
+    #[test]
+    fn deel_contract_ids_come_from_every_documented_place_but_the_employee_itself() {
+        let resource = serde_json::json!({"id": "c_1", "worker_id": "w_1", "contract_id": "c_2",
+            "contract": {"id": "c_3"}, "contracts": [{"id": "c_4"}, {"id": "w_1"}]});
+        let ids = super::contract_ids(&resource, "w_1");
+        assert_eq!(ids, ["c_1", "c_2", "c_3", "c_4"]);
+        let profile = serde_json::json!({"id": "hris_profile_1", "first_name": "Ada"});
+        assert!(super::contract_ids(&profile, "hris_profile_1").is_empty());
     }
 }
