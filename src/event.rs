@@ -60,13 +60,17 @@ impl CanonicalEvent {
     /// (canonical `active`, Merge `ACTIVE`, WorkOS `active`, BambooHR `Active`). Only such
     /// an event may re-activate a terminated employee; a bare `updated` never does.
     pub fn says_active(&self) -> bool {
-        self.kind == EventKind::Created
-            || (self.kind == EventKind::Updated
-                && self
-                    .attributes
-                    .employment_status
-                    .as_deref()
-                    .is_some_and(|s| s.trim().eq_ignore_ascii_case("active")))
+        self.kind == EventKind::Created || self.status_says_active()
+    }
+
+    /// The payload's status says active (a hire without a status does not).
+    pub fn status_says_active(&self) -> bool {
+        self.kind != EventKind::Terminated
+            && self
+                .attributes
+                .employment_status
+                .as_deref()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case("active"))
     }
 
     /// A status that says the person has not started yet (Merge `PENDING`, Finch

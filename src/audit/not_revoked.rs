@@ -165,7 +165,8 @@ pub struct Reactivation {
     pub previous_termination_event_id: Option<String>,
 }
 
-/// The re-activations received in the window, oldest first.
+/// The re-activations applied in the window, oldest first (a pre-hire's activation at its
+/// start date is applied long after the pre-hire was received).
 pub async fn reactivations(
     conn: &mut PgConnection,
     params: &Params,
@@ -179,8 +180,8 @@ pub async fn reactivations(
           ORDER BY t.id DESC LIMIT 1) AS previous_termination_event_id \
          FROM events e \
          WHERE e.reason = 'rehire' AND e.outcome = 'applied' \
-         AND ($1::text IS NULL OR e.source = $1) AND e.received_at >= $2 AND e.received_at < $3 \
-         ORDER BY e.received_at, e.id",
+         AND ($1::text IS NULL OR e.source = $1) AND e.processed_at >= $2 \
+         AND e.processed_at < $3 ORDER BY e.processed_at, e.id",
     )
     .bind(params.source.as_deref())
     .bind(params.since)

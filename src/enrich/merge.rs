@@ -21,10 +21,12 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
 fn record(body: &Value) -> Record {
     let status = text(body, "employment_status").unwrap_or_default();
     let deleted = body["remote_was_deleted"] == Value::Bool(true);
-    // An old termination date before a later start is a rehire's history, not a leave.
+    // A past termination date before a later start is a rehire's history, not a leave; a
+    // future one is kept whatever the start (a pre-hire who will not stay).
     let start = date(body, "start_date");
-    let termination_date =
-        date(body, "termination_date").filter(|t| start.is_none_or(|start| start <= *t));
+    let now = chrono::Utc::now();
+    let termination_date = date(body, "termination_date")
+        .filter(|t| *t > now || start.is_none_or(|start| start <= *t));
     Record {
         left: status.eq_ignore_ascii_case("inactive") || deleted,
         active: status.eq_ignore_ascii_case("active") && !deleted,

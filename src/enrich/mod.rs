@@ -144,9 +144,9 @@ pub fn apply(event: &mut CanonicalEvent, mut record: Record, now: DateTime<Utc>)
     if let Some(employee_id) = record.employee_id.take() {
         event.employee_id = employee_id;
     }
-    let data = std::mem::take(&mut event.attributes.data);
+    let webhook = std::mem::take(&mut event.attributes.data);
     event.attributes = record.attributes;
-    event.attributes.data = serde_json::json!({ "webhook": data, "record": event.attributes.data });
+    event.attributes.data = merged_data(std::mem::take(&mut event.attributes.data), webhook);
     let date_passed = record.termination_date.is_some_and(|d| d <= now);
     if record.left || date_passed {
         event.kind = EventKind::Terminated;
@@ -159,6 +159,22 @@ pub fn apply(event: &mut CanonicalEvent, mut record: Record, now: DateTime<Utc>)
             event.attributes.employment_status = Some("active".into());
         }
     }
+}
+
+/// The record's fields at the top (where `directory_id` and the like are looked up), the
+/// webhook's payload under `webhook`; keys the record lacks (a WorkOS user's
+/// `directory_id`) are taken from the webhook.
+fn merged_data(record: serde_json::Value, webhook: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(mut fields) = record else {
+        return serde_json::json!({ "webhook": webhook, "record": record });
+    };
+    if let serde_json::Value::Object(sent) = &webhook {
+        for (key, value) in sent {
+            fields.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    fields.insert("webhook".into(), webhook);
+    serde_json::Value::Object(fields)
 }
 
 impl Enricher {

@@ -129,8 +129,11 @@ pub async fn contradiction(
             .bind(&action.employee_id)
             .fetch_optional(conn)
             .await?;
-    Ok((status.as_deref() == Some("terminated"))
-        .then(|| "superseded: the employee is terminated".to_owned()))
+    Ok(match status.as_deref() {
+        Some("terminated") => Some("superseded: the employee is terminated".to_owned()),
+        Some("pending") => Some("superseded: the employee has not started yet".to_owned()),
+        _ => None,
+    })
 }
 
 /// Mark an open action as not sent, with why.

@@ -39,8 +39,10 @@ impl EmployeeState {
     pub fn status_str(&self) -> &'static str {
         match self.status.as_str() {
             "terminated" => "terminated",
+            "active" => "active",
             "pending" => "pending",
-            _ => "active",
+            // Fail closed: the constraint allows no other status.
+            _ => "terminated",
         }
     }
 }

@@ -25,6 +25,16 @@ impl Scheduled {
             Scheduled::Activation => "scheduled_activations",
         }
     }
+
+    /// The statuses a newer event may cancel. An enqueued termination is on its way and
+    /// must apply; an enqueued activation is checked against its row when it arrives, so
+    /// cancelling it still stops it.
+    fn cancellable(self) -> &'static str {
+        match self {
+            Scheduled::Termination => "('scheduled')",
+            Scheduled::Activation => "('scheduled', 'enqueued')",
+        }
+    }
 }
 
 pub async fn insert(
@@ -65,8 +75,9 @@ pub async fn cancel_for_employee(
 ) -> Result<u64, sqlx::Error> {
     let sql = format!(
         "UPDATE {} SET status = 'cancelled', reason = $3, updated_at = now() \
-         WHERE source = $1 AND employee_id = $2 AND status = 'scheduled'",
-        which.table()
+         WHERE source = $1 AND employee_id = $2 AND status IN {}",
+        which.table(),
+        which.cancellable()
     );
     let done = sqlx::query(&sql)
         .bind(source)
@@ -118,6 +129,24 @@ pub async fn mark_enqueued(
     );
     sqlx::query(&sql).bind(id).execute(conn).await?;
     Ok(())
+}
+
+/// The status of the scheduled row of `event_id` (`scheduled`, `enqueued`, `cancelled`).
+pub async fn status_of(
+    conn: &mut PgConnection,
+    which: Scheduled,
+    source: &str,
+    event_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT status FROM {} WHERE source = $1 AND event_id = $2",
+        which.table()
+    );
+    sqlx::query_scalar(&sql)
+        .bind(source)
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

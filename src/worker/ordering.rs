@@ -36,6 +36,9 @@ pub struct Incoming {
     pub at: DateTime<Utc>,
     /// A hire, or a payload whose status says active.
     pub says_active: bool,
+    /// The payload's status says active (not just a hire): what a pre-hire needs before
+    /// its start date.
+    pub status_active: bool,
     /// A pre-hire whose start date is still ahead (or unknown): pending, not active.
     pub prehire: bool,
     /// The scheduler's activation of a pre-hire at the start date.
@@ -70,19 +73,33 @@ pub fn decide(state: Option<&EmployeeState>, event: Incoming) -> Decision {
             rehire: event.says_active,
         };
     }
-    if state.is_pending() && !(event.says_active || event.prehire) {
-        return Decision::KeepInactive;
+    if state.is_pending() {
+        if !(event.status_active || event.prehire) {
+            return Decision::KeepInactive;
+        }
+        return Decision::Apply {
+            rehire: event.status_active && returns(state),
+        };
     }
     Decision::Apply { rehire: false }
+}
+
+/// A pre-hire who was terminated before (and not active since): activating them is a
+/// re-activation, reported as one.
+fn returns(state: &EmployeeState) -> bool {
+    state
+        .terminated_occurred_at
+        .is_some_and(|t| state.activated_occurred_at.is_none_or(|a| t > a))
 }
 
 /// The scheduled activation of a pre-hire: only a pre-hire still pending starts. Someone
 /// terminated before the start (whatever the times say) stays out.
 fn start(state: Option<&EmployeeState>) -> Decision {
     match state {
-        Some(s) if s.is_pending() => Decision::Apply {
-            rehire: s.terminated_occurred_at.is_some(),
-        },
+        Some(s) if s.last_occurred_at.is_none() => {
+            Decision::Stale("no pre-hire recorded for this start")
+        }
+        Some(s) if s.is_pending() => Decision::Apply { rehire: returns(s) },
         Some(s) if s.is_terminated() => Decision::Stale("terminated before the start date"),
         Some(_) => Decision::Stale("already active before the start date"),
         None => Decision::Stale("no pre-hire recorded for this start"),
@@ -125,6 +142,7 @@ mod tests {
             kind,
             at: at(secs),
             says_active,
+            status_active: says_active && kind == EventKind::Updated,
             prehire: false,
             start: false,
         }
@@ -190,6 +208,9 @@ mod tests {
         let s = state("pending", 10);
         let d = decide(Some(&s), event(EventKind::Updated, 20, false));
         assert_eq!(d, Decision::KeepInactive);
+        // A hire without a status is not enough before the start date.
+        let d = decide(Some(&s), created(20));
+        assert_eq!(d, Decision::KeepInactive);
         let d = decide(Some(&s), event(EventKind::Updated, 20, true));
         assert_eq!(d, Decision::Apply { rehire: false });
     }
@@ -200,6 +221,19 @@ mod tests {
         assert!(matches!(decide(Some(&s), prehire(20)), Decision::Stale(_)));
         let d = decide(Some(&s), prehire(21));
         assert_eq!(d, Decision::Apply { rehire: false });
+    }
+
+    #[test]
+    fn a_former_leaver_activated_from_pending_is_a_rehire() {
+        let mut s = state("pending", 30);
+        s.activated_occurred_at = Some(at(5));
+        s.terminated_occurred_at = Some(at(20));
+        assert_eq!(
+            decide(Some(&s), start_of(25)),
+            Decision::Apply { rehire: true }
+        );
+        let d = decide(Some(&s), event(EventKind::Updated, 40, true));
+        assert_eq!(d, Decision::Apply { rehire: true });
     }
 
     #[test]

@@ -113,6 +113,13 @@ enum Start {
     Reached,
 }
 
+/// The day a `start_date` names (its leading `YYYY-MM-DD`, whatever offset follows).
+fn start_day(text: &str) -> Option<chrono::NaiveDate> {
+    let day = chrono::NaiveDate::parse_from_str(text.trim().get(..10)?, "%Y-%m-%d");
+    day.ok()
+        .or_else(|| parse_time(text).map(|t| t.date_naive()))
+}
+
 impl Processor {
     /// Directory only, system clock, date-only terminations at the end of the day (UTC).
     pub fn new(pool: PgPool, directory: String) -> Self {
@@ -569,20 +576,35 @@ impl Processor {
             (EventKind::Terminated, Some(effective)) => effective.max(event.occurred_at),
             _ => event.occurred_at,
         };
-        let start = self.start_of(msg, event);
+        let start = self.start_of(msg, event, state);
         let waits = matches!(start, Start::Waits(_));
+        let reached = start == Start::Reached;
         let incoming = Incoming {
             kind: event.kind,
             at,
-            says_active: (event.says_active() && !waits) || start == Start::Reached,
+            says_active: (event.says_active() && !waits) || reached,
+            status_active: event.status_says_active() || reached,
             prehire: waits,
             start: msg.trigger == scheduler::START_TRIGGER,
         };
-        let rehire = match decide(state, incoming) {
+        let decision = match self.start_cancelled(conn, msg, incoming.start).await? {
+            Some(reason) => Decision::Stale(reason),
+            None => decide(state, incoming),
+        };
+        let rehire = match decision {
             Decision::Apply { rehire } => rehire,
             Decision::KeepInactive => {
                 writes.attribute_updates.push((&msg.source, event));
-                let kept = kept_inactive(msg, event, state);
+                let mut kept = kept_inactive(msg, event, state);
+                // A pre-hire's leave date still counts: it waits for its date.
+                let due = event.effective_at.and_then(|at| self.policy.future_due(at));
+                if let (Some(due), Some(effective), "pending") =
+                    (due, event.effective_at, kept.status)
+                {
+                    let which = Scheduled::Termination;
+                    schedule::insert(conn, which, msg, id, effective, due).await?;
+                    kept.termination_scheduled = true;
+                }
                 let (reason, account) = match kept.status {
                     "pending" => (KEPT_PENDING, "pending"),
                     _ => (KEPT_TERMINATED, "deactivated"),
@@ -606,9 +628,11 @@ impl Processor {
         // termination, a new future date, or a hire / active status without any date. An
         // ordinary edit (a thin sender's `updated`), or one with a date already past,
         // leaves it waiting.
-        let rescinds = event.kind == EventKind::Terminated
-            || due.is_some()
-            || (event.says_active() && event.effective_at.is_none());
+        // The scheduler's start of a pre-hire rescinds nothing: it is not news from the sender.
+        let rescinds = !incoming.start
+            && (event.kind == EventKind::Terminated
+                || due.is_some()
+                || (incoming.says_active && event.effective_at.is_none()));
         if rescinds && state.is_some_and(|s| s.termination_scheduled) {
             let reason = "superseded by a newer event";
             let which = Scheduled::Termination;
@@ -618,11 +642,13 @@ impl Processor {
             schedule::insert(conn, Scheduled::Termination, msg, id, effective, due).await?;
         }
         // A pre-hire's activation waits for the start date; whatever settles the
-        // employee's access now (a newer pre-hire, an active status, a termination)
-        // replaces it.
-        let settles = if waits {
+        // employee's access now (a newer pre-hire, an active status, a termination, even
+        // one dated later: fail closed) replaces it.
+        let settles = if incoming.start {
+            None
+        } else if waits {
             Some("replaced by a newer pre-hire event")
-        } else if event.kind == EventKind::Terminated && due.is_none() {
+        } else if event.kind == EventKind::Terminated {
             Some("terminated before the start date")
         } else if incoming.says_active {
             Some("activated before the start date")
@@ -692,17 +718,53 @@ impl Processor {
     }
 
     /// Whether `event` is a pre-hire, and how it stands against its start date (the start
-    /// of that day in `audit.time_zone`).
-    fn start_of(&self, msg: &QueueMessage, event: &CanonicalEvent) -> Start {
+    /// of that day in `audit.time_zone`). A start date that has passed activates, except
+    /// for a leaver whose start date is not after the termination (an old hire date): that
+    /// pre-hire waits for an explicit active status.
+    fn start_of(
+        &self,
+        msg: &QueueMessage,
+        event: &CanonicalEvent,
+        state: Option<&EmployeeState>,
+    ) -> Start {
         if msg.trigger == scheduler::START_TRIGGER || !event.says_prehire() {
             return Start::NotPrehire;
         }
-        let start_date = event.attributes.start_date.as_deref().and_then(parse_time);
-        match start_date.map(|date| self.policy.start_due(date)) {
-            None => Start::Waits(None),
-            Some(Some(due)) => Start::Waits(Some(due)),
-            Some(None) => Start::Reached,
+        let Some(day) = event.attributes.start_date.as_deref().and_then(start_day) else {
+            return Start::Waits(None);
+        };
+        if let Some(due) = self.policy.start_due(day) {
+            return Start::Waits(Some(due));
         }
+        let terminated = state.filter(|s| s.is_terminated());
+        let old_hire = terminated
+            .and_then(|s| s.terminated_occurred_at)
+            .is_some_and(|t| day <= t.date_naive());
+        if old_hire {
+            Start::Waits(None)
+        } else {
+            Start::Reached
+        }
+    }
+
+    /// A start message whose scheduled row was cancelled (a newer pre-hire, a termination
+    /// or an active status, after the scheduler sent it) is stale.
+    async fn start_cancelled(
+        &self,
+        conn: &mut PgConnection,
+        msg: &QueueMessage,
+        start: bool,
+    ) -> Result<Option<&'static str>, sqlx::Error> {
+        if !start {
+            return Ok(None);
+        }
+        let event_id = scheduler::start_of_event(&msg.event_id);
+        let which = Scheduled::Activation;
+        let status = schedule::status_of(conn, which, &msg.source, event_id).await?;
+        // `scheduled` too: the scheduler marks the row after the broker confirmed, and its
+        // transaction may not have committed yet when the message is already here.
+        let live = matches!(status.as_deref(), Some("scheduled" | "enqueued"));
+        Ok((!live).then_some("the start was cancelled by a newer event"))
     }
 
     /// A pre-hire: the directory account pending in this transaction; an employee who was

@@ -41,8 +41,8 @@ impl SchedulePolicy {
 
     /// When a pre-hire starting on `start_date` becomes active: the start of that day in
     /// `audit.time_zone`. `None` when that moment has come.
-    pub fn start_due(&self, start_date: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let due = local_midnight(start_date.date_naive(), self.time_zone);
+    pub fn start_due(&self, start_date: NaiveDate) -> Option<DateTime<Utc>> {
+        let due = local_midnight(start_date, self.time_zone);
         (due > self.clock.now()).then_some(due)
     }
 }

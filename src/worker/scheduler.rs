@@ -28,6 +28,11 @@ pub fn start_event_id(event_id: &str) -> String {
 /// The trigger of a pre-hire's activation at its start date.
 pub const START_TRIGGER: &str = "start_date";
 
+/// The pre-hire event a start message (`<event id>:start`) comes from.
+pub fn start_of_event(event_id: &str) -> &str {
+    event_id.strip_suffix(":start").unwrap_or(event_id)
+}
+
 pub async fn run(
     pool: PgPool,
     publisher: Publisher,

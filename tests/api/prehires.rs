@@ -238,3 +238,83 @@ async fn a_pre_hire_is_rescheduled_by_a_new_start_date_and_kept_pending_by_a_bar
     assert!(view["scheduled_activation"].is_null());
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_fixed_term_pre_hire_starts_on_its_start_date_and_still_leaves_on_its_end_date() {
+    let clock = ManualClock::new(at("2030-03-01T12:00:00Z"));
+    let product = TargetServer::start(&[], 200).await;
+    let app = start(&clock, &product).await;
+    let employee = unique("fixedterm");
+    let mut hire: Value = serde_json::from_slice(&merge(
+        "Employee.added",
+        &employee,
+        "PENDING",
+        "2030-03-10T00:00:00Z",
+        "2030-03-01T09:00:00Z",
+    ))
+    .unwrap();
+    hire["data"]["termination_date"] = json!("2030-03-20T00:00:00Z");
+    post(&app, hire.to_string().as_bytes()).await;
+    let view = app.employee_after("merge", &employee, 1).await;
+    assert_eq!(view["status"], "pending", "{view}");
+    assert!(view["scheduled_activation"].is_object(), "{view}");
+    assert!(view["scheduled_termination"].is_object(), "{view}");
+
+    // The start activates and leaves the end date waiting.
+    clock.set(at("2030-03-10T00:00:01Z"));
+    let view = wait_status(&app, &employee, "active").await;
+    assert!(view["scheduled_termination"].is_object(), "{view}");
+    assert_eq!(
+        view["scheduled_termination"]["due_at"],
+        "2030-03-20T23:00:00Z"
+    );
+
+    clock.set(at("2030-03-20T23:00:01Z"));
+    let view = wait_status(&app, &employee, "terminated").await;
+    assert_eq!(target(&view, "directory")["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_leaver_marked_pending_with_the_old_start_date_is_not_reactivated() {
+    let clock = ManualClock::new(at("2030-03-01T12:00:00Z"));
+    let product = TargetServer::start(&[], 200).await;
+    let app = start(&clock, &product).await;
+    let employee = unique("oldstart");
+    let hire = merge(
+        "Employee.added",
+        &employee,
+        "ACTIVE",
+        "2025-01-07T00:00:00Z",
+        "2029-01-07T09:00:00Z",
+    );
+    post(&app, &hire).await;
+    app.employee_after("merge", &employee, 1).await;
+    // Senders' times here are clamped to receipt (the test clock is years ahead).
+    let mut leaver: Value =
+        serde_json::from_slice(&merge_leaver(&employee, "2030-03-01T10:00:00Z")).unwrap();
+    leaver["data"]["termination_date"] = json!("2026-01-01T00:00:00Z");
+    post(&app, leaver.to_string().as_bytes()).await;
+    assert_eq!(
+        app.employee_after("merge", &employee, 2).await["status"],
+        "terminated"
+    );
+    // Rehired as pending, but the record still carries the first start date.
+    let pending = merge(
+        "Employee.changed",
+        &employee,
+        "PENDING",
+        "2025-01-07T00:00:00Z",
+        "2030-03-01T11:00:00Z",
+    );
+    post(&app, &pending).await;
+    let view = app.employee_after("merge", &employee, 3).await;
+    assert_eq!(view["status"], "pending", "{view}");
+    assert_eq!(target(&view, "directory")["status"], "pending");
+    assert!(view["scheduled_activation"].is_null());
+    assert_eq!(
+        view["events"][2]["reason"],
+        "pre-hire without a start date: account pending until an explicit active status"
+    );
+    app.cleanup().await;
+}

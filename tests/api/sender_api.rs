@@ -588,6 +588,40 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
 }
 
 #[tokio::test]
+async fn a_workos_user_completed_from_the_api_still_leaves_with_its_directory() {
+    let api = SenderApi::start().await;
+    let app = spawn(&api).await;
+    let (user, directory) = (unique("directory_user_"), unique("directory_"));
+    // Neither the webhook's nor the record's `directory_id` may be lost by enrichment.
+    api.set(
+        &user,
+        json!({"object": "directory_user", "id": user, "email": "l@acme.example",
+               "state": "active"}),
+    );
+    let thin = json!({"object": "event", "id": unique("event_"), "event": "dsync.user.created",
+        "data": {"object": "directory_user", "id": user, "directory_id": directory,
+                 "email": "l@acme.example"},
+        "created_at": "2026-03-01T09:00:00.000Z"});
+    let body = thin.to_string().into_bytes();
+    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &body).await;
+    assert_eq!(
+        app.employee_after("workos_api", &user, 1).await["status"],
+        "active"
+    );
+    assert_eq!(api.calls(), 1);
+
+    let deleted = json!({"object": "event", "id": unique("event_"), "event": "dsync.deleted",
+        "data": {"object": "directory", "id": directory, "state": "deleting"},
+        "created_at": "2026-03-02T09:00:00.000Z"});
+    let body = deleted.to_string().into_bytes();
+    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &body).await;
+    let view = app.employee_after("workos_api", &user, 2).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+    assert_eq!(view["targets"][0]["status"], "deactivated");
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn without_api_a_deel_contract_termination_lands_on_the_worker_its_hire_named() {
     let iso = Isolation::new();
     let extra = format!(
