@@ -11,6 +11,7 @@ use provisiond::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::scim::{scim_target, ScimServer};
 use crate::target_server::TargetServer;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -56,9 +57,13 @@ async fn post(app: &TestApp, body: &[u8]) {
 
 /// Merge with Paris as the audit time zone, an HTTP product target, and the test's clock.
 async fn start(clock: &ManualClock, product: &TargetServer) -> TestApp {
+    start_with(clock, product, "").await
+}
+
+async fn start_with(clock: &ManualClock, product: &TargetServer, targets: &str) -> TestApp {
     let iso = Isolation::new();
     let extra = format!(
-        "{}\n[audit]\ntime_zone = \"Europe/Paris\"\n",
+        "{}\n{targets}\n[audit]\ntime_zone = \"Europe/Paris\"\n",
         product.config("product")
     );
     let config = test_config_with(&iso, &amqp_url(), &extra);
@@ -83,7 +88,9 @@ async fn wait_status(app: &TestApp, employee: &str, status: &str) -> Value {
 async fn a_pending_hire_is_activated_at_the_start_of_its_start_date_in_the_audit_time_zone() {
     let clock = ManualClock::new(at("2030-03-01T12:00:00Z"));
     let product = TargetServer::start(&[], 200).await;
-    let app = start(&clock, &product).await;
+    let scim = ScimServer::start().await;
+    let scim_base = format!("http://127.0.0.1:{}", scim.port);
+    let app = start_with(&clock, &product, &scim_target(&scim_base, "deactivate")).await;
     let employee = unique("prehire");
     let hire = merge(
         "Employee.added",
@@ -111,6 +118,7 @@ async fn a_pending_hire_is_activated_at_the_start_of_its_start_date_in_the_audit
     // No external account before the start.
     assert_eq!(view["actions"], json!([]));
     assert!(product.requests().is_empty());
+    assert!(scim.users_of("merge", &employee).await.is_empty());
 
     clock.set(at("2030-03-09T22:59:00Z"));
     let pending = app.employee("merge", &employee).await.unwrap();
@@ -133,6 +141,11 @@ async fn a_pending_hire_is_activated_at_the_start_of_its_start_date_in_the_audit
     .await;
     assert_eq!(activated.body["data"]["id"], employee.as_str());
     assert_eq!(activated.body["data"]["status"], "active");
+    let user = wait_for("the SCIM user", || async {
+        scim.users_of("merge", &employee).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(user["active"], true);
     app.cleanup().await;
 }
 

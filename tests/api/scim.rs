@@ -89,7 +89,12 @@ impl ScimServer {
     }
 
     pub(crate) async fn users(&self, employee: &str) -> Vec<Value> {
-        let filter = format!("externalId eq \"hris:{employee}\"");
+        self.users_of("hris", employee).await
+    }
+
+    /// The SCIM users provisiond created for `employee` of `source` (`externalId`).
+    pub(crate) async fn users_of(&self, source: &str, employee: &str) -> Vec<Value> {
+        let filter = format!("externalId eq \"{source}:{employee}\"");
         let found = self.get("/Users", &filter).await;
         found["Resources"].as_array().cloned().unwrap_or_default()
     }

@@ -13,8 +13,6 @@ use crate::scim::{scim_target, ScimServer};
 use crate::sender_api::{sources, SenderApi, BAMBOO_KEY, BOB_SECRET, DEEL_KEY, GUSTO_TOKEN};
 use crate::target_server::TargetServer;
 
-/// The bearer token `scim_target` configures (private to `scim.rs`).
-const SCIM_TOKEN: &str = "scim-test-token";
 /// The targets every employee is provisioned to: provisiond's own directory, the SCIM app
 /// (`scim_target` names it `apps`) and the product's HTTP endpoint.
 const TARGETS: [&str; 3] = ["directory", "apps", "product"];
@@ -26,7 +24,6 @@ struct Rig {
     api: SenderApi,
     scim: ScimServer,
     product: TargetServer,
-    http: reqwest::Client,
 }
 
 impl Rig {
@@ -49,7 +46,6 @@ impl Rig {
             api,
             scim,
             product,
-            http: reqwest::Client::new(),
         }
     }
 
@@ -83,13 +79,8 @@ impl Rig {
 
     /// The one SCIM user provisiond knows as `{source}:{id}`.
     async fn scim_user(&self, source: &str, id: &str) -> Value {
-        let url = format!("http://127.0.0.1:{}/Users", self.scim.port);
-        let filter = format!("externalId eq \"{source}:{id}\"");
-        let request = self.http.get(url).bearer_auth(SCIM_TOKEN);
-        let response = request.query(&[("filter", filter)]).send().await.unwrap();
-        let found: Value = response.json().await.unwrap();
-        let users = found["Resources"].as_array().cloned().unwrap_or_default();
-        assert_eq!(users.len(), 1, "one SCIM user for {source}:{id}: {found}");
+        let users = self.scim.users_of(source, id).await;
+        assert_eq!(users.len(), 1, "one SCIM user for {source}:{id}: {users:?}");
         users[0].clone()
     }
 
@@ -259,6 +250,47 @@ async fn merge_employee_removed_reaches_every_target() {
     let removed = merge_hook("Employee.removed", merge_employee(&id, "ACTIVE", ago(1)));
     rig.send("merge", "merge", MERGE_SECRET, &removed).await;
     rig.assert_left("merge", &id).await;
+    rig.cleanup().await;
+}
+
+#[tokio::test]
+async fn merge_pending_hire_has_no_access_anywhere_and_a_termination_before_the_start_cancels_it() {
+    let rig = Rig::start().await;
+    let id = unique("merge");
+    let mut pending = merge_employee(&id, "PENDING", ago(10));
+    let start = (Utc::now() + Span::days(30)).date_naive();
+    pending["start_date"] = json!(format!("{start}T00:00:00Z"));
+    let hire = merge_hook("Employee.added", pending.clone());
+    rig.send("merge", "merge", MERGE_SECRET, &hire).await;
+    let view = rig.app.employee_after("merge", &id, 1).await;
+    assert_eq!(view["status"], "pending", "{view}");
+    assert_eq!(target(&view, "directory")["status"], "pending");
+    assert!(view["scheduled_activation"].is_object(), "{view}");
+    assert_eq!(view["targets"].as_array().unwrap().len(), 1, "{view}");
+    assert!(rig.scim.users_of("merge", &id).await.is_empty());
+    assert!(rig.product_calls("merge", &id).is_empty());
+
+    // The hire falls through before the first day.
+    let mut leaver = pending;
+    leaver["employment_status"] = json!("INACTIVE");
+    leaver["termination_date"] = json!(format!("{}T00:00:00Z", yesterday()));
+    leaver["modified_at"] = json!(rfc3339(ago(1)));
+    rig.send(
+        "merge",
+        "merge",
+        MERGE_SECRET,
+        &merge_hook("Employee.changed", leaver),
+    )
+    .await;
+    let view = rig.wait_all("merge", &id, "deactivated").await;
+    assert_eq!(view["status"], "terminated");
+    assert!(view["scheduled_activation"].is_null(), "{view}");
+    assert!(rig.scim.users_of("merge", &id).await.is_empty());
+    let calls = rig.product_calls("merge", &id);
+    assert!(
+        calls.iter().all(|(_, status)| status == "terminated"),
+        "{calls:?}"
+    );
     rig.cleanup().await;
 }
 
