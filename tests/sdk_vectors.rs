@@ -270,6 +270,31 @@ fn python_sdk_verdict_on_sign(
     })))
 }
 
+/// The Python SDK `sdk` accepts what `sign` produced for `kind` with `secret`.
+fn python_sdk_accepts_sign_output(sdk: &str, kind: SourceKind, secret: &str, body: &str) {
+    let verdict = python_sdk_verdict_on_sign(sdk, kind, secret, secret, body, body);
+    assert_eq!(verdict, Ok(()));
+}
+
+/// ... and refuses it, as not matching, once one byte of the body changed.
+fn python_sdk_refuses_changed_sign_output(sdk: &str, kind: SourceKind, secret: &str, body: &str) {
+    let changed = one_byte_changed(body);
+    let verdict = python_sdk_verdict_on_sign(sdk, kind, secret, secret, body, &changed);
+    assert_refused_as_not_matching(verdict);
+}
+
+/// ... and refuses it, as not matching, under another secret.
+fn python_sdk_refuses_sign_output_under_another_secret(
+    sdk: &str,
+    kind: SourceKind,
+    secret: &str,
+    other: &str,
+    body: &str,
+) {
+    let verdict = python_sdk_verdict_on_sign(sdk, kind, secret, other, body, body);
+    assert_refused_as_not_matching(verdict);
+}
+
 fn workos_node_verdict_on_sign(
     signed_with: &str,
     verified_with: &str,
@@ -332,42 +357,33 @@ fn sign_reproduces_the_standard_webhooks_sdk_headers() {
 
 #[test]
 fn standard_webhooks_sdk_accepts_sign_output() {
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_accepts_sign_output(
         "standardwebhooks",
         SourceKind::StandardWebhooks,
         WHSEC,
-        WHSEC,
-        BODY,
         BODY,
     );
-    assert_eq!(verdict, Ok(()));
 }
 
 #[test]
 fn standard_webhooks_sdk_refuses_sign_output_after_one_body_byte_changes() {
-    let changed = one_byte_changed(BODY);
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_changed_sign_output(
         "standardwebhooks",
         SourceKind::StandardWebhooks,
         WHSEC,
-        WHSEC,
         BODY,
-        &changed,
     );
-    assert_refused_as_not_matching(verdict);
 }
 
 #[test]
 fn standard_webhooks_sdk_refuses_sign_output_with_another_secret() {
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_sign_output_under_another_secret(
         "standardwebhooks",
         SourceKind::StandardWebhooks,
         WHSEC,
         OTHER_WHSEC,
         BODY,
-        BODY,
     );
-    assert_refused_as_not_matching(verdict);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -395,42 +411,23 @@ fn svix_sdk_signature_is_refused_with_another_secret() {
 
 #[test]
 fn svix_sdk_accepts_sign_output() {
-    let verdict = python_sdk_verdict_on_sign(
-        "svix",
-        SourceKind::StandardWebhooks,
-        WHSEC,
-        WHSEC,
-        BODY,
-        BODY,
-    );
-    assert_eq!(verdict, Ok(()));
+    python_sdk_accepts_sign_output("svix", SourceKind::StandardWebhooks, WHSEC, BODY);
 }
 
 #[test]
 fn svix_sdk_refuses_sign_output_after_one_body_byte_changes() {
-    let changed = one_byte_changed(BODY);
-    let verdict = python_sdk_verdict_on_sign(
-        "svix",
-        SourceKind::StandardWebhooks,
-        WHSEC,
-        WHSEC,
-        BODY,
-        &changed,
-    );
-    assert_refused_as_not_matching(verdict);
+    python_sdk_refuses_changed_sign_output("svix", SourceKind::StandardWebhooks, WHSEC, BODY);
 }
 
 #[test]
 fn svix_sdk_refuses_sign_output_with_another_secret() {
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_sign_output_under_another_secret(
         "svix",
         SourceKind::StandardWebhooks,
         WHSEC,
         OTHER_WHSEC,
         BODY,
-        BODY,
     );
-    assert_refused_as_not_matching(verdict);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -458,42 +455,23 @@ fn finch_sdk_accepted_vector_is_refused_with_another_secret() {
 
 #[test]
 fn finch_sdk_accepts_sign_output() {
-    let verdict = python_sdk_verdict_on_sign(
-        "finch",
-        SourceKind::Finch,
-        FINCH_SECRET,
-        FINCH_SECRET,
-        BODY,
-        BODY,
-    );
-    assert_eq!(verdict, Ok(()));
+    python_sdk_accepts_sign_output("finch", SourceKind::Finch, FINCH_SECRET, BODY);
 }
 
 #[test]
 fn finch_sdk_refuses_sign_output_after_one_body_byte_changes() {
-    let changed = one_byte_changed(BODY);
-    let verdict = python_sdk_verdict_on_sign(
-        "finch",
-        SourceKind::Finch,
-        FINCH_SECRET,
-        FINCH_SECRET,
-        BODY,
-        &changed,
-    );
-    assert_refused_as_not_matching(verdict);
+    python_sdk_refuses_changed_sign_output("finch", SourceKind::Finch, FINCH_SECRET, BODY);
 }
 
 #[test]
 fn finch_sdk_refuses_sign_output_with_another_secret() {
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_sign_output_under_another_secret(
         "finch",
         SourceKind::Finch,
         FINCH_SECRET,
         OTHER_FINCH_SECRET,
         BODY,
-        BODY,
     );
-    assert_refused_as_not_matching(verdict);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -581,40 +559,26 @@ fn workos_node_sdk_refuses_sign_output_with_another_secret() {
 
 #[test]
 fn workos_python_sdk_accepts_sign_output() {
-    let verdict = python_sdk_verdict_on_sign(
-        "workos",
-        SourceKind::Workos,
-        WORKOS_SECRET,
-        WORKOS_SECRET,
-        WORKOS_BODY,
-        WORKOS_BODY,
-    );
-    assert_eq!(verdict, Ok(()));
+    python_sdk_accepts_sign_output("workos", SourceKind::Workos, WORKOS_SECRET, WORKOS_BODY);
 }
 
 #[test]
 fn workos_python_sdk_refuses_sign_output_after_one_body_byte_changes() {
-    let changed = one_byte_changed(WORKOS_BODY);
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_changed_sign_output(
         "workos",
         SourceKind::Workos,
         WORKOS_SECRET,
-        WORKOS_SECRET,
         WORKOS_BODY,
-        &changed,
     );
-    assert_refused_as_not_matching(verdict);
 }
 
 #[test]
 fn workos_python_sdk_refuses_sign_output_with_another_secret() {
-    let verdict = python_sdk_verdict_on_sign(
+    python_sdk_refuses_sign_output_under_another_secret(
         "workos",
         SourceKind::Workos,
         WORKOS_SECRET,
         OTHER_WORKOS_SECRET,
         WORKOS_BODY,
-        WORKOS_BODY,
     );
-    assert_refused_as_not_matching(verdict);
 }

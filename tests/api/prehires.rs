@@ -71,6 +71,22 @@ async fn start_with(clock: &ManualClock, product: &TargetServer, targets: &str) 
     spawn_with_clock(config, iso, Role::All, shared).await
 }
 
+/// Post a Merge `Employee.added` PENDING for a new employee starting on `start`, and wait
+/// until it is recorded; returns the employee id.
+async fn hire_pending(app: &TestApp, prefix: &str, start: &str) -> String {
+    let employee = unique(prefix);
+    let hire = merge(
+        "Employee.added",
+        &employee,
+        "PENDING",
+        start,
+        "2030-03-01T09:00:00Z",
+    );
+    post(app, &hire).await;
+    app.employee_after("merge", &employee, 1).await;
+    employee
+}
+
 fn target<'a>(view: &'a Value, name: &str) -> &'a Value {
     let targets = view["targets"].as_array().unwrap();
     targets.iter().find(|t| t["target"] == name).unwrap()
@@ -154,16 +170,7 @@ async fn a_termination_before_the_start_cancels_the_activation() {
     let clock = ManualClock::new(at("2030-03-01T12:00:00Z"));
     let product = TargetServer::start(&[], 200).await;
     let app = start(&clock, &product).await;
-    let employee = unique("noshow");
-    let hire = merge(
-        "Employee.added",
-        &employee,
-        "PENDING",
-        "2030-03-10T00:00:00Z",
-        "2030-03-01T09:00:00Z",
-    );
-    post(&app, &hire).await;
-    app.employee_after("merge", &employee, 1).await;
+    let employee = hire_pending(&app, "noshow", "2030-03-10T00:00:00Z").await;
     post(&app, &merge_leaver(&employee, "2030-03-01T10:00:00Z")).await;
 
     let view = app.employee_after("merge", &employee, 2).await;
@@ -198,16 +205,7 @@ async fn a_pre_hire_is_rescheduled_by_a_new_start_date_and_kept_pending_by_a_bar
     let clock = ManualClock::new(at("2030-03-01T12:00:00Z"));
     let product = TargetServer::start(&[], 200).await;
     let app = start(&clock, &product).await;
-    let employee = unique("moved");
-    let first = merge(
-        "Employee.added",
-        &employee,
-        "PENDING",
-        "2030-03-10T00:00:00Z",
-        "2030-03-01T09:00:00Z",
-    );
-    post(&app, &first).await;
-    app.employee_after("merge", &employee, 1).await;
+    let employee = hire_pending(&app, "moved", "2030-03-10T00:00:00Z").await;
     let moved = merge(
         "Employee.changed",
         &employee,

@@ -323,28 +323,27 @@ async fn workos_hire(rig: &Rig, directory: &str) -> String {
     id
 }
 
-#[tokio::test]
-async fn workos_user_updated_to_inactive_reaches_every_target() {
+/// A WorkOS hire, then `event` carrying the user with `state`.
+async fn workos_leave(event: &str, state: &str) {
     let rig = Rig::start().await;
     let directory = unique("directory");
     let id = workos_hire(&rig, &directory).await;
-    let user = workos_user(&id, &directory, "inactive", ago(1));
-    let updated = workos_event("dsync.user.updated", user, ago(1));
-    rig.send("workos", "workos", WORKOS_SECRET, &updated).await;
+    let user = workos_user(&id, &directory, state, ago(1));
+    let leave = workos_event(event, user, ago(1));
+    rig.send("workos", "workos", WORKOS_SECRET, &leave).await;
     rig.assert_left("workos", &id).await;
     rig.cleanup().await;
 }
 
 #[tokio::test]
+async fn workos_user_updated_to_inactive_reaches_every_target() {
+    workos_leave("dsync.user.updated", "inactive").await;
+}
+
+#[tokio::test]
 async fn workos_user_deleted_reaches_every_target() {
-    let rig = Rig::start().await;
-    let directory = unique("directory");
-    let id = workos_hire(&rig, &directory).await;
-    let user = workos_user(&id, &directory, "active", ago(1));
-    let deleted = workos_event("dsync.user.deleted", user, ago(1));
-    rig.send("workos", "workos", WORKOS_SECRET, &deleted).await;
-    rig.assert_left("workos", &id).await;
-    rig.cleanup().await;
+    // "Secure flow": the deletion carries the user's last state.
+    workos_leave("dsync.user.deleted", "active").await;
 }
 
 #[tokio::test]
@@ -440,23 +439,47 @@ fn bamboo_fields(id: &str, action: &str, at: DateTime<Utc>, fields: Value) -> Va
                           "changedFields": changed, "fields": fields}]})
 }
 
-#[tokio::test]
-async fn bamboohr_field_based_with_default_names_from_active_to_inactive_reaches_every_target() {
+/// The field names a field-based payload uses: BambooHR's display names or aliases.
+struct BambooNames {
+    first_name: &'static str,
+    last_name: &'static str,
+    work_email: &'static str,
+    department: &'static str,
+    job_title: &'static str,
+    hire_date: &'static str,
+    status: &'static str,
+    termination_date: &'static str,
+}
+
+/// A field-based hire (`Status` Active), then a leave (Inactive, terminated yesterday),
+/// both named as `names` says.
+async fn bamboohr_field_based_hire_and_leave(names: BambooNames) {
     let rig = Rig::start().await;
     let id = unique("bamboo");
     let email = format!("{id}@acme.example");
     let fields = |status: &str| {
-        json!({"First Name": "Mary", "Last Name": "Jackson", "Work Email": email,
-               "Department": "Engineering", "Job Title": "Aerospace Engineer",
-               "Hire Date": "2021-04-12", "Status": status})
+        let mut fields = serde_json::Map::new();
+        for (name, value) in [
+            (names.first_name, "Mary"),
+            (names.last_name, "Jackson"),
+            (names.work_email, email.as_str()),
+            (names.department, "Engineering"),
+            (names.job_title, "Aerospace Engineer"),
+            (names.hire_date, "2021-04-12"),
+            (names.status, status),
+        ] {
+            fields.insert(name.to_owned(), json!(value));
+        }
+        Value::Object(fields)
     };
     let hire = bamboo_fields(&id, "Created", ago(10), fields("Active"));
     rig.send("bamboo", "bamboohr", BAMBOO_KEY, &hire).await;
     let view = rig.assert_hired("bamboo", &id, Some(&email)).await;
     assert_eq!(target(&view, "directory")["title"], "Aerospace Engineer");
+    assert_eq!(target(&view, "directory")["department"], "Engineering");
 
     let mut leaver = fields("Inactive");
-    leaver["Termination Date"] = json!(yesterday());
+    leaver[names.termination_date] = json!(yesterday());
     let leave = bamboo_fields(&id, "Updated", ago(1), leaver);
     rig.send("bamboo", "bamboohr", BAMBOO_KEY, &leave).await;
     rig.assert_left("bamboo", &id).await;
@@ -464,26 +487,33 @@ async fn bamboohr_field_based_with_default_names_from_active_to_inactive_reaches
 }
 
 #[tokio::test]
-async fn bamboohr_field_based_with_aliases_from_active_to_inactive_reaches_every_target() {
-    let rig = Rig::start().await;
-    let id = unique("bamboo");
-    let email = format!("{id}@acme.example");
-    let fields = |status: &str| {
-        json!({"firstName": "Mary", "lastName": "Jackson", "workEmail": email,
-               "department": "Engineering", "jobTitle": "Aerospace Engineer",
-               "hireDate": "2021-04-12", "status": status})
-    };
-    let hire = bamboo_fields(&id, "Created", ago(10), fields("Active"));
-    rig.send("bamboo", "bamboohr", BAMBOO_KEY, &hire).await;
-    let view = rig.assert_hired("bamboo", &id, Some(&email)).await;
-    assert_eq!(target(&view, "directory")["department"], "Engineering");
+async fn bamboohr_field_based_with_default_names_from_active_to_inactive_reaches_every_target() {
+    bamboohr_field_based_hire_and_leave(BambooNames {
+        first_name: "First Name",
+        last_name: "Last Name",
+        work_email: "Work Email",
+        department: "Department",
+        job_title: "Job Title",
+        hire_date: "Hire Date",
+        status: "Status",
+        termination_date: "Termination Date",
+    })
+    .await;
+}
 
-    let mut leaver = fields("Inactive");
-    leaver["terminationDate"] = json!(yesterday());
-    let leave = bamboo_fields(&id, "Updated", ago(1), leaver);
-    rig.send("bamboo", "bamboohr", BAMBOO_KEY, &leave).await;
-    rig.assert_left("bamboo", &id).await;
-    rig.cleanup().await;
+#[tokio::test]
+async fn bamboohr_field_based_with_aliases_from_active_to_inactive_reaches_every_target() {
+    bamboohr_field_based_hire_and_leave(BambooNames {
+        first_name: "firstName",
+        last_name: "lastName",
+        work_email: "workEmail",
+        department: "department",
+        job_title: "jobTitle",
+        hire_date: "hireDate",
+        status: "status",
+        termination_date: "terminationDate",
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -563,38 +593,31 @@ async fn gusto_hire(rig: &Rig) -> String {
     id
 }
 
-#[tokio::test]
-async fn gusto_old_style_employee_terminated_is_decided_from_the_record_on_every_target() {
+/// A Gusto hire, then `event` while the employee record says terminated.
+async fn gusto_leave(event: &str) {
     let rig = Rig::start().await;
     let id = gusto_hire(&rig).await;
-    // Up to API v2024-04-01 only `employee.terminated`; the record says it has happened.
     rig.api.set(&id, gusto_record(&id, true));
-    let leave = gusto_event("employee.terminated", &id, ago(1));
+    let leave = gusto_event(event, &id, ago(1));
     rig.send("gusto_api", "gusto", GUSTO_TOKEN, &leave).await;
     rig.assert_left("gusto_api", &id).await;
     rig.cleanup().await;
+}
+
+#[tokio::test]
+async fn gusto_old_style_employee_terminated_is_decided_from_the_record_on_every_target() {
+    // Up to API v2024-04-01 only `employee.terminated`; the record says it has happened.
+    gusto_leave("employee.terminated").await;
 }
 
 #[tokio::test]
 async fn gusto_terminated_effective_reaches_every_target() {
-    let rig = Rig::start().await;
-    let id = gusto_hire(&rig).await;
-    rig.api.set(&id, gusto_record(&id, true));
-    let leave = gusto_event("employee.terminated_effective", &id, ago(1));
-    rig.send("gusto_api", "gusto", GUSTO_TOKEN, &leave).await;
-    rig.assert_left("gusto_api", &id).await;
-    rig.cleanup().await;
+    gusto_leave("employee.terminated_effective").await;
 }
 
 #[tokio::test]
 async fn gusto_termination_effective_reaches_every_target() {
-    let rig = Rig::start().await;
-    let id = gusto_hire(&rig).await;
-    rig.api.set(&id, gusto_record(&id, true));
-    let leave = gusto_event("employee.termination_effective", &id, ago(1));
-    rig.send("gusto_api", "gusto", GUSTO_TOKEN, &leave).await;
-    rig.assert_left("gusto_api", &id).await;
-    rig.cleanup().await;
+    gusto_leave("employee.termination_effective").await;
 }
 
 // ---------------------------------------------------------------------------------------
