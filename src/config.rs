@@ -28,6 +28,7 @@ pub struct Config {
     pub rabbitmq: RabbitConfig,
     pub worker: WorkerConfig,
     pub audit: AuditConfig,
+    pub guard: GuardConfig,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
     /// Provisioning rules (`[[rules]]`), compiled and checked by [`Config::rules`].
@@ -173,6 +174,33 @@ impl Default for AuditConfig {
     }
 }
 
+/// `[guard]`: the mass-change guard. Terminations of one source beyond these limits within
+/// `window` (webhooks and reconcile runs alike) are held for an operator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// More than this many terminations in the window are held, whatever the fraction.
+    pub max_terminations: u32,
+    /// From this many on, more than `max_fraction` of the source's active employees are held.
+    pub min_terminations: u32,
+    pub max_fraction: f64,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(3600),
+            max_terminations: 50,
+            min_terminations: 10,
+            max_fraction: 0.2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
@@ -184,6 +212,9 @@ pub struct SourceConfig {
     /// The sender's API, to fetch the full record of thin events.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// Reconcile with the sender's employee list this often (off when absent).
+    #[serde(default, with = "humantime_serde")]
+    pub reconcile_every: Option<Duration>,
 }
 
 /// `[[sources]] api = { base_url, token, company?, user?, account_token?, timeout? }`.
@@ -201,6 +232,9 @@ pub struct ApiConfig {
     /// Merge's linked-account token (`X-Account-Token`); the token is the API key.
     #[serde(default)]
     pub account_token: Option<Secret>,
+    /// WorkOS: the directory whose users a reconcile run lists.
+    #[serde(default)]
+    pub directory: Option<String>,
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }
@@ -328,7 +362,22 @@ impl Config {
         self.validate_queues()?;
         self.validate_sources()?;
         self.validate_targets()?;
+        self.validate_guard()?;
         self.rules()?;
+        Ok(())
+    }
+
+    fn validate_guard(&self) -> Result<(), ConfigError> {
+        let guard = &self.guard;
+        if !(guard.max_fraction > 0.0 && guard.max_fraction <= 1.0) {
+            return Err(invalid("guard.max_fraction", "must be in (0, 1]"));
+        }
+        if guard.window.is_zero() {
+            return Err(invalid("guard.window", "must be greater than 0"));
+        }
+        if guard.max_terminations == 0 {
+            return Err(invalid("guard.max_terminations", "must be greater than 0"));
+        }
         Ok(())
     }
 
@@ -435,6 +484,14 @@ impl Config {
                 }
                 crate::enrich::Enricher::new(source.kind, api)
                     .map_err(|e| invalid(key("api"), e))?;
+            }
+            if let Some(every) = source.reconcile_every {
+                if every < Duration::from_secs(60) {
+                    return Err(invalid(key("reconcile_every"), "must be at least 1m"));
+                }
+                let api = source.api.as_ref();
+                crate::reconcile::check_source(source.kind, api)
+                    .map_err(|e| invalid(key("reconcile_every"), e))?;
             }
             for (j, secret) in source.secrets.iter().enumerate() {
                 SigningKey::from_secret(source.kind, secret.expose())

@@ -11,6 +11,7 @@ pub mod event;
 pub mod http;
 pub mod provision;
 pub mod queue;
+pub mod reconcile;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

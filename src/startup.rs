@@ -153,6 +153,13 @@ impl Application {
                 stopping.clone(),
             );
             tasks.push(tokio::spawn(scheduler));
+            let reconciles = crate::reconcile::scheduler::run(
+                self.pool.clone(),
+                publisher.clone(),
+                Arc::new(config.clone()),
+                stopping.clone(),
+            );
+            tasks.push(tokio::spawn(reconciles));
             let context = worker::Context {
                 hook: self.hook.clone(),
                 processor: processor(config, &self.pool, &self.clock)?

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod dlq;
 mod employee;
+mod reconcile;
 mod rules;
 mod sign;
 mod sources;
@@ -59,6 +60,8 @@ pub enum Command {
         #[command(subcommand)]
         command: rules::RulesCommand,
     },
+    /// Compare a source with its sender's employee list; publish what differs.
+    Reconcile(reconcile::ReconcileArgs),
     /// Print the headers a sender would send for a body (for testing by hand with curl).
     Sign(sign::SignArgs),
     /// The configured webhook sources and the verification tokens they received.
@@ -87,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq { command } => dlq::run(config, command).await,
         Command::Employee { command } => employee::run(config, command).await,
         Command::Rules { command } => rules::run(&config, &command),
+        Command::Reconcile(args) => reconcile::run(config, args).await,
         Command::Sign(args) => sign::run(&config, &args),
         Command::Sources(args) => sources::run(config, &args).await,
         Command::Bench(args) => bench::run(cli.config.as_deref(), &args).await,

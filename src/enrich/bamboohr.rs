@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{date, send_json, text, EnrichError, Enricher, Record};
+use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record};
 use crate::event::Attributes;
 
 const FIELDS: &str = "firstName,lastName,displayName,workEmail,department,jobTitle,location,\
@@ -16,6 +16,35 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
     let request = request.basic_auth(e.api.token.expose(), Some("x"));
     let body = send_json(request, "BambooHR employee API").await?;
     Ok(body.as_ref().map(record))
+}
+
+/// `GET /api/gateway.php/{company}/v1/employees/directory`: `{fields, employees}`, one
+/// answer. The directory lists the current employees: each is active unless its own
+/// status says otherwise; an employee missing from it has left.
+pub(super) async fn list(e: &Enricher) -> Result<Page, EnrichError> {
+    let company = e.api.company.as_deref().unwrap_or_default();
+    let url = e.url(&format!(
+        "/api/gateway.php/{company}/v1/employees/directory"
+    ));
+    let request = e
+        .client
+        .get(url)
+        .basic_auth(e.api.token.expose(), Some("x"));
+    let body = send_json(request, "BambooHR employee directory").await?;
+    let body = body.ok_or_else(|| EnrichError::Permanent("BambooHR directory not found".into()))?;
+    let records = page_of(body["employees"].as_array(), directory_entry);
+    Ok(Page {
+        records,
+        next: None,
+    })
+}
+
+fn directory_entry(body: &Value) -> Record {
+    let mut record = record(body);
+    if text(body, "status").is_none() {
+        record.active = true;
+    }
+    record
 }
 
 fn record(body: &Value) -> Record {

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{date, send_json, text, EnrichError, Enricher, Record};
+use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
 use crate::event::Attributes;
 use crate::webhook::normalize::deel::CONTRACT_PREFIX;
 
@@ -20,6 +20,57 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
     let request = request.bearer_auth(e.api.token.expose());
     let body = send_json(request, "Deel contracts API").await?;
     Ok(body.and_then(|body| record(&body["data"])))
+}
+
+/// `GET /rest/v2/people?limit=…&offset=…`: `{data, page: {total_rows}}`.
+pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, EnrichError> {
+    let offset: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+    let request = e.client.get(e.url("/rest/v2/people"));
+    let request = request.query(&[("limit", PAGE_SIZE as u64), ("offset", offset)]);
+    let request = request.bearer_auth(e.api.token.expose());
+    let body = send_json(request, "Deel people API").await?;
+    let body = body.ok_or_else(|| EnrichError::Permanent("Deel people API answered 404".into()))?;
+    let records = page_of(body["data"].as_array(), person);
+    let seen = offset + records.len() as u64;
+    let total = body["page"]["total_rows"].as_u64();
+    let more = match total {
+        Some(total) => seen < total && !records.is_empty(),
+        None => records.len() >= PAGE_SIZE,
+    };
+    Ok(Page {
+        records,
+        next: more.then(|| seen.to_string()),
+    })
+}
+
+/// A person of Deel's people list: `hiring_status` says whether they are here.
+fn person(body: &Value) -> Record {
+    let status = text(body, "hiring_status")
+        .or_else(|| text(body, "status"))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let email = text(body, "work_email").or_else(|| {
+        let emails = body["emails"].as_array()?;
+        emails.iter().find_map(|e| text(e, "value"))
+    });
+    Record {
+        left: matches!(status.as_str(), "terminated" | "inactive" | "offboarded"),
+        active: status == "active",
+        termination_date: date(body, "termination_date"),
+        attributes: Attributes {
+            email,
+            given_name: text(body, "first_name"),
+            family_name: text(body, "last_name"),
+            display_name: text(body, "full_name"),
+            department: text(&body["department"], "name").or_else(|| text(body, "department")),
+            title: text(body, "job_title"),
+            start_date: text(body, "start_date"),
+            employment_status: Some(status).filter(|s| !s.is_empty()),
+            data: body.clone(),
+            ..Attributes::default()
+        },
+        ..Record::default()
+    }
 }
 
 /// `None` when the contract names no worker: the event stays about the contract.

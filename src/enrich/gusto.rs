@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{date, send_json, text, EnrichError, Enricher, Record};
+use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
 use crate::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
@@ -13,6 +13,23 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
     let request = request.bearer_auth(e.api.token.expose());
     let body = send_json(request, "Gusto employee API").await?;
     Ok(body.as_ref().map(record))
+}
+
+/// `GET /v1/companies/{company}/employees?page=…&per=…`: an array; a short page is the last.
+pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, EnrichError> {
+    let company = e.api.company.as_deref().unwrap_or_default();
+    let page: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(1);
+    let url = e.url(&format!("/v1/companies/{company}/employees"));
+    let request = e
+        .client
+        .get(url)
+        .query(&[("page", page), ("per", PAGE_SIZE as u64)]);
+    let request = request.bearer_auth(e.api.token.expose());
+    let body = send_json(request, "Gusto employees API").await?;
+    let body = body.ok_or_else(|| EnrichError::Permanent("Gusto company not found".into()))?;
+    let records = page_of(body.as_array(), record);
+    let next = (records.len() >= PAGE_SIZE).then(|| (page + 1).to_string());
+    Ok(Page { records, next })
 }
 
 fn record(body: &Value) -> Record {

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::{date, send_json, text, EnrichError, Enricher, Record};
+use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record};
 use crate::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
@@ -15,6 +15,23 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
     let request = request.basic_auth(user, Some(e.api.token.expose()));
     let body = send_json(request, "HiBob people API").await?;
     Ok(body.as_ref().map(record))
+}
+
+/// `POST /v1/people/search` with `showInactive`: `{employees}`, one answer.
+pub(super) async fn list(e: &Enricher) -> Result<Page, EnrichError> {
+    let user = e.api.user.as_deref().unwrap_or_default();
+    let request = e.client.post(e.url("/v1/people/search"));
+    let request = request
+        .basic_auth(user, Some(e.api.token.expose()))
+        .json(&serde_json::json!({ "showInactive": true }));
+    let body = send_json(request, "HiBob people search").await?;
+    let body =
+        body.ok_or_else(|| EnrichError::Permanent("HiBob people search not found".into()))?;
+    let records = page_of(body["employees"].as_array(), record);
+    Ok(Page {
+        records,
+        next: None,
+    })
 }
 
 fn record(body: &Value) -> Record {

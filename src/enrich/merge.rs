@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::{date, send_json, text, EnrichError, Enricher, Record};
+use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
     let request = e.client.get(e.url(&format!("/api/hris/v1/employees/{id}")));
@@ -16,6 +16,26 @@ pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, Enri
         .header("X-Account-Token", account);
     let body = send_json(request, "Merge employees API").await?;
     Ok(body.as_ref().map(record))
+}
+
+/// `GET /api/hris/v1/employees?cursor=…`: `{next, previous, results}`.
+pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, EnrichError> {
+    let mut request = e.client.get(e.url("/api/hris/v1/employees"));
+    request = request.query(&[("page_size", PAGE_SIZE.to_string())]);
+    if let Some(cursor) = cursor {
+        request = request.query(&[("cursor", cursor)]);
+    }
+    let account = e.api.account_token.as_ref().map_or("", |t| t.expose());
+    let request = request
+        .bearer_auth(e.api.token.expose())
+        .header("X-Account-Token", account);
+    let body = send_json(request, "Merge employees API").await?;
+    let body =
+        body.ok_or_else(|| EnrichError::Permanent("Merge employees API answered 404".into()))?;
+    Ok(Page {
+        records: page_of(body["results"].as_array(), record),
+        next: text(&body, "next"),
+    })
 }
 
 fn record(body: &Value) -> Record {

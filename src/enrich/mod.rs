@@ -35,6 +35,35 @@ pub struct Record {
     pub attributes: crate::event::Attributes,
 }
 
+/// One page of a sender's employee list: each record with its employee id, and the
+/// cursor of the next page (`None` on the last).
+#[derive(Debug, Default)]
+pub struct Page {
+    pub records: Vec<(String, Record)>,
+    pub next: Option<String>,
+}
+
+/// How many records a list page asks for.
+pub const PAGE_SIZE: usize = 100;
+
+/// The records of a list answer's array, each with its id (records without one are left out).
+fn page_of(
+    items: Option<&Vec<serde_json::Value>>,
+    parse: fn(&serde_json::Value) -> Record,
+) -> Vec<(String, Record)> {
+    let items = items.map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| {
+            Some((
+                text(item, "id").or_else(|| text(item, "uuid"))?,
+                parse(item),
+            ))
+        })
+        .filter(|(id, _)| !id.chars().any(char::is_control))
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
     /// Network errors, timeouts, 5xx, 429: worth retrying.
@@ -119,6 +148,21 @@ impl Enricher {
             // Full payloads: only one without a status (`employment_status`, `state`).
             SourceKind::Merge | SourceKind::Workos => thin && event.kind != EventKind::Terminated,
             SourceKind::StandardWebhooks => false,
+        }
+    }
+
+    /// One page of the sender's full employee list, from `cursor` (`None`: the first page).
+    pub async fn list_page(&self, cursor: Option<&str>) -> Result<Page, EnrichError> {
+        match self.kind {
+            SourceKind::Merge => merge::list(self, cursor).await,
+            SourceKind::Workos => workos::list(self, cursor).await,
+            SourceKind::Bamboohr => bamboohr::list(self).await,
+            SourceKind::Hibob => hibob::list(self).await,
+            SourceKind::Gusto => gusto::list(self, cursor).await,
+            SourceKind::Deel => deel::list(self, cursor).await,
+            SourceKind::Finch | SourceKind::StandardWebhooks => Err(EnrichError::Permanent(
+                format!("{} has no employee list provisiond reads", self.kind),
+            )),
         }
     }
 

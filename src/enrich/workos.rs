@@ -4,13 +4,30 @@
 
 use serde_json::Value;
 
-use super::{send_json, text, EnrichError, Enricher, Record};
+use super::{page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
     let request = e.client.get(e.url(&format!("/directory_users/{id}")));
     let request = request.bearer_auth(e.api.token.expose());
     let body = send_json(request, "WorkOS directory users API").await?;
     Ok(body.as_ref().map(record))
+}
+
+/// `GET /directory_users?directory=…&after=…`: `{data, list_metadata: {after}}`.
+pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, EnrichError> {
+    let directory = e.api.directory.as_deref().unwrap_or_default();
+    let mut request = e.client.get(e.url("/directory_users"));
+    request = request.query(&[("directory", directory), ("limit", &PAGE_SIZE.to_string())]);
+    if let Some(after) = cursor {
+        request = request.query(&[("after", after)]);
+    }
+    let request = request.bearer_auth(e.api.token.expose());
+    let body = send_json(request, "WorkOS directory users API").await?;
+    let body = body.ok_or_else(|| EnrichError::Permanent("WorkOS directory not found".into()))?;
+    Ok(Page {
+        records: page_of(body["data"].as_array(), record),
+        next: text(&body["list_metadata"], "after"),
+    })
 }
 
 fn record(body: &Value) -> Record {

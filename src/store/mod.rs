@@ -8,6 +8,7 @@ pub mod directories;
 pub mod employees;
 pub mod events;
 pub mod handshakes;
+pub mod reconcile;
 pub mod schedule;
 
 /// Several rows in one statement: the rows travel as one JSON array and PostgreSQL reads

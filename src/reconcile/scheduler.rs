@@ -1,0 +1,118 @@
+//! Scheduled reconciliation: each source with `reconcile_every` is reconciled when its last
+//! run (manual or scheduled, not a dry run) is that old. A session advisory lock per source
+//! keeps two worker processes from running the same source at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::Reconciler;
+use crate::config::Config;
+use crate::enrich::Enricher;
+use crate::queue::Publisher;
+use crate::store::reconcile as store;
+
+/// How often the schedule is looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+pub async fn run(
+    pool: PgPool,
+    publisher: Publisher,
+    config: Arc<Config>,
+    shutdown: CancellationToken,
+) {
+    let scheduled: Vec<_> = config
+        .sources
+        .iter()
+        .filter(|s| s.reconcile_every.is_some())
+        .collect();
+    if scheduled.is_empty() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+        }
+        for source in &scheduled {
+            if let Err(error) = due(&pool, &publisher, &config, source).await {
+                tracing::warn!(source = %source.name, error = %format!("{error:#}"), "scheduled reconcile failed");
+            }
+        }
+    }
+}
+
+async fn due(
+    pool: &PgPool,
+    publisher: &Publisher,
+    config: &Config,
+    source: &crate::config::SourceConfig,
+) -> anyhow::Result<()> {
+    let (Some(every), Some(api)) = (source.reconcile_every, &source.api) else {
+        return Ok(());
+    };
+    let last = store::last_started(pool, &source.name).await?;
+    let every = chrono::Duration::from_std(every)?;
+    if last.is_some_and(|last| chrono::Utc::now() - last < every) {
+        return Ok(());
+    }
+    let mut lock = pool.acquire().await?;
+    let key = format!("reconcile:{}", source.name);
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(&key)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Ok(());
+    }
+    let result = run_once(pool, Some(publisher), config, source, api, "scheduled").await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *lock)
+        .await?;
+    result.map(|_| ())
+}
+
+/// One run of `source` (a dry run without `publisher`).
+pub async fn run_once(
+    pool: &PgPool,
+    publisher: Option<&Publisher>,
+    config: &Config,
+    source: &crate::config::SourceConfig,
+    api: &crate::config::ApiConfig,
+    trigger: &str,
+) -> anyhow::Result<super::RunReport> {
+    run_with(pool, publisher, config, source, api, trigger, &mut |_| {}).await
+}
+
+/// One run, handing each difference to `each`.
+pub async fn run_with(
+    pool: &PgPool,
+    publisher: Option<&Publisher>,
+    config: &Config,
+    source: &crate::config::SourceConfig,
+    api: &crate::config::ApiConfig,
+    trigger: &str,
+    each: &mut (dyn FnMut(&super::Difference) + Send),
+) -> anyhow::Result<super::RunReport> {
+    super::check_source(source.kind, Some(api)).map_err(anyhow::Error::msg)?;
+    let enricher = Enricher::new(source.kind, api)
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| anyhow::anyhow!("`{}` has no API client", source.kind))?;
+    let rules = config.rules()?;
+    let directory = config.directory_target();
+    let reconciler = Reconciler {
+        pool,
+        publisher,
+        source: &source.name,
+        kind: source.kind,
+        enricher: &enricher,
+        api,
+        rules: &rules,
+        directory: &directory,
+        trigger,
+    };
+    reconciler.run(each).await
+}

@@ -1,0 +1,225 @@
+//! Reconcile runs, the ids a run saw, and the synthetic events runs published.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+pub async fn start_run(
+    pool: &PgPool,
+    source: &str,
+    dry_run: bool,
+    trigger: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO reconcile_runs (source, dry_run, trigger) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(source)
+    .bind(dry_run)
+    .bind(trigger)
+    .fetch_one(pool)
+    .await
+}
+
+/// What a run counted.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub listed: i64,
+    pub terminations: i64,
+    pub hires: i64,
+    pub updates: i64,
+    pub published: i64,
+}
+
+/// Close a run (`succeeded`, or `failed` with `error`) and forget the ids it saw.
+pub async fn finish_run(
+    pool: &PgPool,
+    run_id: i64,
+    counts: &Counts,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE reconcile_runs SET finished_at = clock_timestamp(), listed = $2, \
+         terminations = $3, hires = $4, updates = $5, published = $6, error = $7, \
+         status = CASE WHEN $7::text IS NULL THEN 'succeeded' ELSE 'failed' END WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(counts.listed)
+    .bind(counts.terminations)
+    .bind(counts.hires)
+    .bind(counts.updates)
+    .bind(counts.published)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM reconcile_seen WHERE run_id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+pub async fn mark_seen(
+    conn: &mut PgConnection,
+    run_id: i64,
+    employee_ids: &[&str],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reconcile_seen (run_id, employee_id) SELECT $1, id FROM unnest($2::text[]) \
+         AS t(id) ON CONFLICT DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(employee_ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An employee as provisiond has them, for comparison with the sender's record.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Here {
+    pub employee_id: String,
+    pub status: String,
+    pub last_occurred_at: Option<DateTime<Utc>>,
+    pub terminated_occurred_at: Option<DateTime<Utc>>,
+    /// The directory account's status (`active`, `pending`, `deactivated`), if any.
+    pub account: Option<String>,
+    pub role: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub entitlements: Option<sqlx::types::JsonValue>,
+}
+
+const HERE: &str = "SELECT e.employee_id, e.status, e.last_occurred_at, e.terminated_occurred_at, \
+     a.status AS account, a.role, a.groups, a.entitlements FROM employees e \
+     LEFT JOIN accounts a ON a.target = $2 AND a.source = e.source \
+     AND a.employee_id = e.employee_id WHERE e.source = $1";
+
+/// The employees of `source` among `ids`.
+pub async fn here(
+    conn: &mut PgConnection,
+    source: &str,
+    directory: &str,
+    ids: &[&str],
+) -> Result<Vec<Here>, sqlx::Error> {
+    let sql = format!("{HERE} AND e.employee_id = ANY($3)");
+    sqlx::query_as(&sql)
+        .bind(source)
+        .bind(directory)
+        .bind(ids)
+        .fetch_all(conn)
+        .await
+}
+
+/// Employees of `source` with access (active or pending) the run did not see, `limit` at
+/// a time after `after` (keyset pagination: memory stays flat). WorkOS lists one directory:
+/// `directory` keeps the comparison to its users.
+pub async fn unseen(
+    conn: &mut PgConnection,
+    source: &str,
+    directory_target: &str,
+    run_id: i64,
+    directory: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Here>, sqlx::Error> {
+    let sql = format!(
+        "{HERE} AND e.status IN ('active', 'pending') AND e.employee_id > $4 \
+         AND e.employee_id NOT LIKE 'contract:%' \
+         AND NOT EXISTS (SELECT 1 FROM reconcile_seen s WHERE s.run_id = $3 \
+             AND s.employee_id = e.employee_id) \
+         AND ($5::text IS NULL OR a.attributes->>'directory_id' = $5) \
+         ORDER BY e.employee_id LIMIT $6"
+    );
+    sqlx::query_as(&sql)
+        .bind(source)
+        .bind(directory_target)
+        .bind(run_id)
+        .bind(after)
+        .bind(directory)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn already_published(
+    conn: &mut PgConnection,
+    source: &str,
+    event_id: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM reconcile_events WHERE source = $1 AND event_id = $2)",
+    )
+    .bind(source)
+    .bind(event_id)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn record_published(
+    conn: &mut PgConnection,
+    source: &str,
+    event_id: &str,
+    run_id: i64,
+    employee_id: &str,
+    kind: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reconcile_events (source, event_id, run_id, employee_id, kind) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(source)
+    .bind(event_id)
+    .bind(run_id)
+    .bind(employee_id)
+    .bind(kind)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunView {
+    pub id: i64,
+    pub source: String,
+    pub dry_run: bool,
+    pub trigger: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub listed: i64,
+    pub terminations: i64,
+    pub hires: i64,
+    pub updates: i64,
+    pub published: i64,
+    pub error: Option<String>,
+}
+
+/// The latest runs, newest first (of one source, or all).
+pub async fn history(
+    pool: &PgPool,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RunView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, source, dry_run, trigger, started_at, finished_at, status, listed, \
+         terminations, hires, updates, published, error FROM reconcile_runs \
+         WHERE $1::text IS NULL OR source = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
+    )
+    .bind(source)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// When the source's last scheduled or manual run (not a dry run) started.
+pub async fn last_started(
+    pool: &PgPool,
+    source: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(started_at) FROM reconcile_runs WHERE source = $1 AND NOT dry_run",
+    )
+    .bind(source)
+    .fetch_one(pool)
+    .await
+}
