@@ -64,3 +64,8 @@ ALTER TABLE events ADD CONSTRAINT events_outcome_check
     CHECK (outcome IN ('applied', 'duplicate', 'stale', 'ignored', 'scheduled', 'held'));
 CREATE INDEX events_terminations_by_source ON events (source, processed_at)
     WHERE kind = 'terminated' AND outcome = 'applied';
+
+-- The guard's holds and the operators' decisions are audit-log entries of their own.
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_category_check;
+ALTER TABLE audit_log ADD CONSTRAINT audit_log_category_check
+    CHECK (category IN ('provisioning', 'dead_letter', 'guard'));

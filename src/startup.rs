@@ -249,7 +249,8 @@ fn processor(
     let processor = Processor::with_targets(pool.clone(), directory, targets, rules, policy);
     Ok(processor
         .with_clock_tolerances(tolerances)
-        .with_enrichers(enrichers))
+        .with_enrichers(enrichers)
+        .with_guard(config.guard.clone()))
 }
 
 fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {

@@ -189,7 +189,7 @@ fn unknown(id: String) -> ApiError {
 }
 
 /// An empty body reads as `{}`; anything else must be the expected JSON object.
-fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+pub(super) fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -197,7 +197,7 @@ fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError>
         .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
 }
 
-fn actor(headers: &HeaderMap) -> String {
+pub(super) fn actor(headers: &HeaderMap) -> String {
     let named = headers.get(&ACTOR_HEADER).and_then(|v| v.to_str().ok());
     match named.map(str::trim) {
         Some(name) if !name.is_empty() => name.chars().take(MAX_ACTOR_LEN).collect(),
@@ -212,7 +212,7 @@ fn unavailable(state: &AppState, message: String) -> ApiError {
     }
 }
 
-fn publisher(state: &AppState) -> Result<&Publisher, ApiError> {
+pub(super) fn publisher(state: &AppState) -> Result<&Publisher, ApiError> {
     let message = "this process does not publish (run the receiver role to replay)";
     let publisher = state.publisher.as_ref();
     publisher.ok_or_else(|| unavailable(state, message.into()))

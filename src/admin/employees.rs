@@ -9,6 +9,7 @@ use crate::http::{ApiError, AppState};
 use crate::store::actions::{self, ActionView};
 use crate::store::employees::{self, TargetView};
 use crate::store::events::{self, EventView};
+use crate::store::holds::{self, HeldView};
 use crate::store::schedule::{self, Scheduled, ScheduledView};
 
 #[derive(Debug, Serialize)]
@@ -20,6 +21,8 @@ pub struct EmployeeView {
     pub scheduled_termination: Option<ScheduledView>,
     /// A pre-hire's activation waiting for the start date, if any.
     pub scheduled_activation: Option<ScheduledView>,
+    /// A termination the mass-change guard holds for an operator, if any.
+    pub held_termination: Option<HeldView>,
     pub targets: Vec<TargetView>,
     pub events: Vec<EventView>,
     /// External target actions, oldest first: `pending`, `succeeded`, `failed`, or
@@ -59,6 +62,7 @@ pub async fn load(
             employee_id,
         )
         .await?,
+        held_termination: holds::open_for(&mut tx, source, employee_id).await?,
         targets: employees::targets(&mut tx, source, employee_id).await?,
         events: events::for_employee(&mut tx, source, employee_id).await?,
         actions: actions::for_employee(&mut tx, source, employee_id).await?,

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod employees;
+pub mod holds;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -29,6 +30,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(dead_letters::replay_many_handler),
         )
         .route("/dead-letters/{id}", get(dead_letters::show_handler))
+        .route("/holds", get(holds::list_handler))
+        .route("/holds/release", post(holds::release_handler))
+        .route("/holds/reject", post(holds::reject_handler))
         .route(
             "/dead-letters/{id}/replay",
             post(dead_letters::replay_handler),

@@ -61,6 +61,10 @@ pub async fn run_gauges(
             Ok(n) => metrics::gauge!(PENDING_PAST_SLA).set(n as f64),
             Err(error) => tracing::warn!(%error, "cannot count terminations pending past the SLA"),
         }
+        match crate::store::holds::count_held(&pool).await {
+            Ok(n) => metrics::gauge!("provisiond_terminations_held").set(n as f64),
+            Err(error) => tracing::warn!(%error, "cannot count held terminations"),
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}

@@ -31,6 +31,8 @@ pub enum Reason {
     Pending,
     /// A scheduled termination whose due time has passed, not applied yet.
     ScheduledPastDue,
+    /// Held by the mass-change guard, not released (or rejected) by an operator.
+    Held,
 }
 
 impl Reason {
@@ -43,6 +45,7 @@ impl Reason {
             Reason::Failed => "failed",
             Reason::Pending => "pending",
             Reason::ScheduledPastDue => "scheduled_past_due",
+            Reason::Held => "held",
         }
     }
 
@@ -59,6 +62,7 @@ impl Reason {
             Status::Stale => Some(Reason::Stale),
             Status::Ignored => Some(Reason::Ignored),
             Status::Superseded => Some(Reason::Superseded),
+            Status::Held => Some(Reason::Held),
             Status::Failed if blocked_by_letter => Some(Reason::DeadLettered),
             Status::Failed => Some(Reason::Failed),
             Status::Pending if origin == "scheduler" => Some(Reason::ScheduledPastDue),
@@ -135,6 +139,13 @@ pub(crate) fn detail(reason: Reason, t: &Timeline) -> String {
         Reason::Failed => format!("Failed: {}.", summary(&t.stuck_at)),
         Reason::Pending => format!("Not done yet: {}.", summary(&t.stuck_at)),
         Reason::ScheduledPastDue => format!("Past due: {}.", summary(&t.stuck_at)),
+        Reason::Held => {
+            let why = t.targets.first().and_then(|d| d.error.as_deref());
+            format!(
+                "Held, nothing was deactivated: {} (`provisiond hold list`).",
+                why.unwrap_or("the mass-change guard")
+            )
+        }
     }
 }
 

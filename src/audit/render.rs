@@ -81,7 +81,7 @@ pub fn table(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nterminations {}   completed {}   pending {}   failed {}   scheduled {}   breaches {}\
-         \nstale {}   ignored {}   superseded {}   not revoked {}   reactivations {}",
+         \nstale {}   ignored {}   superseded {}   held {}   not revoked {}   reactivations {}",
         c.terminations,
         c.completed,
         c.pending,
@@ -91,6 +91,7 @@ pub fn table(report: &Report) -> String {
         c.stale,
         c.ignored,
         c.superseded,
+        c.held,
         c.not_revoked,
         c.reactivations
     );
@@ -507,6 +508,7 @@ th{background:#f3f3f3}.num{text-align:right}.bad{color:#c0392b;font-weight:600}.
         ("stale", c.stale),
         ("ignored", c.ignored),
         ("superseded", c.superseded),
+        ("held", c.held),
         ("not_revoked", c.not_revoked),
         ("reactivations", c.reactivations),
     ];

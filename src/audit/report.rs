@@ -114,6 +114,8 @@ pub enum Status {
     /// Every target done, but at least one deactivation was not sent because the
     /// employee's current state contradicts it (e.g. a later rehire).
     Superseded,
+    /// Not applied: held by the mass-change guard (or rejected by an operator).
+    Held,
 }
 
 impl Status {
@@ -125,6 +127,7 @@ impl Status {
             Status::Stale => "stale",
             Status::Ignored => "ignored",
             Status::Superseded => "superseded",
+            Status::Held => "held",
         }
     }
 }
@@ -179,8 +182,10 @@ pub struct Timeline {
     pub source: String,
     pub employee_id: Option<String>,
     pub event_id: String,
-    /// `webhook`, `manual` (a replay) or `scheduled`.
+    /// `webhook`, `manual` (a replay), `scheduled`, `reconcile`, `released`, …
     pub trigger: String,
+    /// `reconcile` when a reconcile run found the leaver (a missed webhook), else `webhook`.
+    pub detected_by: &'static str,
     pub status: Status,
     pub occurred_at: Option<DateTime<Utc>>,
     pub effective_at: Option<DateTime<Utc>>,
@@ -240,6 +245,8 @@ pub struct Counts {
     pub breaches: usize,
     pub stale: usize,
     pub superseded: usize,
+    /// Held by the mass-change guard (not released).
+    pub held: usize,
     pub ignored: usize,
     /// Entries of `not_revoked`: every termination but the completed ones.
     pub not_revoked: usize,
@@ -605,9 +612,10 @@ async fn load_unrevoked_events(
          FROM events e \
          LEFT JOIN scheduled_terminations st ON e.trigger = 'scheduled' \
               AND st.source = e.source AND st.event_id || ':effective' = e.event_id \
-         WHERE e.kind = 'terminated' AND e.outcome IN ('stale', 'ignored') \
+         WHERE e.kind = 'terminated' AND e.outcome IN ('stale', 'ignored', 'held') \
          AND NOT EXISTS (SELECT 1 FROM events a WHERE a.source = e.source \
-                         AND a.event_id = e.event_id AND a.outcome = 'applied') \
+                         AND a.event_id IN (e.event_id, e.event_id || ':released') \
+                         AND a.outcome = 'applied') \
          AND ($1::text IS NULL OR e.source = $1) \
          AND ($2::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) >= $2) \
          AND ($3::timestamptz IS NULL OR (e.received_at < $3 \
@@ -801,6 +809,11 @@ fn classify(
         employee_id: c.employee_id.clone(),
         event_id: c.event_id.clone(),
         trigger: c.trigger.clone(),
+        detected_by: if c.event_id.starts_with("reconcile:") {
+            "reconcile"
+        } else {
+            "webhook"
+        },
         status,
         occurred_at: c.occurred_at,
         effective_at: c.effective_at,
@@ -852,7 +865,7 @@ fn dead_letter_of(c: &Candidate, dead: Option<&DeadRow>) -> Option<DeadLetterRef
 fn directory_target(c: &Candidate) -> TargetRevocation {
     let (status, revoked_at, error) = match c.origin.as_str() {
         "applied" => ("revoked", c.processed_at, None),
-        "stale" | "ignored" => (c.origin.as_str(), None, c.event_reason.clone()),
+        "stale" | "ignored" | "held" => (c.origin.as_str(), None, c.event_reason.clone()),
         "dead_lettered" => ("not_applied", None, c.dead_letter_error.clone()),
         _ => ("pending", None, None),
     };
@@ -887,6 +900,7 @@ fn status_of(c: &Candidate, targets: &[TargetRevocation], dead: Option<&DeadLett
     match c.origin.as_str() {
         "stale" => return Status::Stale,
         "ignored" => return Status::Ignored,
+        "held" => return Status::Held,
         _ => {}
     }
     let any = |status: &str| targets.iter().any(|t| t.status == status);
@@ -1022,6 +1036,7 @@ fn assemble(
             breaches: breaches.len(),
             stale: count(Status::Stale),
             superseded: count(Status::Superseded),
+            held: count(Status::Held),
             ignored: count(Status::Ignored),
             not_revoked: not_revoked.len(),
             reactivations: reactivations.len(),

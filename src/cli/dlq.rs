@@ -119,7 +119,7 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
         }
         DlqCommand::Replay(args) => replay(&config, &pool, args).await?,
         DlqCommand::Discard { id, reason, actor } => {
-            let actor = actor.unwrap_or_else(os_user);
+            let actor = actor.unwrap_or_else(super::os_user);
             ops::discard(&pool, id, &actor, &reason).await?;
             println!("discarded dead letter {id}");
         }
@@ -128,7 +128,7 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
 }
 
 async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Result<()> {
-    let actor = args.actor.clone().unwrap_or_else(os_user);
+    let actor = args.actor.clone().unwrap_or_else(super::os_user);
     let bulk = args.ids.is_empty();
     let ids = if bulk {
         if !args.all && args.source.is_none() && args.reason.is_none() && args.since.is_none() {
@@ -192,17 +192,6 @@ fn count(n: usize) -> String {
         1 => "1 dead letter".to_owned(),
         n => format!("{n} dead letters"),
     }
-}
-
-/// `$USER`, else `$LOGNAME`, else `unknown`.
-fn os_user() -> String {
-    let names = ["USER", "LOGNAME"]
-        .into_iter()
-        .filter_map(|v| std::env::var(v).ok());
-    let mut names = names.map(|name| name.trim().to_owned());
-    names
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn reason_arg(text: &str) -> Result<Reason, String> {

@@ -54,6 +54,13 @@ fn print_table(view: &employees::EmployeeView) {
             );
         }
     }
+    if let Some(held) = &view.held_termination {
+        let (id, at) = (held.id, held.held_at.to_rfc3339());
+        println!(
+            "termination HELD by the mass-change guard since {at} (hold {id}): {}",
+            held.reason
+        );
+    }
     println!("\nTARGET              STATUS       UPDATED");
     for t in &view.targets {
         println!(

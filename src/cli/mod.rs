@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod dlq;
 mod employee;
+mod hold;
 mod reconcile;
 mod rules;
 mod sign;
@@ -62,6 +63,11 @@ pub enum Command {
     },
     /// Compare a source with its sender's employee list; publish what differs.
     Reconcile(reconcile::ReconcileArgs),
+    /// Terminations held by the mass-change guard: list, release, reject.
+    Hold {
+        #[command(subcommand)]
+        command: hold::HoldCommand,
+    },
     /// Print the headers a sender would send for a body (for testing by hand with curl).
     Sign(sign::SignArgs),
     /// The configured webhook sources and the verification tokens they received.
@@ -91,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Employee { command } => employee::run(config, command).await,
         Command::Rules { command } => rules::run(&config, &command),
         Command::Reconcile(args) => reconcile::run(config, args).await,
+        Command::Hold { command } => hold::run(config, command).await,
         Command::Sign(args) => sign::run(&config, &args),
         Command::Sources(args) => sources::run(config, &args).await,
         Command::Bench(args) => bench::run(cli.config.as_deref(), &args).await,
@@ -110,6 +117,17 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 /// SIGTERM or Ctrl-C.
+/// `$USER`, else `$LOGNAME`, else `unknown`: who runs an operator's command.
+fn os_user() -> String {
+    let names = ["USER", "LOGNAME"]
+        .into_iter()
+        .filter_map(|v| std::env::var(v).ok());
+    let mut names = names.map(|name| name.trim().to_owned());
+    names
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

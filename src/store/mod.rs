@@ -8,6 +8,7 @@ pub mod directories;
 pub mod employees;
 pub mod events;
 pub mod handshakes;
+pub mod holds;
 pub mod reconcile;
 pub mod schedule;
 

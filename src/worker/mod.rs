@@ -2,6 +2,7 @@
 
 pub mod acks;
 pub mod failure;
+pub mod guard;
 pub mod handler;
 pub mod ordering;
 pub mod pool;

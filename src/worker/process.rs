@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::failure::ProcessError;
+use super::guard;
 use super::ordering::{decide, Decision, Incoming};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
+use crate::config::GuardConfig;
 use crate::enrich::Enricher;
 use crate::event::{CanonicalEvent, EventKind, Normalized};
 use crate::provision::error::TargetError;
@@ -22,7 +24,7 @@ use crate::queue::{Publisher, QueueMessage};
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule::{self, Scheduled};
-use crate::store::{actions, contracts, directories};
+use crate::store::{actions, contracts, directories, holds};
 use crate::webhook::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::webhook::normalize::{normalize, parse_time};
 use crate::webhook::signature::SourceKind;
@@ -39,6 +41,8 @@ pub enum Outcome {
     Scheduled,
     /// A redelivery that finished the external targets a failed attempt left open.
     Resumed,
+    /// A termination held by the mass-change guard for an operator.
+    Held,
 }
 
 impl Outcome {
@@ -50,6 +54,7 @@ impl Outcome {
             Outcome::Ignored => "ignored",
             Outcome::Scheduled => "scheduled",
             Outcome::Resumed => "resumed",
+            Outcome::Held => "held",
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct Processor {
     publisher: Option<Publisher>,
     /// Per source with `api`: fetches the record of thin events.
     enrichers: Arc<HashMap<String, Enricher>>,
+    /// The mass-change guard (`None`: off).
+    guard: Option<Arc<GuardConfig>>,
 }
 
 /// How far ahead of receipt a sender's `occurred_at` may be when its source sets no
@@ -99,6 +106,8 @@ pub const PREHIRE_SCHEDULED: &str =
 /// The event reason of a pre-hire without a start date.
 pub const PREHIRE_WITHOUT_START: &str =
     "pre-hire without a start date: account pending until an explicit active status";
+/// The event reason of a termination the mass-change guard held.
+pub const HELD: &str = "held by the mass-change guard: `provisiond hold list`";
 /// The event reason of a pre-hire's activation at its start date.
 pub const STARTED: &str = "start date reached: pre-hire activated";
 
@@ -148,7 +157,14 @@ impl Processor {
             clock_tolerances: Arc::default(),
             publisher: None,
             enrichers: Arc::default(),
+            guard: None,
         }
+    }
+
+    /// Hold terminations beyond the guard's limits (`[guard]`, when enabled).
+    pub fn with_guard(mut self, guard: GuardConfig) -> Self {
+        self.guard = guard.enabled.then(|| Arc::new(guard));
+        self
     }
 
     /// The sources' API clients (`[[sources]] api`).
@@ -338,6 +354,8 @@ impl Processor {
             })
             .collect();
         let claimed = events::claim_many(&mut tx, &keys).await?;
+        self.lock_guarded_sources(&mut tx, items, &claimed).await?;
+        let mut tally = guard::Tally::new();
         let gone = self
             .in_deleted_directories(&mut tx, items, &claimed)
             .await?;
@@ -391,7 +409,7 @@ impl Processor {
                 let msg = items[i].msg;
                 let state = states.get(&(msg.source.clone(), event.employee_id.clone()));
                 let (outcome, record) = self
-                    .apply(&mut tx, &items[i], event, state, &mut writes)
+                    .apply(&mut tx, &items[i], event, state, &mut writes, &mut tally)
                     .await?;
                 outcomes[i] = outcome;
                 records.push((i, record));
@@ -410,6 +428,34 @@ impl Processor {
             }
         }
         Ok(outcomes)
+    }
+
+    /// The guard's lock of each source with a termination in the batch, taken in source
+    /// order before any employee lock.
+    async fn lock_guarded_sources(
+        &self,
+        conn: &mut PgConnection,
+        items: &[Prepared<'_>],
+        claimed: &[bool],
+    ) -> Result<(), sqlx::Error> {
+        if self.guard.is_none() {
+            return Ok(());
+        }
+        let mut sources: Vec<&str> = items
+            .iter()
+            .zip(claimed)
+            .filter(|(item, claimed)| **claimed && item.msg.trigger != guard::RELEASED_TRIGGER)
+            .filter(|(item, _)| {
+                matches!(&item.normalized, Normalized::Employee(e) if e.kind == EventKind::Terminated)
+            })
+            .map(|(item, _)| item.msg.source.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        for source in sources {
+            holds::lock_source(conn, source).await?;
+        }
+        Ok(())
     }
 
     /// Employee events of directories the sender has deleted, turned into terminations: a
@@ -560,6 +606,7 @@ impl Processor {
         event: &'a CanonicalEvent,
         state: Option<&EmployeeState>,
         writes: &mut Writes<'a>,
+        tally: &mut guard::Tally,
     ) -> Result<(Outcome, EventRecord<'a>), sqlx::Error> {
         let msg = item.msg;
         let id = event.employee_id.as_str();
@@ -624,6 +671,24 @@ impl Processor {
             scheduler::TRIGGER => None,
             _ => event.effective_at.and_then(|at| self.policy.future_due(at)),
         };
+        // A termination that takes access away now weighs against the mass-change guard.
+        let revokes = event.kind == EventKind::Terminated
+            && due.is_none()
+            && state.is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated());
+        if let (true, Some(guard)) = (revokes, &self.guard) {
+            if msg.trigger != guard::RELEASED_TRIGGER {
+                if let Some(reason) = guard::check(guard, conn, &msg.source, tally).await? {
+                    holds::hold(conn, msg, id, &reason).await?;
+                    metrics::counter!("provisiond_terminations_held_total",
+                        "source" => msg.source.clone())
+                    .increment(1);
+                    record.outcome = Outcome::Held.as_str();
+                    record.reason = Some(HELD);
+                    return Ok((Outcome::Held, record));
+                }
+                *tally.entry(msg.source.clone()).or_default() += 1;
+            }
+        }
         // A newer explicit event replaces (or rescinds) a termination that was waiting: a
         // termination, a new future date, or a hire / active status without any date. An
         // ordinary edit (a thin sender's `updated`), or one with a date already past,

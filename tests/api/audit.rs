@@ -391,16 +391,6 @@ async fn dead_letter_id(app: &TestApp, event_id: &str) -> i64 {
     letter["id"].as_i64().expect("a dead letter has an id")
 }
 
-async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn audit_a_dead_lettered_target_leaves_the_termination_incomplete_until_replayed() {
     let target = TargetServer::start(&[], 400).await;
@@ -443,12 +433,13 @@ async fn audit_a_dead_lettered_target_leaves_the_termination_incomplete_until_re
     assert_eq!(strict["breaches"][0]["status"], "failed");
 
     target.set_otherwise(200);
-    let replayed = admin_post(
-        &app,
-        &format!("/admin/dead-letters/{letter}/replay"),
-        json!({}),
-    )
-    .await;
+    let replayed = app
+        .admin_post(
+            &format!("/admin/dead-letters/{letter}/replay"),
+            json!({}),
+            None,
+        )
+        .await;
     assert_eq!(replayed.status(), 200);
     let r = wait_for("the termination to complete", || async {
         let r = report(&app, "sla=15m").await;
@@ -659,20 +650,22 @@ async fn audit_verify_names_the_row_whose_content_was_changed() {
     let other = unique("other");
     let other_event = post_hris(&app, "created", &other).await;
     let other_letter = dead_letter_id(&app, &other_event).await;
-    let discarded = admin_post(
-        &app,
-        &format!("/admin/dead-letters/{other_letter}/discard"),
-        json!({"reason": "test account"}),
-    )
-    .await;
+    let discarded = app
+        .admin_post(
+            &format!("/admin/dead-letters/{other_letter}/discard"),
+            json!({"reason": "test account"}),
+            None,
+        )
+        .await;
     assert_eq!(discarded.status(), 200);
     target.set_otherwise(200);
-    let replayed = admin_post(
-        &app,
-        &format!("/admin/dead-letters/{leaving_letter}/replay"),
-        json!({}),
-    )
-    .await;
+    let replayed = app
+        .admin_post(
+            &format!("/admin/dead-letters/{leaving_letter}/replay"),
+            json!({}),
+            None,
+        )
+        .await;
     assert_eq!(replayed.status(), 200);
     wait_for("the replayed termination to reach the product", || async {
         let n: i64 = sqlx::query_scalar(

@@ -83,6 +83,10 @@ prefetch = 32
 confirm_timeout = "3s"
 retry_after_secs = 7
 
+# Tests terminate many employees of one source; the guard's own tests turn it on.
+[guard]
+enabled = false
+
 [worker]
 concurrency = 8
 max_attempts = {max_attempts}
@@ -232,6 +236,24 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// POST `body` to the admin API, as `actor` when given.
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        body: Value,
+        actor: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body);
+        if let Some(actor) = actor {
+            request = request.header("x-provisiond-actor", actor);
+        }
+        request.send().await.expect("request sent")
     }
 
     /// `employee show` through the admin API; `None` while the employee is unknown.

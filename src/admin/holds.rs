@@ -1,0 +1,98 @@
+//! `/admin/holds…`: the terminations the mass-change guard held, and operators' release
+//! or rejection of them (each with an actor and a reason in the audit log).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::dead_letters::{actor, json_body, publisher};
+use crate::http::{ApiError, AppState};
+use crate::store::holds::{self, Decision, HeldView};
+
+/// `?status=held|released|rejected|all&source=`; open holds by default.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    source: Option<String>,
+}
+
+pub async fn list_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Vec<HeldView>>, ApiError> {
+    let status = params.status.unwrap_or_else(|| "held".into());
+    if !matches!(status.as_str(), "held" | "released" | "rejected" | "all") {
+        let message = format!("unknown status `{status}`: held, released, rejected or all");
+        return Err(ApiError::BadRequest(message));
+    }
+    let status = (status != "all").then_some(status.as_str());
+    let source = params.source.as_deref().filter(|s| !s.is_empty());
+    Ok(Json(holds::list(&state.pool, status, source).await?))
+}
+
+/// `{"ids": [..]}` or `{"all": true, "source"?}`, with a `reason`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    ids: Option<Vec<i64>>,
+    #[serde(default)]
+    all: bool,
+    source: Option<String>,
+    reason: Option<String>,
+}
+
+pub async fn release_handler(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, headers, body, Decision::Release).await
+}
+
+pub async fn reject_handler(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    decide(state, headers, body, Decision::Reject).await
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    decision: Decision,
+) -> Result<Json<Value>, ApiError> {
+    let request: DecideRequest = json_body(&body)?;
+    let reason = request.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest("`reason` is required".into()));
+    }
+    let ids = match (request.ids, request.all) {
+        (Some(ids), false) if !ids.is_empty() => ids,
+        (None, true) => holds::held_ids(&state.pool, request.source.as_deref()).await?,
+        _ => {
+            let message = "give either a non-empty `ids` or `\"all\": true`";
+            return Err(ApiError::BadRequest(message.into()));
+        }
+    };
+    let publisher = match decision {
+        Decision::Release => Some(publisher(&state)?),
+        Decision::Reject => None,
+    };
+    let actor = actor(&headers);
+    let decided = holds::decide_many(&state.pool, publisher, &ids, decision, &actor, reason)
+        .await
+        .map_err(|error| {
+            tracing::warn!(error = %format!("{error:#}"), "hold decision failed; answering 503");
+            ApiError::Unavailable {
+                message: error.to_string(),
+                retry_after_secs: state.retry_after_secs,
+            }
+        })?;
+    let count = decided.len();
+    Ok(Json(json!({ decision.as_str(): decided, "count": count })))
+}

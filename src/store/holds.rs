@@ -1,0 +1,265 @@
+//! Terminations held by the mass-change guard (`held_terminations`), and operators'
+//! decisions on them. Every hold and decision is in the hash-chained audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+use super::audit_log::{self, Entry};
+use crate::queue::QueueMessage;
+
+/// `category` of the guard's holds and the operators' releases and rejections.
+pub const GUARD: &str = "guard";
+
+/// Hold `msg` (a termination of `employee_id`) instead of applying it.
+pub async fn hold(
+    conn: &mut PgConnection,
+    msg: &QueueMessage,
+    employee_id: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO held_terminations (source, employee_id, event_id, source_kind, trigger, \
+         body, received_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (source, event_id) DO NOTHING RETURNING id",
+    )
+    .bind(&msg.source)
+    .bind(employee_id)
+    .bind(&msg.event_id)
+    .bind(msg.source_kind.as_str())
+    .bind(&msg.trigger)
+    .bind(msg.body.as_ref())
+    .bind(msg.received_at)
+    .bind(reason)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else { return Ok(()) };
+    let entry = Entry {
+        category: GUARD,
+        action: "held",
+        actor: super::dead_letters::SYSTEM_ACTOR,
+        source: Some(&msg.source),
+        event_id: Some(&msg.event_id),
+        employee_id: Some(employee_id),
+        target: None,
+        outcome: Some("held"),
+        detail: json!({ "hold_id": id, "reason": reason, "trigger": msg.trigger }),
+    };
+    audit_log::append(conn, &entry).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HeldView {
+    pub id: i64,
+    pub source: String,
+    pub employee_id: String,
+    pub event_id: String,
+    pub trigger: String,
+    pub received_at: DateTime<Utc>,
+    pub held_at: DateTime<Utc>,
+    pub reason: String,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_reason: Option<String>,
+}
+
+const VIEW: &str = "SELECT id, source, employee_id, event_id, trigger, received_at, held_at, \
+     reason, status, decided_by, decided_at, decision_reason FROM held_terminations";
+
+/// Holds with `status` (all when `None`), of one source or all, oldest first.
+pub async fn list(
+    pool: &PgPool,
+    status: Option<&str>,
+    source: Option<&str>,
+) -> Result<Vec<HeldView>, sqlx::Error> {
+    let sql = format!(
+        "{VIEW} WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR source = $2) \
+         ORDER BY held_at, id"
+    );
+    sqlx::query_as(&sql)
+        .bind(status)
+        .bind(source)
+        .fetch_all(pool)
+        .await
+}
+
+/// The employee's open hold, if any.
+pub async fn open_for(
+    conn: &mut PgConnection,
+    source: &str,
+    employee_id: &str,
+) -> Result<Option<HeldView>, sqlx::Error> {
+    let sql = format!(
+        "{VIEW} WHERE source = $1 AND employee_id = $2 AND status = 'held' \
+         ORDER BY held_at DESC LIMIT 1"
+    );
+    sqlx::query_as(&sql)
+        .bind(source)
+        .bind(employee_id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn count_held(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM held_terminations WHERE status = 'held'")
+        .fetch_one(pool)
+        .await
+}
+
+/// A held row, locked for an operator's decision.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Locked {
+    pub source: String,
+    pub employee_id: String,
+    pub event_id: String,
+    pub source_kind: String,
+    pub body: Vec<u8>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Lock hold `id` if it is still held.
+pub async fn lock_held(conn: &mut PgConnection, id: i64) -> Result<Option<Locked>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT source, employee_id, event_id, source_kind, body, received_at \
+         FROM held_terminations WHERE id = $1 AND status = 'held' FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Record the decision (`released` or `rejected`) and its audit entry.
+pub async fn decide(
+    conn: &mut PgConnection,
+    id: i64,
+    row: &Locked,
+    decision: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE held_terminations SET status = $2, decided_by = $3, decided_at = now(), \
+         decision_reason = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(decision)
+    .bind(actor)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    let entry = Entry {
+        category: GUARD,
+        action: decision,
+        actor,
+        source: Some(&row.source),
+        event_id: Some(&row.event_id),
+        employee_id: Some(&row.employee_id),
+        target: None,
+        outcome: Some(decision),
+        detail: json!({ "hold_id": id, "reason": reason }),
+    };
+    audit_log::append(conn, &entry).await?;
+    Ok(())
+}
+
+/// The ids of every open hold (of one source, or all).
+pub async fn held_ids(pool: &PgPool, source: Option<&str>) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM held_terminations WHERE status = 'held' \
+         AND ($1::text IS NULL OR source = $1) ORDER BY id",
+    )
+    .bind(source)
+    .fetch_all(pool)
+    .await
+}
+
+/// The guard's numbers for `source`: distinct employees terminated within `window_secs`,
+/// and employees with access now.
+pub async fn guard_counts(
+    conn: &mut PgConnection,
+    source: &str,
+    window_secs: f64,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT count(DISTINCT employee_id) FROM events WHERE source = $1 \
+             AND kind = 'terminated' AND outcome = 'applied' \
+             AND processed_at > now() - make_interval(secs => $2)), \
+         (SELECT count(*) FROM employees WHERE source = $1 AND status IN ('active', 'pending'))",
+    )
+    .bind(source)
+    .bind(window_secs)
+    .fetch_one(conn)
+    .await
+}
+
+/// Serialize the guard's decisions for `source` until the transaction ends. Taken before
+/// any employee lock, in source order, so it never closes a deadlock cycle.
+pub async fn lock_source(conn: &mut PgConnection, source: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('provisiond-guard:' || $1))")
+        .bind(source)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// An operator's decision on held terminations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Apply it: republished as `<event id>:released`, trigger `released`, past the guard.
+    Release,
+    /// Drop it: the employee keeps access; the report keeps listing it.
+    Reject,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Release => "released",
+            Decision::Reject => "rejected",
+        }
+    }
+}
+
+/// Release or reject each id still held, one transaction each (a release commits only
+/// once the broker confirmed). Returns the ids decided; ids not held are skipped.
+pub async fn decide_many(
+    pool: &PgPool,
+    publisher: Option<&crate::queue::Publisher>,
+    ids: &[i64],
+    decision: Decision,
+    actor: &str,
+    reason: &str,
+) -> anyhow::Result<Vec<i64>> {
+    let mut done = Vec::new();
+    for &id in ids {
+        let mut tx = pool.begin().await?;
+        let Some(row) = lock_held(&mut tx, id).await? else {
+            continue;
+        };
+        decide(&mut tx, id, &row, decision.as_str(), actor, reason).await?;
+        if decision == Decision::Release {
+            let publisher = publisher.ok_or_else(|| anyhow::anyhow!("no broker to publish to"))?;
+            let message = QueueMessage {
+                source: row.source.clone(),
+                source_kind: row.source_kind.parse().map_err(anyhow::Error::msg)?,
+                event_id: format!("{}:released", row.event_id),
+                received_at: row.received_at,
+                published_at: None,
+                attempt: 0,
+                first_failed_at: None,
+                trigger: "released".to_owned(),
+                body: row.body.clone().into(),
+            };
+            publisher
+                .publish(&message)
+                .await
+                .map_err(|e| anyhow::anyhow!("publishing the release of hold {id}: {e}"))?;
+        }
+        tx.commit().await?;
+        done.push(id);
+    }
+    Ok(done)
+}
