@@ -23,12 +23,7 @@ pub async fn run(
     config: Arc<Config>,
     shutdown: CancellationToken,
 ) {
-    let scheduled: Vec<_> = config
-        .sources
-        .iter()
-        .filter(|s| s.reconcile_every.is_some())
-        .collect();
-    if scheduled.is_empty() {
+    if config.sources.iter().all(|s| s.reconcile_every.is_none()) {
         return;
     }
     loop {
@@ -36,12 +31,28 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
-        for source in &scheduled {
-            if let Err(error) = due(&pool, &publisher, &config, source).await {
-                tracing::warn!(source = %source.name, error = %format!("{error:#}"), "scheduled reconcile failed");
+        tick(&pool, &publisher, &config).await;
+    }
+}
+
+/// Run every source whose schedule is due (a failure is logged, the others still run);
+/// the runs made.
+pub async fn tick(pool: &PgPool, publisher: &Publisher, config: &Config) -> Vec<super::RunReport> {
+    let mut runs = Vec::new();
+    for source in config
+        .sources
+        .iter()
+        .filter(|s| s.reconcile_every.is_some())
+    {
+        match due(pool, publisher, config, source).await {
+            Ok(run) => runs.extend(run),
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::warn!(source = %source.name, %error, "scheduled reconcile failed");
             }
         }
     }
+    runs
 }
 
 async fn due(
@@ -49,14 +60,14 @@ async fn due(
     publisher: &Publisher,
     config: &Config,
     source: &crate::config::SourceConfig,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<super::RunReport>> {
     let (Some(every), Some(api)) = (source.reconcile_every, &source.api) else {
-        return Ok(());
+        return Ok(None);
     };
     let last = store::last_started(pool, &source.name).await?;
     let every = chrono::Duration::from_std(every)?;
     if last.is_some_and(|last| chrono::Utc::now() - last < every) {
-        return Ok(());
+        return Ok(None);
     }
     let mut lock = pool.acquire().await?;
     let key = format!("reconcile:{}", source.name);
@@ -65,14 +76,14 @@ async fn due(
         .fetch_one(&mut *lock)
         .await?;
     if !locked {
-        return Ok(());
+        return Ok(None);
     }
     let result = run_once(pool, Some(publisher), config, source, api, "scheduled").await;
     sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
         .bind(&key)
         .execute(&mut *lock)
         .await?;
-    result.map(|_| ())
+    result.map(Some)
 }
 
 /// One run of `source` (a dry run without `publisher`).
