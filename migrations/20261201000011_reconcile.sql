@@ -62,8 +62,9 @@ CREATE INDEX held_terminations_employee ON held_terminations (source, employee_i
 ALTER TABLE events DROP CONSTRAINT events_outcome_check;
 ALTER TABLE events ADD CONSTRAINT events_outcome_check
     CHECK (outcome IN ('applied', 'duplicate', 'stale', 'ignored', 'scheduled', 'held'));
-CREATE INDEX events_terminations_by_source ON events (source, processed_at)
-    WHERE kind = 'terminated' AND outcome = 'applied';
+-- Applied terminations that took access away: what the guard counts.
+ALTER TABLE events ADD COLUMN revoked boolean NOT NULL DEFAULT false;
+CREATE INDEX events_revoked_by_source ON events (source, processed_at) WHERE revoked;
 
 -- The guard's holds and the operators' decisions are audit-log entries of their own.
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_category_check;

@@ -32,7 +32,8 @@ pub(super) async fn list(e: &Enricher) -> Result<Page, EnrichError> {
         .basic_auth(e.api.token.expose(), Some("x"));
     let body = send_json(request, "BambooHR employee directory").await?;
     let body = body.ok_or_else(|| EnrichError::Permanent("BambooHR directory not found".into()))?;
-    let records = page_of(body["employees"].as_array(), directory_entry);
+    let what = "BambooHR employee directory";
+    let records = page_of(body["employees"].as_array(), what, &["id"], directory_entry)?;
     Ok(Page {
         records,
         next: None,

@@ -30,12 +30,13 @@ pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, Enr
     let request = request.bearer_auth(e.api.token.expose());
     let body = send_json(request, "Deel people API").await?;
     let body = body.ok_or_else(|| EnrichError::Permanent("Deel people API answered 404".into()))?;
-    let records = page_of(body["data"].as_array(), person);
-    let seen = offset + records.len() as u64;
-    let total = body["page"]["total_rows"].as_u64();
-    let more = match total {
-        Some(total) => seen < total && !records.is_empty(),
-        None => records.len() >= PAGE_SIZE,
+    let items = body["data"].as_array();
+    let listed = items.map_or(0, Vec::len);
+    let records = page_of(items, "Deel people API", &["id"], person)?;
+    let seen = offset + listed as u64;
+    let more = match body["page"]["total_rows"].as_u64() {
+        Some(total) => seen < total && listed > 0,
+        None => listed >= PAGE_SIZE,
     };
     Ok(Page {
         records,

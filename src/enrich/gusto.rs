@@ -27,8 +27,11 @@ pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, Enr
     let request = request.bearer_auth(e.api.token.expose());
     let body = send_json(request, "Gusto employees API").await?;
     let body = body.ok_or_else(|| EnrichError::Permanent("Gusto company not found".into()))?;
-    let records = page_of(body.as_array(), record);
-    let next = (records.len() >= PAGE_SIZE).then(|| (page + 1).to_string());
+    // Gusto's webhooks name employees by `uuid` (`entity_uuid`), not the legacy `id`.
+    let items = body.as_array();
+    let full = items.is_some_and(|items| items.len() >= PAGE_SIZE);
+    let records = page_of(items, "Gusto employees API", &["uuid", "id"], record)?;
+    let next = full.then(|| (page + 1).to_string());
     Ok(Page { records, next })
 }
 

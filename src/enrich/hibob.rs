@@ -27,7 +27,12 @@ pub(super) async fn list(e: &Enricher) -> Result<Page, EnrichError> {
     let body = send_json(request, "HiBob people search").await?;
     let body =
         body.ok_or_else(|| EnrichError::Permanent("HiBob people search not found".into()))?;
-    let records = page_of(body["employees"].as_array(), record);
+    let records = page_of(
+        body["employees"].as_array(),
+        "HiBob people search",
+        &["id"],
+        record,
+    )?;
     Ok(Page {
         records,
         next: None,

@@ -33,7 +33,12 @@ pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, Enr
     let body =
         body.ok_or_else(|| EnrichError::Permanent("Merge employees API answered 404".into()))?;
     Ok(Page {
-        records: page_of(body["results"].as_array(), record),
+        records: page_of(
+            body["results"].as_array(),
+            "Merge employees API",
+            &["id"],
+            record,
+        )?,
         next: text(&body, "next"),
     })
 }

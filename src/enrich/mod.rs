@@ -46,22 +46,28 @@ pub struct Page {
 /// How many records a list page asks for.
 pub const PAGE_SIZE: usize = 100;
 
-/// The records of a list answer's array, each with its id (records without one are left out).
+/// The records of a list answer's array, each with its id (the first of `id_keys` it
+/// has). An answer without the array, or a listed person without an id, is an error: a
+/// list read short would make the people it missed look gone. An id with control
+/// characters (never an employee here) is skipped.
 fn page_of(
     items: Option<&Vec<serde_json::Value>>,
+    what: &str,
+    id_keys: &[&str],
     parse: fn(&serde_json::Value) -> Record,
-) -> Vec<(String, Record)> {
-    let items = items.map(Vec::as_slice).unwrap_or_default();
-    items
-        .iter()
-        .filter_map(|item| {
-            Some((
-                text(item, "id").or_else(|| text(item, "uuid"))?,
-                parse(item),
-            ))
-        })
-        .filter(|(id, _)| !id.chars().any(char::is_control))
-        .collect()
+) -> Result<Vec<(String, Record)>, EnrichError> {
+    let items =
+        items.ok_or_else(|| EnrichError::Permanent(format!("{what}: no list in the answer")))?;
+    let mut records = Vec::with_capacity(items.len());
+    for item in items {
+        let id = id_keys.iter().find_map(|key| text(item, key));
+        let id =
+            id.ok_or_else(|| EnrichError::Permanent(format!("{what}: a listed person has no id")))?;
+        if !id.chars().any(char::is_control) {
+            records.push((id, parse(item)));
+        }
+    }
+    Ok(records)
 }
 
 #[derive(Debug, thiserror::Error)]

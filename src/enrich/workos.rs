@@ -25,7 +25,12 @@ pub(super) async fn list(e: &Enricher, cursor: Option<&str>) -> Result<Page, Enr
     let body = send_json(request, "WorkOS directory users API").await?;
     let body = body.ok_or_else(|| EnrichError::Permanent("WorkOS directory not found".into()))?;
     Ok(Page {
-        records: page_of(body["data"].as_array(), record),
+        records: page_of(
+            body["data"].as_array(),
+            "WorkOS directory users",
+            &["id"],
+            record,
+        )?,
         next: text(&body["list_metadata"], "after"),
     })
 }

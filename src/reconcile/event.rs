@@ -64,10 +64,11 @@ pub(super) fn message(
     record: Option<&Record>,
     here: Option<&Here>,
 ) -> QueueMessage {
+    // An update says nothing about status: it must not read as an activation signal.
     let (kind, status) = match diff.kind {
-        DiffKind::Termination => ("terminated", "terminated"),
-        DiffKind::Hire => ("created", "active"),
-        DiffKind::Update => ("updated", "active"),
+        DiffKind::Termination => ("terminated", Some("terminated")),
+        DiffKind::Hire => ("created", Some("active")),
+        DiffKind::Update => ("updated", None),
     };
     let attributes = record.map(|r| r.attributes.clone()).unwrap_or_default();
     let mut data = match &attributes.data {
@@ -84,7 +85,13 @@ pub(super) fn message(
             .filter(|d| *d <= diff.at);
         data.insert("termination_date".into(), json!(date.map(rfc3339)));
     }
-    let at = rfc3339(diff.at);
+    // Only a record with its own time can prove a rehire (the worker checks this flag).
+    let timed = record.and_then(record_time);
+    data.insert("record_timed".into(), json!(timed.is_some()));
+    // The event is what the run saw: as of the record's own time where it has one (a
+    // webhook newer than that record wins), else as of when the run read the list (not
+    // the termination date: a date-only one is midnight, older than that day's events).
+    let at = rfc3339(timed.unwrap_or(diff.seen_at));
     let body = json!({ "type": format!("employee.{kind}"), "timestamp": at, "data": data });
     let fingerprint = json!({
         "source": source, "employee": diff.employee_id, "kind": kind,
@@ -112,7 +119,7 @@ pub(super) fn message(
     }
 }
 
-fn canonical_fields(id: &str, a: &Attributes, status: &str) -> [(&'static str, Value); 11] {
+fn canonical_fields(id: &str, a: &Attributes, status: Option<&str>) -> [(&'static str, Value); 11] {
     [
         ("id", json!(id)),
         ("email", json!(a.email)),

@@ -34,6 +34,9 @@ use crate::webhook::signature::SourceKind;
 /// The trigger of the events a run publishes.
 pub const TRIGGER: &str = "reconcile";
 
+/// A list longer than this many pages is taken as a sender that never ends it.
+const MAX_PAGES: u32 = 200_000;
+
 /// Whether a source can be reconciled: it needs `api`, a sender with an employee list, and
 /// what that list needs (WorkOS `directory`, Gusto `company`).
 pub fn check_source(kind: SourceKind, api: Option<&ApiConfig>) -> Result<(), String> {
@@ -85,6 +88,8 @@ pub struct Difference {
     pub event_id: String,
     /// When the difference is dated (the sender's termination date, else when seen).
     pub at: DateTime<Utc>,
+    /// When the run read it (the synthetic event's time: the list is current evidence).
+    pub seen_at: DateTime<Utc>,
     /// Published now (false in a dry run, when an earlier run published the same event,
     /// or when the difference is only reported).
     pub published: bool,
@@ -157,14 +162,21 @@ impl Reconciler<'_> {
         counts: &mut Counts,
         each: &mut (dyn FnMut(&Difference) + Send),
     ) -> anyhow::Result<()> {
+        let started = Utc::now();
         let mut cursor: Option<String> = None;
-        loop {
+        for pages in 1.. {
+            if pages > MAX_PAGES {
+                anyhow::bail!("more than {MAX_PAGES} pages: the list does not end");
+            }
             let page = self.enricher.list_page(cursor.as_deref()).await?;
             let seen_at = Utc::now();
             counts.listed += page.records.len() as i64;
             let ids: Vec<&str> = page.records.iter().map(|(id, _)| id.as_str()).collect();
             let mut conn = self.pool.acquire().await?;
-            store::mark_seen(&mut conn, run_id, &ids).await?;
+            let new = store::mark_seen(&mut conn, run_id, &ids).await?;
+            if !ids.is_empty() && new == 0 {
+                anyhow::bail!("the sender answered a page it had already sent: the list repeats");
+            }
             let here = store::here(&mut conn, self.source, self.directory, &ids).await?;
             drop(conn);
             let here: HashMap<&str, &Here> =
@@ -177,17 +189,27 @@ impl Reconciler<'_> {
                 }
             }
             match page.next {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                _ => break,
+                Some(next) if Some(&next) == cursor.as_ref() => {
+                    anyhow::bail!("the sender's next-page cursor did not move: the list repeats")
+                }
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
-        self.absent(run_id, counts, each).await
+        if counts.listed == 0 {
+            anyhow::bail!(
+                "the sender's list is empty: not taking that as everyone having left \
+                 (check the source's `api`)"
+            );
+        }
+        self.absent(run_id, started, counts, each).await
     }
 
     /// Employees with access here that the sender's list does not have: they left.
     async fn absent(
         &self,
         run_id: i64,
+        started: DateTime<Utc>,
         counts: &mut Counts,
         each: &mut (dyn FnMut(&Difference) + Send),
     ) -> anyhow::Result<()> {
@@ -204,6 +226,7 @@ impl Reconciler<'_> {
                 self.directory,
                 run_id,
                 scope,
+                started,
                 &after,
                 500,
             )
@@ -254,7 +277,8 @@ impl Reconciler<'_> {
                 seen_at,
             ));
         }
-        if !record.active {
+        // A pre-hire here waits for its start date, whatever the list says.
+        if !record.active || here.is_some_and(|h| h.status == "pending") {
             return None;
         }
         let deactivated =
@@ -278,6 +302,7 @@ impl Reconciler<'_> {
                     reason: "active at the sender, unknown here".into(),
                     event_id: String::new(),
                     at: seen_at,
+                    seen_at,
                     published: false,
                 },
             };
@@ -314,6 +339,7 @@ impl Reconciler<'_> {
             reason: reason.to_owned(),
             event_id: String::new(),
             at: at.unwrap_or(seen_at),
+            seen_at,
             published: false,
         }
     }
@@ -353,10 +379,19 @@ impl Reconciler<'_> {
             "source" => self.source.to_owned(), "kind" => diff.kind.as_str())
         .increment(1);
         let mut conn = self.pool.acquire().await?;
-        if store::already_published(&mut conn, self.source, &message.event_id).await? {
-            each(&diff);
-            return Ok(());
+        let mut message = message;
+        match store::fate(&mut conn, self.source, &message.event_id).await? {
+            store::Fate::New => {}
+            // Published before and still on its way, or done: nothing new to send.
+            store::Fate::Pending | store::Fate::Done => {
+                each(&diff);
+                return Ok(());
+            }
+            // Published before but it changed nothing (stale, ignored, dead-lettered) while
+            // the difference is still there: send it again, under a new id.
+            store::Fate::Failed => message.event_id = format!("{}:run{run_id}", message.event_id),
         }
+        diff.event_id = message.event_id.clone();
         publisher
             .publish(&message)
             .await

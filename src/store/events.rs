@@ -66,6 +66,8 @@ pub struct EventRecord<'a> {
     /// (`update`), a pre-hire (`prehire`, `pending`).
     #[serde(skip)]
     pub directory_action: Option<(&'static str, &'static str)>,
+    /// An applied termination that took access away (what the mass-change guard counts).
+    pub revoked: bool,
 }
 
 /// Write `records` to `events` in their order; each `applied` one also gets its directory
@@ -80,13 +82,16 @@ pub async fn record_many(
     }
     sqlx::query(
         "INSERT INTO events (source, event_id, employee_id, kind, sender_event, outcome, reason, \
-         trigger, attempt, occurred_at, effective_at, received_at, published_at, clock_skew) \
+         trigger, attempt, occurred_at, effective_at, received_at, published_at, clock_skew, \
+         revoked) \
          SELECT source, event_id, employee_id, kind, sender_event, outcome, reason, trigger, \
-             attempt, occurred_at, effective_at, received_at, published_at, clock_skew \
+             attempt, occurred_at, effective_at, received_at, published_at, clock_skew, \
+             revoked AND outcome = 'applied' \
          FROM jsonb_to_recordset($1) AS r(source text, event_id text, employee_id text, \
              kind text, sender_event text, outcome text, reason text, trigger text, \
              attempt integer, occurred_at timestamptz, effective_at timestamptz, \
-             received_at timestamptz, published_at timestamptz, clock_skew boolean)",
+             received_at timestamptz, published_at timestamptz, clock_skew boolean, \
+             revoked boolean)",
     )
     .bind(sqlx::types::Json(records))
     .execute(&mut *conn)

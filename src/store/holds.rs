@@ -176,8 +176,9 @@ pub async fn held_ids(pool: &PgPool, source: Option<&str>) -> Result<Vec<i64>, s
     .await
 }
 
-/// The guard's numbers for `source`: distinct employees terminated within `window_secs`,
-/// and employees with access now.
+/// The guard's numbers for `source`: employees whose access a termination took away within
+/// `window_secs` plus the terminations still held (a held run keeps counting until an
+/// operator decides), and employees with access now.
 pub async fn guard_counts(
     conn: &mut PgConnection,
     source: &str,
@@ -185,14 +186,36 @@ pub async fn guard_counts(
 ) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(
         "SELECT (SELECT count(DISTINCT employee_id) FROM events WHERE source = $1 \
-             AND kind = 'terminated' AND outcome = 'applied' \
-             AND processed_at > now() - make_interval(secs => $2)), \
+             AND revoked AND processed_at > now() - make_interval(secs => $2)) \
+           + (SELECT count(*) FROM held_terminations WHERE source = $1 AND status = 'held'), \
          (SELECT count(*) FROM employees WHERE source = $1 AND status IN ('active', 'pending'))",
     )
     .bind(source)
     .bind(window_secs)
     .fetch_one(conn)
     .await
+}
+
+/// The worker applies a released hold: mark it released if the release's own transaction
+/// did not (it publishes before it commits).
+pub async fn mark_released(
+    conn: &mut PgConnection,
+    source: &str,
+    released_event_id: &str,
+) -> Result<(), sqlx::Error> {
+    let Some(event_id) = released_event_id.strip_suffix(":released") else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE held_terminations SET status = 'released', \
+         decided_by = COALESCE(decided_by, 'provisiond'), decided_at = COALESCE(decided_at, now()) \
+         WHERE source = $1 AND event_id = $2 AND status = 'held'",
+    )
+    .bind(source)
+    .bind(event_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Serialize the guard's decisions for `source` until the transaction ends. Taken before

@@ -59,12 +59,13 @@ pub async fn finish_run(
     tx.commit().await
 }
 
+/// Remember the ids of a page; how many were new to this run.
 pub async fn mark_seen(
     conn: &mut PgConnection,
     run_id: i64,
     employee_ids: &[&str],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO reconcile_seen (run_id, employee_id) SELECT $1, id FROM unnest($2::text[]) \
          AS t(id) ON CONFLICT DO NOTHING",
     )
@@ -72,7 +73,7 @@ pub async fn mark_seen(
     .bind(employee_ids)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected())
 }
 
 /// An employee as provisiond has them, for comparison with the sender's record.
@@ -112,18 +113,22 @@ pub async fn here(
 
 /// Employees of `source` with access (active or pending) the run did not see, `limit` at
 /// a time after `after` (keyset pagination: memory stays flat). WorkOS lists one directory:
-/// `directory` keeps the comparison to its users.
+/// `directory` keeps the comparison to its users. Employees changed since the run started
+/// (a hire whose page was already read) are left for the next run.
+#[allow(clippy::too_many_arguments)]
 pub async fn unseen(
     conn: &mut PgConnection,
     source: &str,
     directory_target: &str,
     run_id: i64,
     directory: Option<&str>,
+    started: DateTime<Utc>,
     after: &str,
     limit: i64,
 ) -> Result<Vec<Here>, sqlx::Error> {
     let sql = format!(
         "{HERE} AND e.status IN ('active', 'pending') AND e.employee_id > $4 \
+         AND e.updated_at < $7 \
          AND e.employee_id NOT LIKE 'contract:%' \
          AND NOT EXISTS (SELECT 1 FROM reconcile_seen s WHERE s.run_id = $3 \
              AND s.employee_id = e.employee_id) \
@@ -137,22 +142,49 @@ pub async fn unseen(
         .bind(after)
         .bind(directory)
         .bind(limit)
+        .bind(started)
         .fetch_all(conn)
         .await
 }
 
-pub async fn already_published(
+/// What became of an event a run would publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Never published.
+    New,
+    /// Published, not processed yet (or being retried).
+    Pending,
+    /// Applied (or held by the guard).
+    Done,
+    /// Processed without effect (stale, ignored) or dead-lettered.
+    Failed,
+}
+
+pub async fn fate(
     conn: &mut PgConnection,
     source: &str,
     event_id: &str,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM reconcile_events WHERE source = $1 AND event_id = $2)",
+) -> Result<Fate, sqlx::Error> {
+    let row: Option<(Option<String>, bool)> = sqlx::query_as(
+        "SELECT (SELECT outcome FROM events e WHERE e.source = r.source \
+                 AND e.event_id = r.event_id ORDER BY e.id DESC LIMIT 1), \
+                EXISTS (SELECT 1 FROM dead_letters d WHERE d.source = r.source \
+                        AND d.event_id = r.event_id AND d.status <> 'replayed') \
+         FROM reconcile_events r WHERE r.source = $1 AND r.event_id = $2",
     )
     .bind(source)
     .bind(event_id)
-    .fetch_one(conn)
-    .await
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => Fate::New,
+        Some((_, true)) => Fate::Failed,
+        Some((None, false)) => Fate::Pending,
+        Some((Some(outcome), false)) => match outcome.as_str() {
+            "stale" | "ignored" => Fate::Failed,
+            _ => Fate::Done,
+        },
+    })
 }
 
 pub async fn record_published(

@@ -354,11 +354,12 @@ impl Processor {
             })
             .collect();
         let claimed = events::claim_many(&mut tx, &keys).await?;
-        self.lock_guarded_sources(&mut tx, items, &claimed).await?;
-        let mut tally = guard::Tally::new();
         let gone = self
             .in_deleted_directories(&mut tx, items, &claimed)
             .await?;
+        self.lock_guarded_sources(&mut tx, items, &claimed, &gone)
+            .await?;
+        let mut tally = guard::Tally::new();
         let mut outcomes = vec![Outcome::Duplicate; items.len()];
         let mut records: Vec<(usize, EventRecord)> = Vec::with_capacity(items.len());
         let mut employee_events = Vec::new();
@@ -437,18 +438,21 @@ impl Processor {
         conn: &mut PgConnection,
         items: &[Prepared<'_>],
         claimed: &[bool],
+        gone: &HashMap<usize, CanonicalEvent>,
     ) -> Result<(), sqlx::Error> {
         if self.guard.is_none() {
             return Ok(());
         }
+        let terminates = |i: usize, item: &Prepared<'_>| {
+            gone.contains_key(&i)
+                || matches!(&item.normalized, Normalized::Employee(e) if e.kind == EventKind::Terminated)
+        };
         let mut sources: Vec<&str> = items
             .iter()
-            .zip(claimed)
-            .filter(|(item, claimed)| **claimed && item.msg.trigger != guard::RELEASED_TRIGGER)
-            .filter(|(item, _)| {
-                matches!(&item.normalized, Normalized::Employee(e) if e.kind == EventKind::Terminated)
-            })
-            .map(|(item, _)| item.msg.source.as_str())
+            .enumerate()
+            .filter(|(i, item)| claimed[*i] && item.msg.trigger != guard::RELEASED_TRIGGER)
+            .filter(|(i, item)| terminates(*i, item))
+            .map(|(_, item)| item.msg.source.as_str())
             .collect();
         sources.sort_unstable();
         sources.dedup();
@@ -626,14 +630,24 @@ impl Processor {
         let start = self.start_of(msg, event, state);
         let waits = matches!(start, Start::Waits(_));
         let reached = start == Start::Reached;
+        // A reconcile run's hire dated only by when the run saw the list cannot prove a
+        // rehire, nor start a pre-hire: it never activates someone without access.
+        let untimed = msg.trigger == crate::reconcile::TRIGGER
+            && event.attributes.data.get("record_timed") != Some(&serde_json::Value::Bool(true))
+            && state.is_some_and(|s| s.is_terminated() || s.is_pending());
         let incoming = Incoming {
             kind: event.kind,
             at,
-            says_active: (event.says_active() && !waits) || reached,
-            status_active: event.status_says_active() || reached,
+            says_active: ((event.says_active() && !waits) || reached) && !untimed,
+            status_active: (event.status_says_active() || reached) && !untimed,
             prehire: waits,
             start: msg.trigger == scheduler::START_TRIGGER,
         };
+        if msg.trigger == guard::RELEASED_TRIGGER {
+            // Released by an operator: the hold says so even if the release's own
+            // transaction did not commit after publishing.
+            holds::mark_released(conn, &msg.source, &msg.event_id).await?;
+        }
         let decision = match self.start_cancelled(conn, msg, incoming.start).await? {
             Some(reason) => Decision::Stale(reason),
             None => decide(state, incoming),
@@ -689,6 +703,8 @@ impl Processor {
                 *tally.entry(msg.source.clone()).or_default() += 1;
             }
         }
+        // Counted by the guard: terminations that took access away.
+        record.revoked = revokes;
         // A newer explicit event replaces (or rescinds) a termination that was waiting: a
         // termination, a new future date, or a hire / active status without any date. An
         // ordinary edit (a thin sender's `updated`), or one with a date already past,
@@ -970,6 +986,7 @@ impl<'a> Prepared<'a> {
             published_at: msg.published_at,
             clock_skew: self.clock_skew,
             directory_action: None,
+            revoked: false,
         }
     }
 }

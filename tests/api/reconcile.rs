@@ -480,7 +480,7 @@ async fn a_scheduled_source_is_reconciled_when_its_last_run_is_old_enough() {
     let source = config.sources.iter_mut().find(|s| s.name == "merge_list");
     source.unwrap().reconcile_every = Some(Duration::from_secs(3600));
     let app = spawn_with(config.clone(), iso, Role::All).await;
-    let ids = hire(&app, &lists, 1).await;
+    let ids = hire(&app, &lists, 2).await;
     lists.remove(&ids[0]);
     let stop = CancellationToken::new();
     let topology = Topology::new(&app.iso.prefix, 10);
@@ -614,5 +614,28 @@ async fn the_cli_reconciles_lists_history_and_releases_holds() {
     )
     .await;
     assert_eq!(decided[0]["decided_by"], "ops-alice");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_empty_list_fails_the_run_and_terminates_no_one() {
+    let lists = SenderLists::start().await;
+    let (app, config) = start(&lists, "").await;
+    let ids = hire(&app, &lists, 2).await;
+    for id in &ids {
+        lists.remove(id);
+    }
+    let (report, found) = reconcile(&app, &config, "merge_list", false).await;
+    assert_eq!(report.status, "failed");
+    assert!(
+        report.error.as_deref().unwrap().contains("empty"),
+        "{report:?}"
+    );
+    assert!(found.is_empty());
+    assert_eq!(report.counts.published, 0);
+    for id in &ids {
+        let view = app.employee("merge_list", id).await.unwrap();
+        assert_eq!(view["status"], "active");
+    }
     app.cleanup().await;
 }
