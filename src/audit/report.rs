@@ -559,7 +559,10 @@ async fn load(
     Ok(timelines)
 }
 
-/// Applied terminations. A scheduled one is the original event id + ":effective".
+/// Applied terminations. A scheduled one is the original event id + ":effective". One a
+/// reconcile run found is clocked from the sender's termination time, which may lie before
+/// the window: it is in the window when it was processed there too, so the longest misses
+/// are not left out.
 async fn load_applied(
     conn: &mut PgConnection,
     scope: &Scope<'_>,
@@ -574,7 +577,8 @@ async fn load_applied(
               AND st.source = e.source AND st.event_id || ':effective' = e.event_id \
          WHERE e.kind = 'terminated' AND e.outcome = 'applied' \
          AND ($1::text IS NULL OR e.source = $1) \
-         AND ($2::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) >= $2) \
+         AND ($2::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) >= $2 \
+              OR (e.event_id LIKE 'reconcile:%' AND e.processed_at >= $2)) \
          AND ($3::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) < $3) \
          AND ($4::text IS NULL OR e.event_id = $4) \
          AND (NOT $5 \
@@ -617,7 +621,8 @@ async fn load_unrevoked_events(
                          AND a.event_id IN (e.event_id, e.event_id || ':released') \
                          AND a.outcome = 'applied') \
          AND ($1::text IS NULL OR e.source = $1) \
-         AND ($2::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) >= $2) \
+         AND ($2::timestamptz IS NULL OR COALESCE(st.due_at, e.received_at) >= $2 \
+              OR (e.event_id LIKE 'reconcile:%' AND e.processed_at >= $2)) \
          AND ($3::timestamptz IS NULL OR (e.received_at < $3 \
               AND COALESCE(st.due_at, e.received_at) < $3)) \
          ORDER BY COALESCE(st.due_at, e.received_at), e.id",

@@ -157,6 +157,20 @@ async fn a_missed_termination_is_found_applied_and_clocked_from_the_senders_date
         ),
         "{metrics}"
     );
+    // In a report of the last day, though its clock started two days ago: a missed webhook
+    // shows as the long latency it was.
+    let report: Value = app
+        .admin_get("/admin/audit/deprovision?since=1d&sla=15m")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let found = report["terminations"].as_array().unwrap();
+    let row = found.iter().find(|t| t["employee_id"] == left.as_str());
+    let row = row.unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(row["detected_by"], "reconcile");
+    assert_eq!(row["breach"], true);
+    assert!(row["receipt_to_revoked_seconds"].as_f64().unwrap() > 86_400.0);
     app.cleanup().await;
 }
 
