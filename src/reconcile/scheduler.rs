@@ -78,24 +78,22 @@ async fn due(
     if !locked {
         return Ok(None);
     }
-    let result = run_once(pool, Some(publisher), config, source, api, "scheduled").await;
+    let publisher = Some(publisher);
+    let result = run_with(
+        pool,
+        publisher,
+        config,
+        source,
+        api,
+        "scheduled",
+        &mut |_| {},
+    )
+    .await;
     sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
         .bind(&key)
         .execute(&mut *lock)
         .await?;
     result.map(Some)
-}
-
-/// One run of `source` (a dry run without `publisher`).
-pub async fn run_once(
-    pool: &PgPool,
-    publisher: Option<&Publisher>,
-    config: &Config,
-    source: &crate::config::SourceConfig,
-    api: &crate::config::ApiConfig,
-    trigger: &str,
-) -> anyhow::Result<super::RunReport> {
-    run_with(pool, publisher, config, source, api, trigger, &mut |_| {}).await
 }
 
 /// One run, handing each difference to `each`.

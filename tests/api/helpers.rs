@@ -359,6 +359,37 @@ impl TestApp {
     }
 }
 
+/// A confirmed publisher on the app's queues, for what a test runs by hand (a scheduler
+/// pass, a reconcile run); `stop` closes it.
+pub struct TestPublisher {
+    pub publisher: provisiond::queue::Publisher,
+    stop: tokio_util::sync::CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl TestPublisher {
+    pub async fn start(app: &TestApp) -> TestPublisher {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let topology = provisiond::queue::Topology::new(&app.iso.prefix, 10);
+        let url = provisiond::config::Secret::new(&amqp_url());
+        let timeout = std::time::Duration::from_secs(3);
+        let (publisher, task) =
+            provisiond::queue::Publisher::start(url, topology, timeout, stop.clone());
+        let wait = std::time::Duration::from_secs(10);
+        publisher.wait_connected(wait).await.unwrap();
+        TestPublisher {
+            publisher,
+            stop,
+            task,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
 pub async fn delete_topology(prefix: &str) {
     let Ok(connection) = provisiond::queue::connect(&amqp_url(), "test-cleanup").await else {
         return;

@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use provisiond::config::Config;
-use provisiond::queue::{Publisher, Topology};
 use provisiond::reconcile::{Difference, RunReport};
 use provisiond::Role;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
 use crate::sender_lists::SenderLists;
@@ -44,24 +42,16 @@ pub(crate) async fn reconcile(
 ) -> (RunReport, Vec<Difference>) {
     let source = config.sources.iter().find(|s| s.name == source).unwrap();
     let api = source.api.as_ref().unwrap();
-    let stop = CancellationToken::new();
-    let topology = Topology::new(&app.iso.prefix, 10);
-    let url = provisiond::config::Secret::new(&amqp_url());
-    let (publisher, task) = Publisher::start(url, topology, Duration::from_secs(3), stop.clone());
-    publisher
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let publisher = TestPublisher::start(app).await;
     let mut found = Vec::new();
     let mut each = |d: &Difference| found.push(d.clone());
-    let publisher = (!dry_run).then_some(&publisher);
+    let to = (!dry_run).then_some(&publisher.publisher);
     let report = provisiond::reconcile::scheduler::run_with(
-        &app.pool, publisher, config, source, api, "manual", &mut each,
+        &app.pool, to, config, source, api, "manual", &mut each,
     )
     .await
     .unwrap();
-    stop.cancel();
-    task.await.unwrap();
+    publisher.stop().await;
     (report, found)
 }
 
@@ -159,12 +149,7 @@ async fn a_missed_termination_is_found_applied_and_clocked_from_the_senders_date
     );
     // In a report of the last day, though its clock started two days ago: a missed webhook
     // shows as the long latency it was.
-    let report: Value = app
-        .admin_get("/admin/audit/deprovision?since=1d&sla=15m")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = deprovision_report(&app, "since=1d&sla=15m").await;
     let found = report["terminations"].as_array().unwrap();
     let row = found.iter().find(|t| t["employee_id"] == left.as_str());
     let row = row.unwrap_or_else(|| panic!("{report}"));
@@ -322,15 +307,38 @@ async fn a_reconcile_racing_a_webhook_ends_in_the_newest_state() {
     app.cleanup().await;
 }
 
+/// The `merge_list` app with the guard on, as `limits` sets it.
+async fn guarded(
+    lists: &SenderLists,
+    limits: impl FnOnce(&mut provisiond::config::GuardConfig),
+) -> (TestApp, Config) {
+    let iso = Isolation::new();
+    let mut config = config(&iso, lists, "");
+    config.guard.enabled = true;
+    limits(&mut config.guard);
+    let app = spawn_with(config.clone(), iso, Role::All).await;
+    (app, config)
+}
+
+/// Wait until `n` holds are open; the admin API's list.
+async fn holds(app: &TestApp, n: usize) -> Value {
+    wait_for(&format!("{n} holds"), || async {
+        let list: Value = app.admin_get("/admin/holds").await.json().await.ok()?;
+        (list.as_array()?.len() == n).then_some(list)
+    })
+    .await
+}
+
+async fn deprovision_report(app: &TestApp, query: &str) -> Value {
+    let path = format!("/admin/audit/deprovision?{query}");
+    app.admin_get(&path).await.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_releases_it() {
     let lists = SenderLists::start().await;
-    let iso = Isolation::new();
-    let mut config = config(&iso, &lists, "");
     // From 2 terminations on, no more than 20 % of the source within the hour.
-    config.guard.enabled = true;
-    config.guard.min_terminations = 2;
-    let app = spawn_with(config.clone(), iso, Role::All).await;
+    let (app, config) = guarded(&lists, |g| g.min_terminations = 2).await;
     let ids = hire(&app, &lists, 10).await;
     // A bad import at the sender: 8 of the 10 are gone from the list.
     for id in &ids[2..] {
@@ -340,11 +348,7 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
     assert_eq!(report.counts.published, 8, "{report:?}");
 
     // Two fit the limits (2 of 10); the other six are held, with access kept.
-    let held = wait_for("six holds", || async {
-        let list: Value = app.admin_get("/admin/holds").await.json().await.ok()?;
-        (list.as_array()?.len() == 6).then_some(list)
-    })
-    .await;
+    let held = holds(&app, 6).await;
     let mut terminated = 0;
     for id in &ids[2..] {
         let view = wait_for("the termination to be applied or held", || async {
@@ -373,12 +377,7 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
         "{metrics}"
     );
     // The deprovision report lists them as not revoked, reason `held`.
-    let report: Value = app
-        .admin_get("/admin/audit/deprovision?sla=15m")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = deprovision_report(&app, "sla=15m").await;
     let held_rows: Vec<&Value> = report["not_revoked"]
         .as_array()
         .unwrap()
@@ -418,12 +417,7 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
     .unwrap();
     assert_eq!(decisions.len(), 6);
     assert!(decisions.iter().all(|(_, actor)| actor == "security-lead"));
-    let report: Value = app
-        .admin_get("/admin/audit/deprovision?sla=15m")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = deprovision_report(&app, "sla=15m").await;
     assert_eq!(report["counts"]["held"], 0, "{report}");
     app.cleanup().await;
 }
@@ -431,20 +425,12 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
 #[tokio::test]
 async fn a_rejected_hold_keeps_access_and_stays_in_the_report() {
     let lists = SenderLists::start().await;
-    let iso = Isolation::new();
-    let mut config = config(&iso, &lists, "");
-    config.guard.enabled = true;
-    config.guard.max_terminations = 1;
-    let app = spawn_with(config.clone(), iso, Role::All).await;
+    let (app, config) = guarded(&lists, |g| g.max_terminations = 1).await;
     let ids = hire(&app, &lists, 3).await;
     lists.remove(&ids[1]);
     lists.remove(&ids[2]);
     reconcile(&app, &config, "merge_list", false).await;
-    let held = wait_for("one hold", || async {
-        let list: Value = app.admin_get("/admin/holds").await.json().await.ok()?;
-        (list.as_array()?.len() == 1).then_some(list)
-    })
-    .await;
+    let held = holds(&app, 1).await;
     let id = held[0]["id"].as_i64().unwrap();
     let missing = app
         .admin_post("/admin/holds/reject", json!({"ids": [id]}), None)
@@ -470,12 +456,7 @@ async fn a_rejected_hold_keeps_access_and_stays_in_the_report() {
         .unwrap();
     assert_eq!(list[0]["decided_by"], "admin-api");
     assert_eq!(list[0]["decision_reason"], "contractor kept on");
-    let report: Value = app
-        .admin_get("/admin/audit/deprovision?sla=15m")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = deprovision_report(&app, "sla=15m").await;
     let reasons: Vec<&Value> = report["not_revoked"]
         .as_array()
         .unwrap()
@@ -496,22 +477,14 @@ async fn a_scheduled_source_is_reconciled_when_its_last_run_is_old_enough() {
     let app = spawn_with(config.clone(), iso, Role::All).await;
     let ids = hire(&app, &lists, 2).await;
     lists.remove(&ids[0]);
-    let stop = CancellationToken::new();
-    let topology = Topology::new(&app.iso.prefix, 10);
-    let url = provisiond::config::Secret::new(&amqp_url());
-    let (publisher, task) = Publisher::start(url, topology, Duration::from_secs(3), stop.clone());
-    publisher
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let publisher = TestPublisher::start(&app).await;
     let scheduler = provisiond::reconcile::scheduler::tick;
-    let first = scheduler(&app.pool, &publisher, &config).await;
+    let first = scheduler(&app.pool, &publisher.publisher, &config).await;
     assert_eq!(first.len(), 1, "never run: due");
     assert_eq!(first[0].counts.published, 1);
-    let second = scheduler(&app.pool, &publisher, &config).await;
+    let second = scheduler(&app.pool, &publisher.publisher, &config).await;
     assert!(second.is_empty(), "ran less than an hour ago: {second:?}");
-    stop.cancel();
-    task.await.unwrap();
+    publisher.stop().await;
     wait_status(&app, &ids[0], "terminated").await;
     let runs = provisiond::store::reconcile::history(&app.pool, None, 5)
         .await

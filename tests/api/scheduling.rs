@@ -2,14 +2,11 @@
 //! surviving restarts. Time is a clock the test sets, never a sleep.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use provisiond::clock::{ManualClock, SharedClock};
-use provisiond::queue::{Publisher, Topology};
 use provisiond::Role;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::helpers::*;
 
@@ -43,20 +40,12 @@ async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
 
 /// Run one scheduler pass by hand; returns how many terminations it enqueued.
 pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
-    let stop = CancellationToken::new();
-    let topology = Topology::new(&app.iso.prefix, 10);
-    let url = provisiond::config::Secret::new(&amqp_url());
-    let (publisher, task) = Publisher::start(url, topology, Duration::from_secs(3), stop.clone());
-    publisher
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .unwrap();
+    let publisher = TestPublisher::start(app).await;
     let shared: SharedClock = Arc::new(clock.clone());
-    let enqueued = provisiond::worker::scheduler::tick(&app.pool, &publisher, &shared)
+    let enqueued = provisiond::worker::scheduler::tick(&app.pool, &publisher.publisher, &shared)
         .await
         .unwrap();
-    stop.cancel();
-    task.await.unwrap();
+    publisher.stop().await;
     enqueued
 }
 
