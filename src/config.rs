@@ -476,6 +476,14 @@ impl Config {
             if source.secrets.is_empty() && source.kind != SourceKind::Gusto {
                 return Err(invalid(key("secrets"), "at least one secret is required"));
             }
+            if source.tolerance.is_some() && source.kind.default_tolerance().is_none() {
+                let kind = source.kind;
+                let message = format!(
+                    "`{kind}` deliveries carry no timestamp, so a tolerance would protect \
+                     nothing: remove it (replays of such senders are stopped by the inbox)"
+                );
+                return Err(invalid(key("tolerance"), message));
+            }
             if let Some(api) = &source.api {
                 let url = reqwest::Url::parse(&api.base_url)
                     .map_err(|e| invalid(key("api.base_url"), format!("not a URL: {e}")))?;

@@ -154,3 +154,26 @@ fn a_source_api_is_checked_and_its_token_never_shows_in_debug() {
         "the API token is redacted"
     );
 }
+
+#[test]
+fn a_tolerance_on_a_sender_without_timestamps_is_an_error_naming_the_key() {
+    for kind in ["merge", "gusto", "hibob", "deel"] {
+        let text = format!(
+            "[[sources]]\nname = \"s\"\nkind = \"{kind}\"\nsecrets = [\"k\"]\ntolerance = \"5m\"\n"
+        );
+        let error = error_of(&text);
+        assert!(error.contains("sources[0].tolerance"), "{kind}: {error}");
+        assert!(error.contains("no timestamp"), "{kind}: {error}");
+    }
+    for kind in ["standard-webhooks", "workos", "bamboohr", "finch"] {
+        let secret = match kind {
+            "standard-webhooks" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "finch" => "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH",
+            _ => "k",
+        };
+        let text = format!(
+            "[[sources]]\nname = \"s\"\nkind = \"{kind}\"\nsecrets = [\"{secret}\"]\ntolerance = \"2m\"\n"
+        );
+        assert!(Config::from_toml(&text).is_ok(), "{kind}");
+    }
+}
