@@ -86,6 +86,13 @@ pub async fn csv_handler(
     settings: Option<Extension<AuditSettings>>,
 ) -> Result<Response, ApiError> {
     let report = build(&state, &params, settings).await?;
-    let headers = [(header::CONTENT_TYPE, "text/csv; charset=utf-8")];
+    // A download, never rendered inline (its cells come from senders).
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"deprovision.csv\"",
+        ),
+    ];
     Ok((headers, render::csv(&report)).into_response())
 }

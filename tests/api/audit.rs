@@ -1046,3 +1046,26 @@ async fn audit_metrics_record_completed_terminations_and_the_late_ones() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_csv_report_is_an_attachment_whose_formula_cells_stay_text() {
+    let app = spawn_app(Role::All).await;
+    // A sender-controlled id a spreadsheet would run.
+    let employee = format!("=SUM(1;2)-{}", unique("x"));
+    app.send_hris(&hris_body("created", &employee, "2026-03-02T09:00:00Z"))
+        .await;
+    app.employee_after("hris", &employee, 1).await;
+    app.send_hris(&hris_body("terminated", &employee, "2026-03-02T09:15:00Z"))
+        .await;
+    app.employee_after("hris", &employee, 2).await;
+    let response = app.admin_get("/admin/audit/deprovision.csv?sla=15m").await;
+    assert_eq!(response.status(), 200);
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let csv = response.text().await.unwrap();
+    let rows = parse_csv(&csv);
+    let cell = rows.iter().flatten().find(|c| c.contains("SUM(1;2)"));
+    let cell = cell.unwrap_or_else(|| panic!("{csv}"));
+    assert!(cell.starts_with("'="), "{cell}");
+    app.cleanup().await;
+}
