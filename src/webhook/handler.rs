@@ -50,6 +50,12 @@ pub async fn receive(
             },
         };
     let event_id = match verified.sender_event_id {
+        // An id is a key everywhere (inbox, logs, dead letters): one with control
+        // characters (a NUL, a newline forging a log line) is replaced by its digest, which
+        // still dedupes the sender's retries.
+        Some(id) if id.chars().any(char::is_control) => {
+            format!("id-sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
+        }
         Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN => id,
         _ => hex::encode(Sha256::digest(&body)),
     };

@@ -328,9 +328,16 @@ async fn dead_letter(
 }
 
 /// The dead letter is committed before the ack: a crash in between writes it twice
-/// (the same row), never zero times.
+/// (the same row), never zero times. A letter PostgreSQL refuses for its data (a NUL in a
+/// text, from a message no receiver of ours published) is written once more with its
+/// texts made storable, so no message can loop between the queue and this write.
 async fn store_then_ack(pool: &PgPool, delivery: &Received, letter: &NewDeadLetter<'_>) {
-    match dead_letters::record(pool, letter).await {
+    let mut written = dead_letters::record(pool, letter).await;
+    if written.as_ref().is_err_and(is_data_error) {
+        let storable = dead_letters::Storable::of(letter);
+        written = dead_letters::record(pool, &storable.letter(letter)).await;
+    }
+    match written {
         Ok(id) => {
             let reason = letter.reason.as_str();
             metrics::counter!("provisiond_dead_letters_total", "reason" => reason).increment(1);
@@ -348,6 +355,14 @@ async fn store_then_ack(pool: &PgPool, delivery: &Received, letter: &NewDeadLett
             tracing::error!(%error, event_id = letter.event_id, "cannot write the dead letter; requeueing");
             delivery.requeue();
         }
+    }
+}
+
+/// PostgreSQL refused the values themselves (SQLSTATE class 22), not the connection.
+fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("22")),
+        _ => false,
     }
 }
 

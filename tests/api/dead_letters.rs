@@ -628,3 +628,47 @@ async fn replaying_a_discarded_dead_letter_is_a_conflict() {
     assert_eq!(app.queued_messages().await, 0);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_looped() {
+    let app = spawn_app(Role::All).await;
+    // Published straight to the broker (not by a receiver): an event id with a NUL, which
+    // no text column can hold.
+    let employee = unique("nul");
+    let message = provisiond::queue::QueueMessage {
+        source: "hris".into(),
+        source_kind: provisiond::webhook::signature::SourceKind::StandardWebhooks,
+        event_id: "evil\u{0}id".into(),
+        received_at: chrono::Utc::now(),
+        published_at: None,
+        attempt: 0,
+        first_failed_at: None,
+        trigger: "webhook".into(),
+        body: hris_body("created", &employee, "2026-03-02T09:00:00Z").into(),
+    };
+    let publisher = TestPublisher::start(&app).await;
+    publisher.publisher.publish(&message).await.unwrap();
+    publisher.stop().await;
+    let letter = wait_for("the dead letter", || async {
+        let list: Value = app
+            .admin_get("/admin/dead-letters")
+            .await
+            .json()
+            .await
+            .ok()?;
+        list.as_array()?.first().cloned()
+    })
+    .await;
+    let event_id = letter["event_id"].as_str().unwrap();
+    assert!(event_id.starts_with("id-sha256:"), "{letter}");
+    wait_for("the queue to be empty", || async {
+        (app.queued_messages().await == 0).then_some(())
+    })
+    .await;
+    let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(letters, 1);
+    app.cleanup().await;
+}

@@ -535,3 +535,44 @@ async fn workos_deleting_a_directory_terminates_every_user_of_that_directory_onl
     assert_eq!(view["targets"][0]["status"], "deactivated");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
+    let app = spawn_app(Role::All).await;
+    let employee = unique("directory_user");
+    for (i, id) in [
+        "event_\u{0}nul",
+        "event_1\nFORGED log line",
+        "event_\u{0}nul",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body: Value =
+            serde_json::from_slice(&workos_body("x", &employee, "dsync.user.created", "active"))
+                .unwrap();
+        body["id"] = json!(id);
+        let body = body.to_string().into_bytes();
+        let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
+        let response = app.post("workos", &headers, &body).await;
+        assert_eq!(response.status(), 202, "{i}");
+        let accepted: Value = response.json().await.unwrap();
+        let event_id = accepted["event_id"].as_str().unwrap();
+        assert!(event_id.starts_with("id-sha256:"), "{event_id}");
+        assert!(!event_id.chars().any(char::is_control));
+    }
+    // Applied once: the third delivery is the first one's retry.
+    let view = app.employee_after("workos", &employee, 3).await;
+    let outcomes: Vec<&str> = view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "duplicate").count(),
+        1,
+        "{view}"
+    );
+    app.cleanup().await;
+}

@@ -49,6 +49,56 @@ pub struct NewDeadLetter<'a> {
     pub first_failed_at: Option<DateTime<Utc>>,
 }
 
+/// The texts of a dead letter made storable: control characters (PostgreSQL refuses NUL in
+/// `text` and `jsonb`) replaced, an event id with them replaced by its digest.
+pub struct Storable {
+    source: String,
+    event_id: String,
+    employee_id: Option<String>,
+    last_error: String,
+    error_chain: Vec<String>,
+    headers: serde_json::Value,
+}
+
+impl Storable {
+    pub fn of(letter: &NewDeadLetter<'_>) -> Storable {
+        let clean = |text: &str| -> String {
+            text.chars()
+                .map(|c| if c == '\0' { '\u{fffd}' } else { c })
+                .collect()
+        };
+        let event_id = if letter.event_id.chars().any(char::is_control) {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(letter.event_id.as_bytes());
+            format!("id-sha256:{}", hex::encode(digest))
+        } else {
+            letter.event_id.to_owned()
+        };
+        let headers = clean(&letter.headers.to_string()).replace("\\u0000", "\\ufffd");
+        Storable {
+            source: clean(letter.source),
+            event_id,
+            employee_id: letter.employee_id.map(clean),
+            last_error: clean(letter.last_error),
+            error_chain: letter.error_chain.iter().map(|e| clean(e)).collect(),
+            headers: serde_json::from_str(&headers).unwrap_or_default(),
+        }
+    }
+
+    /// `letter` with these texts.
+    pub fn letter<'a>(&'a self, letter: &NewDeadLetter<'a>) -> NewDeadLetter<'a> {
+        NewDeadLetter {
+            source: &self.source,
+            event_id: &self.event_id,
+            employee_id: self.employee_id.as_deref(),
+            last_error: &self.last_error,
+            error_chain: &self.error_chain,
+            headers: self.headers.clone(),
+            ..*letter
+        }
+    }
+}
+
 /// Write (or return to `dead`) the event's row and log the action, in one transaction.
 /// The caller acks the message only after this returns, so a crash in between
 /// dead-letters twice (same row) rather than losing the event.
