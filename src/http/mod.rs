@@ -15,7 +15,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use sqlx::PgPool;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -76,14 +75,80 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/admin", crate::admin::router(state.clone()))
-        .with_state(state)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
+        .layer(axum::middleware::from_fn_with_state(
+            (state.retry_after_secs, request_timeout),
+            time_limit,
         ))
+        .layer(axum::middleware::from_fn(printable_target))
+        .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(own_request_id))
+}
+
+/// Longest client-chosen `x-request-id` kept.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// A client's `x-request-id` is kept only when short and printable (it is echoed and
+/// logged); any other is dropped, and one of ours is made in its place.
+async fn own_request_id(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let acceptable = |v: &axum::http::HeaderValue| {
+        let bytes = v.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes.iter().all(|b| b.is_ascii_graphic())
+    };
+    if request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|v| !acceptable(v))
+    {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// A path or query with control characters once percent-decoded (a NUL no database text
+/// can hold) is a bad request, answered before any handler sees it.
+async fn printable_target(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri();
+    let decoded = |text: &str| -> bool {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map_or(true, |t| t.chars().any(char::is_control))
+    };
+    if decoded(uri.path()) || uri.query().is_some_and(decoded) {
+        let message = "the path or query has control characters or is not UTF-8";
+        return error::ApiError::BadRequest(message.into()).into_response();
+    }
+    next.run(request).await
+}
+
+/// A request that takes longer than `server.request_timeout` is answered `503` with the
+/// usual JSON error and `Retry-After`: the sender tries again.
+async fn time_limit(
+    State((retry_after_secs, limit)): State<(u32, Duration)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::Unavailable {
+            message: format!(
+                "the request took longer than {}",
+                humantime::format_duration(limit)
+            ),
+            retry_after_secs,
+        }
+        .into_response(),
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -36,8 +36,12 @@ pub async fn receive(
     let received_at = Utc::now();
     let body = read_body(body, state.max_body_bytes)
         .await
-        .inspect_err(|_| {
-            reject(source, "payload_too_large");
+        .inspect_err(|error| {
+            let reason = match error {
+                ApiError::PayloadTooLarge { .. } => "payload_too_large",
+                _ => "unreadable_body",
+            };
+            reject(source, reason);
         })?;
     let keys = &config.keys;
     let now = SystemTime::now();
@@ -131,10 +135,28 @@ async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiErro
 }
 
 /// Read at most `limit` bytes; a larger body is refused without being buffered.
+/// The body, up to `limit` bytes: beyond it `413` (a sender does not retry that); a body
+/// that could not be read (the client went away, the connection broke) is not "too large"
+/// but a `400`.
 async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit })
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if is_length_limit(&error) {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!("the body could not be read: {error}"))
+        }
+    })
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
 }
 
 fn signature_error(source: &str, error: SignatureError) -> ApiError {
@@ -150,4 +172,23 @@ fn signature_error(source: &str, error: SignatureError) -> ApiError {
 fn reject(source: &str, reason: &'static str) {
     let labels = [("source", source.to_owned()), ("reason", reason.to_owned())];
     metrics::counter!("provisiond_webhooks_rejected_total", &labels).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_too_large_and_a_broken_one_is_a_bad_request() {
+        let big = Body::from(vec![b'x'; 11]);
+        let error = read_body(big, 10).await.unwrap_err();
+        assert!(matches!(error, ApiError::PayloadTooLarge { limit: 10 }));
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+            Ok(bytes::Bytes::from_static(b"{\"a\":")),
+            Err(std::io::Error::other("connection reset by peer")),
+        ];
+        let broken = Body::from_stream(futures::stream::iter(chunks));
+        let error = read_body(broken, 1024).await.unwrap_err();
+        assert!(matches!(error, ApiError::BadRequest(_)), "{error:?}");
+    }
 }

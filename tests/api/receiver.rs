@@ -576,3 +576,66 @@ async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn only_a_short_printable_request_id_is_echoed() {
+    let app = spawn_app(Role::Receiver).await;
+    let url = format!("{}/healthz", app.address);
+    let echoed = |id: &'static str| {
+        let request = app.client.get(&url).header("x-request-id", id);
+        async move {
+            let response = request.send().await.unwrap();
+            let value = response.headers()["x-request-id"].to_str().unwrap();
+            value.to_owned()
+        }
+    };
+    assert_eq!(echoed("trace-42").await, "trace-42");
+    for bad in [
+        "has space",
+        "tab\there",
+        Box::leak("a".repeat(65).into_boxed_str()),
+    ] {
+        let ours = echoed(bad).await;
+        assert_ne!(ours, bad);
+        assert!(uuid::Uuid::parse_str(&ours).is_ok(), "{ours}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_nul_in_an_admin_path_or_query_is_a_bad_request() {
+    let app = spawn_app(Role::All).await;
+    for path in [
+        "/admin/employees/hris/a%00b",
+        "/admin/dead-letters?source=%00",
+        "/admin/holds?source=a%0Ab",
+    ] {
+        let response = app.admin_get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_request", "{path}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_a_503_with_retry_after_and_a_json_error() {
+    let iso = Isolation::new();
+    let mut config = test_config(&iso, &amqp_url());
+    config.server.request_timeout = std::time::Duration::from_millis(300);
+    let app = spawn_with(config, iso, Role::Receiver).await;
+    // A sender that announces 100 bytes and sends 8: the rest never comes in time.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = "POST /webhooks/hris HTTP/1.1\r\nHost: provisiond\r\n\
+                Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_lowercase();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 7"), "{answer}");
+    assert!(answer.contains("\"error\":\"unavailable\""), "{answer}");
+    app.cleanup().await;
+}
