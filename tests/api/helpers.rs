@@ -426,6 +426,18 @@ where
     }
 }
 
+/// The outcome of each of an employee view's events, in order.
+pub fn outcomes(view: &Value) -> Vec<&str> {
+    let events = view["events"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    events
+        .iter()
+        .filter_map(|e| e["outcome"].as_str())
+        .collect()
+}
+
 pub fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }

@@ -563,12 +563,7 @@ async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
     }
     // Applied once: the third delivery is the first one's retry.
     let view = app.employee_after("workos", &employee, 3).await;
-    let outcomes: Vec<&str> = view["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = outcomes(&view);
     assert_eq!(
         outcomes.iter().filter(|o| **o == "duplicate").count(),
         1,

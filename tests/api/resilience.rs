@@ -76,12 +76,7 @@ async fn a_worker_that_dies_after_commit_but_before_ack_is_redelivered_and_appli
     let config = test_config(&receiver.iso, &amqp_url());
     let worker = spawn_with(config, receiver.iso.clone(), Role::Worker).await;
     let view = worker.employee_after("hris", &employee, 2).await;
-    let outcomes: Vec<&str> = view["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = outcomes(&view);
     assert_eq!(outcomes, ["applied", "duplicate"]);
     assert_eq!(view["targets"].as_array().unwrap().len(), 1);
     worker.cleanup().await;

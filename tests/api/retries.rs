@@ -89,12 +89,7 @@ async fn a_target_answering_503_then_200_is_applied_after_retries() {
         .unwrap();
     assert_eq!(list, json!([]), "nothing in the dead-letter log");
     let view = app.employee("hris", &employee).await.unwrap();
-    let outcomes: Vec<&str> = view["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes = outcomes(&view);
     assert_eq!(
         outcomes,
         ["applied"],
