@@ -17,6 +17,9 @@ use crate::provision::rules::Rules;
 use crate::webhook::signature::{SigningKey, SourceKind};
 use crate::worker::schedule::TerminationTime;
 
+/// Shortest admin token accepted.
+const MIN_TOKEN_LEN: usize = 16;
+
 /// Environment variable prefix for overrides: `PROVISIOND__SERVER__LISTEN=…`.
 pub const ENV_PREFIX: &str = "PROVISIOND__";
 
@@ -42,7 +45,10 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// The unnamed operator token of earlier versions; recorded as the actor `admin`.
     pub admin_token: Option<Secret>,
+    /// Named admin tokens (`[[server.tokens]]`), each with a role.
+    pub tokens: Vec<TokenConfig>,
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -55,11 +61,42 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1_048_576,
             admin_token: None,
+            tokens: Vec::new(),
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// One named admin token: its name is the actor recorded for what it does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    pub role: AdminRole,
+    pub token: Secret,
+}
+
+/// What an admin token may do: an auditor reads (reports, employee state, dead-letter
+/// summaries); an operator also reads raw bodies and acts (replay, discard, holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    Auditor,
+    Operator,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Auditor => "auditor",
+            AdminRole::Operator => "operator",
+        }
+    }
+}
+
+/// The name `server.admin_token` acts under.
+pub const ADMIN_TOKEN_NAME: &str = "admin";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -391,14 +428,7 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be greater than 0"));
         }
-        if let Some(token) = &self.server.admin_token {
-            if token.expose().len() < 16 {
-                return Err(invalid(
-                    "server.admin_token",
-                    "must be at least 16 characters",
-                ));
-            }
-        }
+        self.validate_tokens()?;
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("database.url", "must start with postgres://"));
@@ -408,6 +438,60 @@ impl Config {
                 "database.max_connections",
                 "must be greater than 0",
             ));
+        }
+        Ok(())
+    }
+
+    /// Every admin token with its name and role: `[[server.tokens]]`, then
+    /// `server.admin_token` as the operator `admin`.
+    pub fn admin_tokens(&self) -> Vec<(&str, AdminRole, &Secret)> {
+        let named = self.server.tokens.iter();
+        let mut tokens: Vec<_> = named.map(|t| (t.name.as_str(), t.role, &t.token)).collect();
+        if let Some(token) = &self.server.admin_token {
+            tokens.push((ADMIN_TOKEN_NAME, AdminRole::Operator, token));
+        }
+        tokens
+    }
+
+    fn validate_tokens(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.server.admin_token {
+            if token.expose().len() < MIN_TOKEN_LEN {
+                return Err(invalid(
+                    "server.admin_token",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        if let Some(token) = &self.server.admin_token {
+            seen.push((ADMIN_TOKEN_NAME, token.expose()));
+        }
+        for (i, entry) in self.server.tokens.iter().enumerate() {
+            let key = |field: &str| format!("server.tokens[{i}].{field}");
+            let name = entry.name.as_str();
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._@-".contains(c);
+            if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+                let message = "must be 1 to 64 letters, digits or `. _ @ -`";
+                return Err(invalid(key("name"), message));
+            }
+            if entry.token.expose().len() < MIN_TOKEN_LEN {
+                return Err(invalid(key("token"), "must be at least 16 characters"));
+            }
+            for (other, token) in &seen {
+                if *other == name {
+                    let message = if name == ADMIN_TOKEN_NAME {
+                        "`admin` is the name of server.admin_token; choose another".to_owned()
+                    } else {
+                        format!("`{name}` is used by another token")
+                    };
+                    return Err(invalid(key("name"), message));
+                }
+                if *token == entry.token.expose() {
+                    let message = format!("is the same as the token of `{other}`");
+                    return Err(invalid(key("token"), message));
+                }
+            }
+            seen.push((name, entry.token.expose()));
         }
         Ok(())
     }

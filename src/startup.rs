@@ -183,7 +183,7 @@ impl Application {
             publisher: Some(publisher),
             workers,
             pool: self.pool.clone(),
-            admin_token: config.server.admin_token.clone(),
+            admin_tokens: Arc::new(crate::admin::auth::AdminTokens::from_config(config)),
             max_body_bytes: config.server.max_body_bytes,
             retry_after_secs: config.rabbitmq.retry_after_secs,
             metrics: crate::telemetry::metrics_handle(),

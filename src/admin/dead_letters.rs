@@ -2,21 +2,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{actor, Caller};
+use crate::config::AdminRole;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
 use crate::store::dead_letters::ops::{self, Detail, Filter, OpsError, Summary};
-
-/// Who is acting, when the caller says; else [`DEFAULT_ACTOR`].
-pub const ACTOR_HEADER: HeaderName = HeaderName::from_static("x-provisiond-actor");
-pub const DEFAULT_ACTOR: &str = "admin-api";
-const MAX_ACTOR_LEN: usize = 200;
 
 /// `?source=&reason=&status=&since=&limit=`; empty values mean "any".
 #[derive(Debug, Default, Deserialize)]
@@ -50,22 +47,34 @@ pub async fn list_handler(
     Ok(Json(ops::list(&state.pool, &filter).await?))
 }
 
+/// One dead letter; the auditor role gets it without the raw body (personal data).
 pub async fn show_handler(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Detail>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
-    Ok(Json(load(&state, id).await?))
+    let detail = load(&state, id).await?;
+    let mut value = serde_json::to_value(&detail).map_err(anyhow::Error::from)?;
+    if caller.role != AdminRole::Operator {
+        if let Some(map) = value.as_object_mut() {
+            map.insert("body".into(), Value::Null);
+            map.insert("body_encoding".into(), Value::Null);
+            map.insert("body_withheld".into(), Value::Bool(true));
+        }
+    }
+    Ok(Json(value))
 }
 
 pub async fn replay_handler(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let publisher = publisher(&state)?;
-    let replayed = ops::replay(&state.pool, publisher, &[id], &actor(&headers))
+    let replayed = ops::replay(&state.pool, publisher, &[id], &actor(&caller, &headers))
         .await
         .map_err(|e| api_error(&state, e))?;
     Ok(Json(json!({ "replayed": replayed })))
@@ -85,6 +94,7 @@ pub struct ReplayRequest {
 
 pub async fn replay_many_handler(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -109,7 +119,7 @@ pub async fn replay_many_handler(
         None => Selection::Dead(filter(request.source, request.reason, request.since)?),
     };
     let publisher = publisher(&state)?;
-    let actor = actor(&headers);
+    let actor = actor(&caller, &headers);
     let replayed = match selection {
         Selection::Ids(ids) => ops::replay(&state.pool, publisher, &ids, &actor).await,
         Selection::Dead(filter) => {
@@ -138,6 +148,7 @@ pub struct DiscardRequest {
 
 pub async fn discard_handler(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -148,7 +159,7 @@ pub async fn discard_handler(
         let message = "a non-empty `reason` is required to discard a dead letter";
         return Err(ApiError::BadRequest(message.into()));
     };
-    ops::discard(&state.pool, id, &actor(&headers), &reason)
+    ops::discard(&state.pool, id, &actor(&caller, &headers), &reason)
         .await
         .map_err(|e| api_error(&state, e))?;
     Ok(Json(load(&state, id).await?))
@@ -195,14 +206,6 @@ pub(super) fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T
     }
     serde_json::from_slice(body)
         .map_err(|error| ApiError::BadRequest(format!("invalid JSON body: {error}")))
-}
-
-pub(super) fn actor(headers: &HeaderMap) -> String {
-    let named = headers.get(&ACTOR_HEADER).and_then(|v| v.to_str().ok());
-    match named.map(str::trim) {
-        Some(name) if !name.is_empty() => name.chars().take(MAX_ACTOR_LEN).collect(),
-        _ => DEFAULT_ACTOR.to_owned(),
-    }
 }
 
 fn unavailable(state: &AppState, message: String) -> ApiError {

@@ -4,11 +4,12 @@
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::dead_letters::{actor, json_body, publisher};
+use super::auth::{actor, Caller};
+use super::dead_letters::{json_body, publisher};
 use crate::http::{ApiError, AppState};
 use crate::store::holds::{self, Decision, HeldView};
 
@@ -46,22 +47,25 @@ pub struct DecideRequest {
 
 pub async fn release_handler(
     state: State<AppState>,
+    caller: Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    decide(state, headers, body, Decision::Release).await
+    decide(state, caller, headers, body, Decision::Release).await
 }
 
 pub async fn reject_handler(
     state: State<AppState>,
+    caller: Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    decide(state, headers, body, Decision::Reject).await
+    decide(state, caller, headers, body, Decision::Reject).await
 }
 
 async fn decide(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
     decision: Decision,
@@ -83,7 +87,7 @@ async fn decide(
         Decision::Release => Some(publisher(&state)?),
         Decision::Reject => None,
     };
-    let actor = actor(&headers);
+    let actor = actor(&caller, &headers);
     let decided = holds::decide_many(&state.pool, publisher, &ids, decision, &actor, reason)
         .await
         .map_err(|error| {

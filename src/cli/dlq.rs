@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::queue::{Publisher, Topology};
 use crate::store::dead_letters::ops::{self, Detail, Filter, Status, Summary};
 use crate::store::dead_letters::Reason;
+use crate::store::Actor;
 
 /// How long `dlq replay` waits for the broker before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,7 +120,7 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
         }
         DlqCommand::Replay(args) => replay(&config, &pool, args).await?,
         DlqCommand::Discard { id, reason, actor } => {
-            let actor = actor.unwrap_or_else(super::os_user);
+            let actor = Actor::named(actor.unwrap_or_else(super::os_user));
             ops::discard(&pool, id, &actor, &reason).await?;
             println!("discarded dead letter {id}");
         }
@@ -128,7 +129,7 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
 }
 
 async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Result<()> {
-    let actor = args.actor.clone().unwrap_or_else(super::os_user);
+    let actor = Actor::named(args.actor.clone().unwrap_or_else(super::os_user));
     let bulk = args.ids.is_empty();
     let ids = if bulk {
         if !args.all && args.source.is_none() && args.reason.is_none() && args.since.is_none() {

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::queue::{Publisher, Topology};
 use crate::store::holds::{self, Decision};
+use crate::store::Actor;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -107,7 +108,7 @@ pub async fn run(config: Config, command: HoldCommand) -> anyhow::Result<()> {
     } else {
         args.ids
     };
-    let actor = args.actor.unwrap_or_else(super::os_user);
+    let actor = Actor::named(args.actor.unwrap_or_else(super::os_user));
     let reason = args.reason.trim();
     let decided = if decision == Decision::Release {
         let token = CancellationToken::new();

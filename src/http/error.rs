@@ -9,6 +9,9 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{message}")]
     Unauthorized { code: &'static str, message: String },
+    /// The caller is known but its role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     #[error("request body exceeds {limit} bytes")]
@@ -58,6 +61,7 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         match self {
             ApiError::Unauthorized { code, .. } => body(StatusCode::UNAUTHORIZED, code, &message),
+            ApiError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", &message),
             ApiError::NotFound { code, .. } => body(StatusCode::NOT_FOUND, code, &message),
             ApiError::PayloadTooLarge { .. } => {
                 body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message)

@@ -18,7 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
-use crate::config::{Secret, SourceConfig};
+use crate::config::SourceConfig;
 use crate::queue::Publisher;
 use crate::webhook::signature::{SigningKey, SourceKind};
 use crate::worker::WorkerPool;
@@ -52,7 +52,7 @@ pub struct AppState {
     pub publisher: Option<Publisher>,
     pub workers: Option<WorkerPool>,
     pub pool: PgPool,
-    pub admin_token: Option<Secret>,
+    pub admin_tokens: Arc<crate::admin::auth::AdminTokens>,
     pub max_body_bytes: usize,
     pub retry_after_secs: u32,
     pub metrics: PrometheusHandle,

@@ -7,6 +7,7 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use super::audit_log::{self, Entry};
+use super::Actor;
 use crate::queue::QueueMessage;
 
 /// `category` of the guard's holds and the operators' releases and rejections.
@@ -137,7 +138,7 @@ pub async fn decide(
     id: i64,
     row: &Locked,
     decision: &str,
-    actor: &str,
+    actor: &Actor,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -146,20 +147,20 @@ pub async fn decide(
     )
     .bind(id)
     .bind(decision)
-    .bind(actor)
+    .bind(&actor.name)
     .bind(reason)
     .execute(&mut *conn)
     .await?;
     let entry = Entry {
         category: GUARD,
         action: decision,
-        actor,
+        actor: &actor.name,
         source: Some(&row.source),
         event_id: Some(&row.event_id),
         employee_id: Some(&row.employee_id),
         target: None,
         outcome: Some(decision),
-        detail: json!({ "hold_id": id, "reason": reason }),
+        detail: actor.annotate(json!({ "hold_id": id, "reason": reason })),
     };
     audit_log::append(conn, &entry).await?;
     Ok(())
@@ -253,7 +254,7 @@ pub async fn decide_many(
     publisher: Option<&crate::queue::Publisher>,
     ids: &[i64],
     decision: Decision,
-    actor: &str,
+    actor: &Actor,
     reason: &str,
 ) -> anyhow::Result<Vec<i64>> {
     let mut done = Vec::new();

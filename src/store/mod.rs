@@ -12,6 +12,31 @@ pub mod holds;
 pub mod reconcile;
 pub mod schedule;
 
+/// Who did something an operator can do: a named admin token or a CLI user, and whom a
+/// shared caller said it acted for (kept apart: only `name` is vouched for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub on_behalf_of: Option<String>,
+}
+
+impl Actor {
+    pub fn named(name: impl Into<String>) -> Self {
+        Actor {
+            name: name.into(),
+            on_behalf_of: None,
+        }
+    }
+
+    /// `detail` with `on_behalf_of` added when there is one.
+    pub fn annotate(&self, mut detail: serde_json::Value) -> serde_json::Value {
+        if let (Some(on_behalf_of), Some(map)) = (&self.on_behalf_of, detail.as_object_mut()) {
+            map.insert("on_behalf_of".into(), on_behalf_of.clone().into());
+        }
+        detail
+    }
+}
+
 /// Several rows in one statement: the rows travel as one JSON array and PostgreSQL reads
 /// them back with `jsonb_to_recordset`.
 pub(crate) mod rows {

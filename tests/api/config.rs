@@ -60,6 +60,54 @@ fn secrets_resolve_from_env_and_file_and_never_show_in_debug() {
 }
 
 #[test]
+fn named_admin_tokens_are_checked_and_admin_token_is_the_operator_admin() {
+    let token = |name: &str, role: &str, token: &str| {
+        format!("[[server.tokens]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\n")
+    };
+    let good = "0123456789abcdef";
+    let other = "fedcba9876543210";
+    let text = format!(
+        "[server]\nadmin_token = \"admin-token-0123456789\"\n{}{}",
+        token("ann", "auditor", good),
+        token("olga", "operator", other)
+    );
+    let config = Config::from_toml(&text).expect("valid");
+    let names: Vec<_> = config
+        .admin_tokens()
+        .into_iter()
+        .map(|(name, role, _)| format!("{name}:{}", role.as_str()))
+        .collect();
+    assert_eq!(names, ["ann:auditor", "olga:operator", "admin:operator"]);
+    assert!(
+        !format!("{config:?}").contains(good),
+        "tokens stay out of Debug"
+    );
+
+    let cases = [
+        (token("ann", "root", good), "role"),
+        (token("ann", "auditor", "short"), "server.tokens[0].token"),
+        (token("a b", "auditor", good), "server.tokens[0].name"),
+        (token("", "auditor", good), "server.tokens[0].name"),
+        (
+            token("ann", "auditor", good) + &token("ann", "operator", other),
+            "server.tokens[1].name",
+        ),
+        (
+            token("ann", "auditor", good) + &token("bob", "operator", good),
+            "server.tokens[1].token",
+        ),
+        (
+            format!("[server]\nadmin_token = \"{other}\"\n") + &token("admin", "auditor", good),
+            "server.tokens[0].name",
+        ),
+    ];
+    for (text, key) in cases {
+        let message = error_of(&text);
+        assert!(message.contains(key), "{text}: {message}");
+    }
+}
+
+#[test]
 fn validation_names_the_bad_key() {
     assert!(error_of("[server]\nlisten = \"nowhere\"\n").contains("server.listen"));
     assert!(error_of("[worker]\nconcurrency = 0\n").contains("worker.concurrency"));

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Output;
 
 use provisiond::store::dead_letters::{self, NewDeadLetter, Reason};
+use provisiond::store::Actor;
 use provisiond::Role;
 use serde_json::{json, Value};
 
@@ -390,7 +391,9 @@ async fn discarding_a_dead_letter_needs_a_reason_and_records_the_actor() {
     assert_eq!(shown["status"], "discarded");
     let action = last_action(&shown);
     assert_eq!(action["action"], "discarded");
-    assert_eq!(action["actor"], "alice");
+    // The token's name is the actor; the header only says on whose behalf.
+    assert_eq!(action["actor"], "admin");
+    assert_eq!(action["detail"]["on_behalf_of"], "alice");
     assert_eq!(action["reason"], "test data from the sandbox");
     let again = json_of(admin_post(&app, &path, Some(why), None).await, 409).await;
     assert_eq!(again["error"], "conflict");
@@ -400,7 +403,7 @@ async fn discarding_a_dead_letter_needs_a_reason_and_records_the_actor() {
     let path = format!("/admin/dead-letters/{}/discard", second.id);
     let body = Some(json!({"reason": "duplicate"}));
     let shown = json_of(admin_post(&app, &path, body, None).await, 200).await;
-    assert_eq!(last_action(&shown)["actor"], "admin-api");
+    assert_eq!(last_action(&shown)["actor"], "admin");
 
     let config = config_file(&app);
     let third = dead_letter(&app, "hris", Reason::AttemptsExhausted).await;
@@ -451,7 +454,8 @@ async fn replaying_one_dead_letter_through_the_api_republishes_it_and_the_worker
     assert_eq!(shown["replay_count"], 1);
     let action = last_action(&shown);
     assert_eq!(action["action"], "replayed");
-    assert_eq!(action["actor"], "alice");
+    assert_eq!(action["actor"], "admin");
+    assert_eq!(action["detail"]["on_behalf_of"], "alice");
     assert_eq!(action["detail"]["trigger"], "manual");
 
     // A second replay of an applied event changes nothing: the worker sees a duplicate.
@@ -462,7 +466,7 @@ async fn replaying_one_dead_letter_through_the_api_republishes_it_and_the_worker
     assert_eq!(view["status"], "active");
     let shown = detail(&app, letter.id).await;
     assert_eq!(shown["replay_count"], 2);
-    assert_eq!(last_action(&shown)["actor"], "admin-api");
+    assert_eq!(last_action(&shown)["actor"], "admin");
 
     let missing = admin_post(&app, "/admin/dead-letters/999999/replay", None, None).await;
     assert_eq!(json_of(missing, 404).await["error"], "unknown_dead_letter");
@@ -497,7 +501,7 @@ async fn bulk_replay_with_the_dlq_cli_needs_yes_and_then_replays_only_matching_d
     let b = dead_letter(&app, "hris", Reason::PermanentError).await;
     let c = dead_letter(&app, "hris", Reason::AttemptsExhausted).await;
     let d = dead_letter(&app, "hris", Reason::PermanentError).await;
-    dead_letters::ops::discard(&app.pool, d.id, "tester", "not wanted")
+    dead_letters::ops::discard(&app.pool, d.id, &Actor::named("tester"), "not wanted")
         .await
         .unwrap();
     let config = config_file(&app);
@@ -592,7 +596,10 @@ async fn bulk_replay_through_the_api_takes_ids_all_or_a_filter() {
         assert_applied(&app, letter).await;
         assert_eq!(status_of(&app, letter.id).await, ("replayed".to_owned(), 1));
     }
-    assert_eq!(last_action(&detail(&app, c.id).await)["actor"], "erin");
+    let shown = detail(&app, c.id).await;
+    let action = last_action(&shown);
+    assert_eq!(action["actor"], "admin");
+    assert_eq!(action["detail"]["on_behalf_of"], "erin");
 
     let unknown = Some(json!({"ids": [a.id, 999999]}));
     let response = admin_post(&app, path, unknown, None).await;
@@ -606,7 +613,7 @@ async fn replaying_a_discarded_dead_letter_is_a_conflict() {
     let app = spawn_app(Role::Receiver).await;
     let kept = dead_letter(&app, "hris", Reason::PermanentError).await;
     let gone = dead_letter(&app, "hris", Reason::PermanentError).await;
-    dead_letters::ops::discard(&app.pool, gone.id, "tester", "not wanted")
+    dead_letters::ops::discard(&app.pool, gone.id, &Actor::named("tester"), "not wanted")
         .await
         .unwrap();
 

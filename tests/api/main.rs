@@ -1,5 +1,6 @@
 //! One integration binary (faster to link), one module per area.
 
+mod admin_auth;
 mod audit;
 mod batching;
 mod bench;

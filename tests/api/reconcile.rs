@@ -409,14 +409,17 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
             "active"
         );
     }
-    let decisions: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, actor FROM audit_log WHERE category = 'guard' AND action = 'released'",
+    let decisions: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT actor, detail FROM audit_log WHERE category = 'guard' AND action = 'released'",
     )
     .fetch_all(&app.pool)
     .await
     .unwrap();
     assert_eq!(decisions.len(), 6);
-    assert!(decisions.iter().all(|(_, actor)| actor == "security-lead"));
+    // The token's name is the actor; the header only says on whose behalf.
+    assert!(decisions
+        .iter()
+        .all(|(actor, detail)| actor == "admin" && detail["on_behalf_of"] == "security-lead"));
     let report = deprovision_report(&app, "sla=15m").await;
     assert_eq!(report["counts"]["held"], 0, "{report}");
     app.cleanup().await;
@@ -454,7 +457,7 @@ async fn a_rejected_hold_keeps_access_and_stays_in_the_report() {
         .json()
         .await
         .unwrap();
-    assert_eq!(list[0]["decided_by"], "admin-api");
+    assert_eq!(list[0]["decided_by"], "admin");
     assert_eq!(list[0]["decision_reason"], "contractor kept on");
     let report = deprovision_report(&app, "sla=15m").await;
     let reasons: Vec<&Value> = report["not_revoked"]

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use super::Reason;
 use crate::queue::{PublishError, Publisher, QueueMessage};
-use crate::store::audit_log;
+use crate::store::{audit_log, Actor};
 
 /// Rows `list` returns when the caller sets no limit of its own.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -274,9 +274,9 @@ pub async fn replay(
     pool: &PgPool,
     publisher: &Publisher,
     ids: &[i64],
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Vec<i64>, OpsError> {
-    let actor = required("an actor", actor)?;
+    required("an actor", &actor.name)?;
     let ids = distinct(ids);
     let found: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, status FROM dead_letters WHERE id = ANY($1)")
@@ -301,9 +301,9 @@ pub async fn replay_dead(
     pool: &PgPool,
     publisher: &Publisher,
     ids: &[i64],
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Vec<i64>, OpsError> {
-    let actor = required("an actor", actor)?;
+    required("an actor", &actor.name)?;
     replay_each(pool, publisher, &distinct(ids), actor, Mode::OnlyDead).await
 }
 
@@ -317,7 +317,7 @@ async fn replay_each(
     pool: &PgPool,
     publisher: &Publisher,
     ids: &[i64],
-    actor: &str,
+    actor: &Actor,
     mode: Mode,
 ) -> Result<Vec<i64>, OpsError> {
     let mut replayed = Vec::with_capacity(ids.len());
@@ -362,7 +362,7 @@ async fn replay_one(
     pool: &PgPool,
     publisher: &Publisher,
     id: i64,
-    actor: &str,
+    actor: &Actor,
     mode: Mode,
 ) -> Result<bool, OpsError> {
     let mut tx = pool.begin().await?;
@@ -402,16 +402,16 @@ async fn replay_one(
     } else {
         REPLAY_TRIGGER
     };
-    let detail = json!({
+    let detail = actor.annotate(json!({
         "previous_status": row.status,
         "replay_count": replay_count,
         "trigger": trigger,
-    });
-    record_action(&mut tx, id, "replayed", actor, None, detail.clone()).await?;
+    }));
+    record_action(&mut tx, id, "replayed", &actor.name, None, detail.clone()).await?;
     let entry = audit_log::Entry {
         category: audit_log::DEAD_LETTER,
         action: "replayed",
-        actor,
+        actor: &actor.name,
         source: Some(&row.source),
         event_id: Some(&row.event_id),
         employee_id: row.employee_id.as_deref(),
@@ -444,15 +444,15 @@ async fn replay_one(
     // Committing can still fail after the confirm: the event is then replayed while the
     // row says `dead`, which a second replay repairs (processing is idempotent).
     tx.commit().await?;
-    tracing::info!(dead_letter = id, source = %message.source, event_id = %message.event_id, actor, "dead letter replayed");
+    tracing::info!(dead_letter = id, source = %message.source, event_id = %message.event_id, actor = %actor.name, "dead letter replayed");
     let source = message.source;
     metrics::counter!("provisiond_dead_letters_replayed_total", "source" => source).increment(1);
     Ok(true)
 }
 
 /// Mark a `dead` row `discarded` (it will not be replayed in bulk) with who and why.
-pub async fn discard(pool: &PgPool, id: i64, actor: &str, reason: &str) -> Result<(), OpsError> {
-    let actor = required("an actor", actor)?;
+pub async fn discard(pool: &PgPool, id: i64, actor: &Actor, reason: &str) -> Result<(), OpsError> {
+    required("an actor", &actor.name)?;
     let reason = required("a reason", reason)?;
     let mut tx = pool.begin().await?;
     let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
@@ -473,21 +473,23 @@ pub async fn discard(pool: &PgPool, id: i64, actor: &str, reason: &str) -> Resul
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    record_action(&mut tx, id, "discarded", actor, Some(reason), json!({})).await?;
+    let noted = actor.annotate(json!({}));
+    record_action(&mut tx, id, "discarded", &actor.name, Some(reason), noted).await?;
     let entry = audit_log::Entry {
         category: audit_log::DEAD_LETTER,
         action: "discarded",
-        actor,
+        actor: &actor.name,
         source: Some(&source),
         event_id: Some(&event_id),
         employee_id: employee_id.as_deref(),
         target: None,
         outcome: Some(Status::Discarded.as_str()),
-        detail: json!({ "dead_letter_id": id, "previous_status": status, "reason": reason }),
+        detail: actor
+            .annotate(json!({ "dead_letter_id": id, "previous_status": status, "reason": reason })),
     };
     audit_log::append(&mut tx, &entry).await?;
     tx.commit().await?;
-    tracing::info!(dead_letter = id, actor, "dead letter discarded");
+    tracing::info!(dead_letter = id, actor = %actor.name, "dead letter discarded");
     Ok(())
 }
 
