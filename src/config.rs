@@ -17,6 +17,9 @@ use crate::provision::rules::Rules;
 use crate::webhook::signature::{SigningKey, SourceKind};
 use crate::worker::schedule::TerminationTime;
 
+/// Shortest `rabbitmq.message_key` accepted.
+const MIN_MESSAGE_KEY_LEN: usize = 32;
+
 /// Shortest admin token accepted.
 const MIN_TOKEN_LEN: usize = 16;
 
@@ -133,6 +136,8 @@ pub struct RabbitConfig {
     pub confirm_timeout: Duration,
     /// Seconds sent in `Retry-After` when the broker cannot confirm a publish.
     pub retry_after_secs: u32,
+    /// The internal key that signs every queue message (required to publish or consume).
+    pub message_key: Option<Secret>,
 }
 
 impl Default for RabbitConfig {
@@ -144,6 +149,7 @@ impl Default for RabbitConfig {
             delivery_limit: 10,
             confirm_timeout: Duration::from_secs(5),
             retry_after_secs: 5,
+            message_key: None,
         }
     }
 }
@@ -442,6 +448,19 @@ impl Config {
         Ok(())
     }
 
+    /// The key that signs queue messages: every command that publishes or consumes needs
+    /// it, the same in every process.
+    pub fn message_key(&self) -> Result<&Secret, ConfigError> {
+        self.rabbitmq.message_key.as_ref().ok_or_else(|| {
+            invalid(
+                "rabbitmq.message_key",
+                "is required to publish or consume queue messages: a secret of at least 32 \
+                 characters, the same for every provisiond process (e.g. \
+                 message_key = \"env:PROVISIOND_MESSAGE_KEY\")",
+            )
+        })
+    }
+
     /// Every admin token with its name and role: `[[server.tokens]]`, then
     /// `server.admin_token` as the operator `admin`.
     pub fn admin_tokens(&self) -> Vec<(&str, AdminRole, &Secret)> {
@@ -516,6 +535,12 @@ impl Config {
         }
         if self.rabbitmq.delivery_limit == 0 {
             return Err(invalid("rabbitmq.delivery_limit", "must be greater than 0"));
+        }
+        if let Some(key) = &self.rabbitmq.message_key {
+            if key.expose().len() < MIN_MESSAGE_KEY_LEN {
+                let message = format!("must be at least {MIN_MESSAGE_KEY_LEN} characters");
+                return Err(invalid("rabbitmq.message_key", message));
+            }
         }
         if self.worker.concurrency == 0 {
             return Err(invalid("worker.concurrency", "must be greater than 0"));

@@ -13,7 +13,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{self, AppState, Source};
 use crate::provision::ExternalTarget;
-use crate::queue::{Publisher, Topology};
+use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store;
 use crate::worker::schedule::SchedulePolicy;
 use crate::worker::{self, Processor, WorkerPool, WorkerSettings};
@@ -60,6 +60,8 @@ impl Application {
         role: Role,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        // Every role publishes or consumes signed messages: no key, no start.
+        config.message_key()?;
         let pool = if config.database.migrate {
             let pool = store::connect(&config.database)
                 .await
@@ -116,10 +118,12 @@ impl Application {
         let mut tasks = Vec::new();
         // Every role publishes: receivers their webhooks, workers their retries, the admin
         // API its replays.
+        let message_key = MessageKey::new(config.message_key()?);
         let (publisher, task) = Publisher::start(
             config.rabbitmq.url.clone(),
             topology.clone(),
             config.rabbitmq.confirm_timeout,
+            message_key.clone(),
             publisher_stop.clone(),
         );
         tasks.push(task);
@@ -167,6 +171,7 @@ impl Application {
                 pool: self.pool.clone(),
                 publisher: publisher.clone(),
                 topology: topology.clone(),
+                message_key: message_key.clone(),
                 max_attempts: config.worker.max_attempts,
                 quick_retries: config.worker.quick_retries,
                 termination_retry_for: config.worker.termination_retry_for,

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use super::load::{ClosedLoop, LoadClient};
 use super::payload::Senders;
 use super::stats::{self, Latency};
-use crate::queue::QueueMessage;
+use crate::config::Secret;
+use crate::queue::{MessageKey, QueueMessage};
 
 /// A measured ceiling: completed operations per second in the window, and their latency.
 #[derive(Debug, Clone, Default)]
@@ -58,12 +59,15 @@ pub async fn publish_confirm(
     };
     channel.queue_declare(queue.into(), options, args).await?;
 
+    // Signed like the receiver's messages, so the ceiling pays the same per-message work.
+    let key = MessageKey::new(&Secret::new("provisiond bench ceiling message key"));
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let (from, until) = (start + warmup, start + warmup + duration);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (channel, senders, next) = (channel.clone(), senders.clone(), next.clone());
+        let key = key.clone();
         let queue = queue.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -87,7 +91,7 @@ pub async fn publish_confirm(
                     ..Default::default()
                 };
                 let sent = Instant::now();
-                let properties = message.properties(Utc::now());
+                let properties = message.properties(Utc::now(), &key);
                 let pending = channel
                     .basic_publish(
                         "".into(),

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::employee::Format;
 use crate::config::Config;
-use crate::queue::{Publisher, Topology};
+use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store::dead_letters::ops::{self, Detail, Filter, Status, Summary};
 use crate::store::dead_letters::Reason;
 use crate::store::Actor;
@@ -157,12 +157,13 @@ async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Res
         args.ids
     };
 
+    let key = MessageKey::new(config.message_key()?);
     let token = CancellationToken::new();
     let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
     let rabbitmq = &config.rabbitmq;
     let url = rabbitmq.url.clone();
     let (publisher, task) =
-        Publisher::start(url, topology, rabbitmq.confirm_timeout, token.clone());
+        Publisher::start(url, topology, rabbitmq.confirm_timeout, key, token.clone());
     let replayed = async {
         publisher
             .wait_connected(CONNECT_TIMEOUT)

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::queue::{Publisher, Topology};
+use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store::holds::{self, Decision};
 use crate::store::Actor;
 
@@ -118,6 +118,7 @@ pub async fn run(config: Config, command: HoldCommand) -> anyhow::Result<()> {
             rabbitmq.url.clone(),
             topology,
             rabbitmq.confirm_timeout,
+            MessageKey::new(config.message_key()?),
             token.clone(),
         );
         let decided = async {

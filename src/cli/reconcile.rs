@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::queue::{Publisher, Topology};
+use crate::queue::{MessageKey, Publisher, Topology};
 use crate::reconcile::{scheduler, Difference, RunReport};
 use crate::store::reconcile as store;
 
@@ -81,12 +81,13 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
     let report = if args.dry_run {
         scheduler::run_with(&pool, None, &config, source, api, "manual", &mut print).await?
     } else {
+        let key = MessageKey::new(config.message_key()?);
         let token = CancellationToken::new();
         let rabbitmq = &config.rabbitmq;
         let topology = Topology::new(&rabbitmq.prefix, rabbitmq.delivery_limit);
         let url = rabbitmq.url.clone();
         let (publisher, task) =
-            Publisher::start(url, topology, rabbitmq.confirm_timeout, token.clone());
+            Publisher::start(url, topology, rabbitmq.confirm_timeout, key, token.clone());
         let report = async {
             publisher
                 .wait_connected(CONNECT_TIMEOUT)

@@ -1,10 +1,15 @@
 //! What travels on the queue: the raw body exactly as received, plus the verified facts
 //! about it in AMQP headers.
 
+use std::fmt;
+
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
+use sha2::Sha256;
 
+use crate::config::Secret;
 use crate::webhook::signature::SourceKind;
 
 const H_SOURCE: &str = "x-provisiond-source";
@@ -14,6 +19,68 @@ const H_PUBLISHED_AT: &str = "x-provisiond-published-at";
 const H_ATTEMPT: &str = "x-provisiond-attempt";
 const H_TRIGGER: &str = "x-provisiond-trigger";
 const H_FIRST_FAILED_AT: &str = "x-provisiond-first-failed-at";
+const H_SIGNATURE: &str = "x-provisiond-signature";
+/// The version tag of the signature header's value, and the domain of its MAC.
+const SIGNATURE_VERSION: &str = "v1=";
+const SIGNATURE_DOMAIN: &[u8] = b"provisiond queue message v1";
+
+/// The internal key (`rabbitmq.message_key`) that signs every queue message provisiond
+/// publishes, so a worker applies only messages a provisiond process wrote: the broker is
+/// not a trust boundary.
+#[derive(Clone)]
+pub struct MessageKey(Hmac<Sha256>);
+
+impl MessageKey {
+    pub fn new(secret: &Secret) -> Self {
+        let mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+            .expect("HMAC takes a key of any length");
+        MessageKey(mac)
+    }
+
+    /// The MAC over the body and the signed facts, in a fixed, length-prefixed order.
+    fn mac(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        mac.update(SIGNATURE_DOMAIN);
+        for fact in facts {
+            match fact {
+                None => mac.update(&[0]),
+                Some(value) => {
+                    mac.update(&[1]);
+                    mac.update(&(value.len() as u64).to_be_bytes());
+                    mac.update(value);
+                }
+            }
+        }
+        mac.update(&(body.len() as u64).to_be_bytes());
+        mac.update(body);
+        mac
+    }
+
+    fn sign(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> String {
+        let tag = self.mac(facts, body).finalize().into_bytes();
+        format!("{SIGNATURE_VERSION}{}", hex::encode(tag))
+    }
+
+    /// Constant-time check of a `v1=<hex>` signature.
+    fn verifies(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8], signature: &str) -> bool {
+        let Some(tag) = signature.strip_prefix(SIGNATURE_VERSION) else {
+            return false;
+        };
+        let Ok(tag) = hex::decode(tag) else {
+            return false;
+        };
+        self.mac(facts, body).verify_slice(&tag).is_ok()
+    }
+}
+
+impl fmt::Debug for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageKey(<redacted>)")
+    }
+}
+
+/// How many facts a signature covers (see [`signed_facts`]).
+const FACTS: usize = 8;
 
 /// One accepted webhook on its way to the workers.
 #[derive(Debug, Clone)]
@@ -38,19 +105,46 @@ pub struct QueueMessage {
 #[error("malformed queue message: {0}")]
 pub struct MalformedMessage(pub String);
 
+/// Why a delivery is not applied as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableMessage {
+    /// No provisiond signature, or one that does not match: not written by provisiond
+    /// (or changed since); never applied.
+    #[error("unauthenticated queue message: {0}")]
+    Unauthenticated(&'static str),
+    #[error(transparent)]
+    Malformed(#[from] MalformedMessage),
+}
+
 impl QueueMessage {
-    /// AMQP properties: persistent, the event id as `message_id`, facts in headers.
-    pub fn properties(&self, published_at: DateTime<Utc>) -> BasicProperties {
+    /// AMQP properties: persistent, the event id as `message_id`, facts in headers, and
+    /// the signature over the facts and the body.
+    pub fn properties(&self, published_at: DateTime<Utc>, key: &MessageKey) -> BasicProperties {
         let mut headers = FieldTable::default();
+        let received_at = rfc3339(self.received_at);
+        let published_at = rfc3339(published_at);
+        let first_failed_at = self.first_failed_at.map(rfc3339);
+        let attempt = self.attempt.to_string();
         put(&mut headers, H_SOURCE, &self.source);
         put(&mut headers, H_SOURCE_KIND, self.source_kind.as_str());
-        put(&mut headers, H_RECEIVED_AT, &rfc3339(self.received_at));
-        put(&mut headers, H_PUBLISHED_AT, &rfc3339(published_at));
+        put(&mut headers, H_RECEIVED_AT, &received_at);
+        put(&mut headers, H_PUBLISHED_AT, &published_at);
         put(&mut headers, H_TRIGGER, &self.trigger);
-        if let Some(at) = self.first_failed_at {
-            put(&mut headers, H_FIRST_FAILED_AT, &rfc3339(at));
+        if let Some(at) = &first_failed_at {
+            put(&mut headers, H_FIRST_FAILED_AT, at);
         }
         headers.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(self.attempt));
+        let facts = [
+            Some(self.event_id.as_bytes()),
+            Some(self.source.as_bytes()),
+            Some(self.source_kind.as_str().as_bytes()),
+            Some(received_at.as_bytes()),
+            Some(published_at.as_bytes()),
+            Some(self.trigger.as_bytes()),
+            first_failed_at.as_deref().map(str::as_bytes),
+            Some(attempt.as_bytes()),
+        ];
+        put(&mut headers, H_SIGNATURE, &key.sign(&facts, &self.body));
         BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/octet-stream"))
@@ -73,13 +167,46 @@ impl QueueMessage {
         })
     }
 
-    /// Rebuild the message from a delivery's properties and body.
+    /// Rebuild the message from a delivery's properties and body, once its signature
+    /// shows that a provisiond process with `key` wrote exactly these facts and body.
     pub fn from_delivery(
         properties: &BasicProperties,
         body: &[u8],
-    ) -> Result<QueueMessage, MalformedMessage> {
+        key: &MessageKey,
+    ) -> Result<QueueMessage, UnreadableMessage> {
         let empty = FieldTable::default();
         let headers = properties.headers().as_ref().unwrap_or(&empty);
+        let Some(signature) = get_str(headers, H_SIGNATURE) else {
+            return Err(UnreadableMessage::Unauthenticated(
+                "no provisiond signature",
+            ));
+        };
+        let raw = |key: &str| raw_str(headers, key);
+        let message_id = properties.message_id().as_ref().map(|s| s.as_str());
+        let attempt = get_u32(headers, H_ATTEMPT).map(|n| n.to_string());
+        let facts = [
+            message_id.map(str::as_bytes),
+            raw(H_SOURCE),
+            raw(H_SOURCE_KIND),
+            raw(H_RECEIVED_AT),
+            raw(H_PUBLISHED_AT),
+            raw(H_TRIGGER),
+            raw(H_FIRST_FAILED_AT),
+            attempt.as_deref().map(str::as_bytes),
+        ];
+        if !key.verifies(&facts, body, &signature) {
+            return Err(UnreadableMessage::Unauthenticated(
+                "the provisiond signature does not match (another key, or changed since)",
+            ));
+        }
+        Ok(Self::read(properties, headers, body)?)
+    }
+
+    fn read(
+        properties: &BasicProperties,
+        headers: &FieldTable,
+        body: &[u8],
+    ) -> Result<QueueMessage, MalformedMessage> {
         let text = |key: &str| get_str(headers, key);
         let required = |key: &'static str| text(key).ok_or_else(|| missing(key));
         let event_id = properties.message_id().as_ref().map(|s| s.to_string());
@@ -96,6 +223,30 @@ impl QueueMessage {
             body: bytes::Bytes::copy_from_slice(body),
         })
     }
+}
+
+/// What an unverified message's provisiond headers say (kept with its dead letter for
+/// the security team; never trusted).
+pub fn claimed_headers(properties: &BasicProperties) -> serde_json::Value {
+    let mut claimed = serde_json::Map::new();
+    if let Some(id) = properties.message_id() {
+        claimed.insert("message_id".into(), id.to_string().into());
+    }
+    if let Some(headers) = properties.headers() {
+        for (name, value) in headers.inner() {
+            let name = name.as_str();
+            if !name.starts_with("x-provisiond-") || name == H_SIGNATURE {
+                continue;
+            }
+            let value = match value {
+                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                AMQPValue::ShortString(s) => s.to_string(),
+                other => format!("{other:?}"),
+            };
+            claimed.insert(name.to_owned(), value.into());
+        }
+    }
+    claimed.into()
 }
 
 /// How many times the broker expired this message out of a retry tier (from `x-death`).
@@ -133,6 +284,15 @@ fn put(headers: &mut FieldTable, key: &str, value: &str) {
     headers.insert(ShortString::from(key), value);
 }
 
+/// A header's bytes exactly as sent (what the signature covers).
+fn raw_str<'a>(headers: &'a FieldTable, key: &str) -> Option<&'a [u8]> {
+    match headers.inner().get(key)? {
+        AMQPValue::LongString(s) => Some(s.as_bytes()),
+        AMQPValue::ShortString(s) => Some(s.as_str().as_bytes()),
+        _ => None,
+    }
+}
+
 fn get_str(headers: &FieldTable, key: &str) -> Option<String> {
     match headers.inner().get(key)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
@@ -158,4 +318,116 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, MalformedMessage> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| MalformedMessage(format!("bad timestamp `{text}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> MessageKey {
+        MessageKey::new(&Secret::new(text))
+    }
+
+    fn message() -> QueueMessage {
+        QueueMessage {
+            source: "hris".into(),
+            source_kind: SourceKind::StandardWebhooks,
+            event_id: "evt_1".into(),
+            received_at: Utc::now(),
+            published_at: None,
+            attempt: 2,
+            first_failed_at: Some(Utc::now()),
+            trigger: "webhook".into(),
+            body: bytes::Bytes::from_static(br#"{"type":"employee.created"}"#),
+        }
+    }
+
+    fn headers_of(properties: &BasicProperties) -> FieldTable {
+        properties.headers().clone().unwrap_or_default()
+    }
+
+    fn without(headers: &FieldTable, name: &str) -> FieldTable {
+        let mut kept = FieldTable::default();
+        for (key, value) in headers.inner() {
+            if key.as_str() != name {
+                kept.insert(key.clone(), value.clone());
+            }
+        }
+        kept
+    }
+
+    fn unauthenticated(result: Result<QueueMessage, UnreadableMessage>) -> bool {
+        matches!(result, Err(UnreadableMessage::Unauthenticated(_)))
+    }
+
+    #[test]
+    fn a_signed_message_reads_back_with_the_same_key_only() {
+        let sent = message();
+        let properties = sent.properties(Utc::now(), &key("k1-0123456789abcdef0123456789abcdef"));
+        let good = key("k1-0123456789abcdef0123456789abcdef");
+        let read = QueueMessage::from_delivery(&properties, &sent.body, &good).unwrap();
+        assert_eq!(read.event_id, "evt_1");
+        assert_eq!(read.attempt, 2);
+        let other = key("k2-0123456789abcdef0123456789abcdef");
+        let result = QueueMessage::from_delivery(&properties, &sent.body, &other);
+        assert!(unauthenticated(result));
+    }
+
+    #[test]
+    fn any_change_to_the_body_or_a_signed_fact_is_refused() {
+        let key = key("k1-0123456789abcdef0123456789abcdef");
+        let sent = message();
+        let properties = sent.properties(Utc::now(), &key);
+        let result =
+            QueueMessage::from_delivery(&properties, b"{\"type\":\"employee.deleted\"}", &key);
+        assert!(unauthenticated(result));
+
+        let changes: [(&str, AMQPValue); 6] = [
+            (H_SOURCE, AMQPValue::LongString("other".into())),
+            (H_SOURCE_KIND, AMQPValue::LongString("merge".into())),
+            (H_TRIGGER, AMQPValue::LongString("manual".into())),
+            (
+                H_RECEIVED_AT,
+                AMQPValue::LongString(rfc3339(Utc::now()).into()),
+            ),
+            (H_ATTEMPT, AMQPValue::LongUInt(0)),
+            (
+                H_FIRST_FAILED_AT,
+                AMQPValue::LongString(rfc3339(Utc::now()).into()),
+            ),
+        ];
+        for (name, value) in changes {
+            let mut headers = headers_of(&properties);
+            headers.insert(name.into(), value);
+            let changed = properties.clone().with_headers(headers);
+            let result = QueueMessage::from_delivery(&changed, &sent.body, &key);
+            assert!(unauthenticated(result), "{name}");
+        }
+        let renamed = properties.clone().with_message_id("evt_2".into());
+        assert!(unauthenticated(QueueMessage::from_delivery(
+            &renamed, &sent.body, &key
+        )));
+        let headers = without(&headers_of(&properties), H_FIRST_FAILED_AT);
+        let dropped = properties.clone().with_headers(headers);
+        assert!(unauthenticated(QueueMessage::from_delivery(
+            &dropped, &sent.body, &key
+        )));
+    }
+
+    #[test]
+    fn an_unsigned_or_garbled_signature_is_refused() {
+        let key = key("k1-0123456789abcdef0123456789abcdef");
+        let sent = message();
+        let properties = sent.properties(Utc::now(), &key);
+        for signature in [None, Some(""), Some("v1="), Some("v1=zz"), Some("v2=00")] {
+            let mut headers = without(&headers_of(&properties), H_SIGNATURE);
+            if let Some(text) = signature {
+                put(&mut headers, H_SIGNATURE, text);
+            }
+            let changed = properties.clone().with_headers(headers);
+            let result = QueueMessage::from_delivery(&changed, &sent.body, &key);
+            assert!(unauthenticated(result), "{signature:?}");
+        }
+        assert!(!format!("{key:?}").contains("k1-"));
+    }
 }

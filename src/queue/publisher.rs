@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::topology::WORK_KEY;
-use super::{connect, QueueMessage, ReconnectDelay, Topology};
+use super::{connect, MessageKey, QueueMessage, ReconnectDelay, Topology};
 use crate::config::Secret;
 
 /// Why a publish was not confirmed; every case means "answer 503, the sender retries".
@@ -41,6 +41,8 @@ struct Inner {
     url: Secret,
     topology: Topology,
     confirm_timeout: Duration,
+    /// Signs every message published.
+    key: MessageKey,
     /// The live channel and its generation; `None` while reconnecting.
     current: RwLock<Option<(u64, Channel)>>,
     broken: Notify,
@@ -52,12 +54,14 @@ impl Publisher {
         url: Secret,
         topology: Topology,
         confirm_timeout: Duration,
+        key: MessageKey,
         shutdown: CancellationToken,
     ) -> (Publisher, tokio::task::JoinHandle<()>) {
         let inner = Arc::new(Inner {
             url,
             topology,
             confirm_timeout,
+            key,
             current: RwLock::new(None),
             broken: Notify::new(),
         });
@@ -142,7 +146,7 @@ impl Publisher {
             mandatory: true,
             ..Default::default()
         };
-        let properties = message.properties(published_at);
+        let properties = message.properties(published_at, &self.inner.key);
         let confirmed = async {
             let body = &message.body;
             let pending = channel

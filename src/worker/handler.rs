@@ -12,8 +12,8 @@ use sqlx::PgPool;
 use super::acks::Received;
 use super::failure::ProcessError;
 use super::process::{Outcome, Processor};
-use crate::queue::message::{first_death_reason, retry_trips};
-use crate::queue::{Publisher, QueueMessage, Topology};
+use crate::queue::message::{claimed_headers, first_death_reason, retry_trips};
+use crate::queue::{MessageKey, Publisher, QueueMessage, Topology, UnreadableMessage};
 use crate::store::dead_letters::{self, NewDeadLetter, Reason};
 
 /// Called with each message before it is processed: fault injection for tests (a hook
@@ -28,6 +28,8 @@ pub struct Context {
     pub pool: PgPool,
     pub publisher: Publisher,
     pub topology: Topology,
+    /// Checks the signature of every delivery before anything else.
+    pub message_key: MessageKey,
     /// Deliveries (the first and each broker retry) before `attempts_exhausted`.
     pub max_attempts: u32,
     /// Quick in-process retries inside one delivery; they do not use up `max_attempts`.
@@ -44,10 +46,11 @@ enum Ending {
 
 pub async fn handle(ctx: Context, delivery: Received) {
     let started = std::time::Instant::now();
-    let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
-        Ok(message) => message,
-        Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
-    };
+    let message =
+        match QueueMessage::from_delivery(&delivery.properties, &delivery.data, &ctx.message_key) {
+            Ok(message) => message,
+            Err(error) => return unreadable(&ctx, &delivery, error).await,
+        };
     // A separate task so that a panic while processing fails this message only.
     let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
     if let Some(tag) = settle(&ctx, &delivery, message, ending, started).await {
@@ -66,9 +69,9 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     let started = std::time::Instant::now();
     let mut batch = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
-        match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
+        match QueueMessage::from_delivery(&delivery.properties, &delivery.data, &ctx.message_key) {
             Ok(message) => batch.push((delivery, message)),
-            Err(error) => unreadable(&ctx, &delivery, &error.to_string()).await,
+            Err(error) => unreadable(&ctx, &delivery, error).await,
         }
     }
     let messages: Vec<QueueMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
@@ -366,8 +369,10 @@ fn is_data_error(error: &sqlx::Error) -> bool {
     }
 }
 
-/// A message provisiond cannot even read (no or bad headers): keep it whole.
-async fn unreadable(ctx: &Context, delivery: &Received, error: &str) {
+/// A message provisiond cannot read (no or bad headers) or did not write (no valid
+/// signature): kept whole, never applied. What an unauthenticated one claims is kept
+/// under `claimed`, apart from any real source.
+async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage) {
     let fallback = hex::encode(Sha256::digest(&delivery.data));
     let message_id = delivery
         .properties
@@ -375,16 +380,27 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: &str) {
         .as_ref()
         .map(|s| s.to_string());
     let event_id = message_id.unwrap_or(fallback);
-    let chain = [format!("malformed queue message: {error}")];
+    let chain = [error.to_string()];
+    let (source, reason, headers) = match error {
+        UnreadableMessage::Unauthenticated(_) => {
+            tracing::warn!(event_id = %event_id, "queue message without a valid provisiond signature refused");
+            let claimed = claimed_headers(&delivery.properties);
+            let headers = serde_json::json!({ "claimed": claimed });
+            ("(unauthenticated)", Reason::Unauthenticated, headers)
+        }
+        UnreadableMessage::Malformed(_) => {
+            ("(unknown)", Reason::Unparseable, serde_json::json!({}))
+        }
+    };
     let letter = NewDeadLetter {
-        source: "(unknown)",
+        source,
         source_kind: "unknown",
         event_id: &event_id,
         employee_id: None,
         kind: None,
-        reason: Reason::Unparseable,
+        reason,
         body: &delivery.data,
-        headers: serde_json::json!({}),
+        headers,
         last_error: &chain[0],
         error_chain: &chain,
         attempts: 1,
@@ -398,10 +414,11 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: &str) {
 /// crashing or timing out a worker) goes into the log.
 pub async fn drain_dead(ctx: Context, delivery: Received) {
     let broker_reason = first_death_reason(&delivery.properties);
-    let message = match QueueMessage::from_delivery(&delivery.properties, &delivery.data) {
-        Ok(message) => message,
-        Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
-    };
+    let message =
+        match QueueMessage::from_delivery(&delivery.properties, &delivery.data, &ctx.message_key) {
+            Ok(message) => message,
+            Err(error) => return unreadable(&ctx, &delivery, error).await,
+        };
     let reason = match broker_reason.as_deref() {
         Some("rejected") => Reason::PermanentError,
         _ => Reason::DeliveryLimit,

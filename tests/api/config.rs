@@ -225,3 +225,16 @@ fn a_tolerance_on_a_sender_without_timestamps_is_an_error_naming_the_key() {
         assert!(Config::from_toml(&text).is_ok(), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn serving_needs_a_message_key_of_at_least_32_characters() {
+    let short = "[rabbitmq]\nmessage_key = \"too-short-for-a-key\"\n";
+    assert!(error_of(short).contains("rabbitmq.message_key"));
+    let mut config = Config::from_toml("[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    config.rabbitmq.message_key = None;
+    let error = match provisiond::Application::build(config, provisiond::Role::All).await {
+        Ok(_) => panic!("serve started without rabbitmq.message_key"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("rabbitmq.message_key"), "{error}");
+}

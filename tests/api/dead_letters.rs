@@ -116,7 +116,7 @@ fn last_action(detail: &Value) -> &Value {
 /// A config file for the CLI that points at this test's database and broker prefix.
 pub(crate) fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
     let text = format!(
-        "[database]\nurl = \"{}\"\n[rabbitmq]\nurl = \"{}\"\nprefix = \"{}\"\n",
+        "[database]\nurl = \"{}\"\n[rabbitmq]\nmessage_key = \"{MESSAGE_KEY}\"\nurl = \"{}\"\nprefix = \"{}\"\n",
         app.iso.database_url,
         amqp_url(),
         app.iso.prefix

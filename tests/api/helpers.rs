@@ -21,6 +21,8 @@ pub const WORKOS_OLD_SECRET: &str = "workos-secret-previous";
 /// Finch shows a plain base64 secret (this one is its SDK's test secret).
 pub const FINCH_SECRET: &str = "5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// `rabbitmq.message_key` in tests: signs every queue message.
+pub const MESSAGE_KEY: &str = "test-message-key-0123456789abcdef0123";
 /// `worker.max_attempts` in tests.
 pub const MAX_ATTEMPTS: u32 = 4;
 
@@ -82,6 +84,7 @@ prefix = "{prefix}"
 prefetch = 32
 confirm_timeout = "3s"
 retry_after_secs = 7
+message_key = "{MESSAGE_KEY}"
 
 # Tests terminate many employees of one source; the guard's own tests turn it on.
 [guard]
@@ -373,8 +376,9 @@ impl TestPublisher {
         let topology = provisiond::queue::Topology::new(&app.iso.prefix, 10);
         let url = provisiond::config::Secret::new(&amqp_url());
         let timeout = std::time::Duration::from_secs(3);
+        let key = provisiond::queue::MessageKey::new(&provisiond::config::Secret::new(MESSAGE_KEY));
         let (publisher, task) =
-            provisiond::queue::Publisher::start(url, topology, timeout, stop.clone());
+            provisiond::queue::Publisher::start(url, topology, timeout, key, stop.clone());
         let wait = std::time::Duration::from_secs(10);
         publisher.wait_connected(wait).await.unwrap();
         TestPublisher {

@@ -8,6 +8,7 @@ mod config;
 mod dead_letters;
 mod helpers;
 mod leavers;
+mod message_auth;
 mod not_revoked;
 mod operations;
 mod prehires;

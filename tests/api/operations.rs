@@ -85,7 +85,7 @@ async fn admin_api_requires_the_bearer_token() {
 
 fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
     let text = format!(
-        "[database]\nurl = \"{}\"\n[rabbitmq]\nprefix = \"{}\"\n\
+        "[database]\nurl = \"{}\"\n[rabbitmq]\nmessage_key = \"{MESSAGE_KEY}\"\nprefix = \"{}\"\n\
          [[sources]]\nname = \"hris\"\nkind = \"standard-webhooks\"\nsecrets = [\"{HRIS_SECRET}\"]\n",
         app.iso.database_url, app.iso.prefix
     );
@@ -185,7 +185,7 @@ async fn serve_stops_cleanly_on_sigterm() {
         probe.local_addr().unwrap().port()
     };
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[rabbitmq]\nprefix = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[rabbitmq]\nmessage_key = \"{MESSAGE_KEY}\"\nprefix = \"{}\"\n",
         iso.database_url, iso.prefix
     );
     let config = tempfile::NamedTempFile::new().unwrap();

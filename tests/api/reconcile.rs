@@ -501,7 +501,7 @@ async fn a_scheduled_source_is_reconciled_when_its_last_run_is_old_enough() {
 /// `merge_list` source listed by `lists`; its output as JSON, else as a string.
 async fn cli(app: &TestApp, lists: &SenderLists, args: &[&str]) -> Value {
     let text = format!(
-        "[database]\nurl = \"{}\"\n[rabbitmq]\nurl = \"{}\"\nprefix = \"{}\"\n\
+        "[database]\nurl = \"{}\"\n[rabbitmq]\nmessage_key = \"{MESSAGE_KEY}\"\nurl = \"{}\"\nprefix = \"{}\"\n\
          [[sources]]\nname = \"merge_list\"\nkind = \"merge\"\nsecrets = [\"{MERGE_SECRET}\"]\n{}\n",
         app.iso.database_url,
         amqp_url(),

@@ -16,6 +16,8 @@ pub enum Reason {
     AttemptsExhausted,
     DeliveryLimit,
     Unparseable,
+    /// A queue message without a valid provisiond signature: never applied, never replayed.
+    Unauthenticated,
 }
 
 impl Reason {
@@ -25,6 +27,7 @@ impl Reason {
             Reason::AttemptsExhausted => "attempts_exhausted",
             Reason::DeliveryLimit => "delivery_limit",
             Reason::Unparseable => "unparseable",
+            Reason::Unauthenticated => "unauthenticated",
         }
     }
 }

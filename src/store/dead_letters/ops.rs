@@ -59,11 +59,12 @@ impl FromStr for Status {
     }
 }
 
-const REASONS: [Reason; 4] = [
+const REASONS: [Reason; 5] = [
     Reason::PermanentError,
     Reason::AttemptsExhausted,
     Reason::DeliveryLimit,
     Reason::Unparseable,
+    Reason::Unauthenticated,
 ];
 
 /// A reason as written in the log (`permanent_error`, …).
@@ -278,16 +279,19 @@ pub async fn replay(
 ) -> Result<Vec<i64>, OpsError> {
     required("an actor", &actor.name)?;
     let ids = distinct(ids);
-    let found: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, status FROM dead_letters WHERE id = ANY($1)")
+    let found: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, status, reason FROM dead_letters WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(pool)
             .await?;
     for id in &ids {
-        match found.iter().find(|(found_id, _)| found_id == id) {
+        match found.iter().find(|(found_id, _, _)| found_id == id) {
             None => return Err(OpsError::NotFound(*id)),
-            Some((_, status)) if status == Status::Discarded.as_str() => {
+            Some((_, status, _)) if status == Status::Discarded.as_str() => {
                 return Err(discarded(*id))
+            }
+            Some((_, _, reason)) if reason == Reason::Unauthenticated.as_str() => {
+                return Err(unauthenticated(*id))
             }
             Some(_) => {}
         }
@@ -345,6 +349,7 @@ struct ReplayRow {
     event_id: String,
     employee_id: Option<String>,
     status: String,
+    reason: String,
     body: Vec<u8>,
     first_received_at: DateTime<Utc>,
     /// Dead-lettered as a due scheduled termination (trigger `scheduled`).
@@ -367,7 +372,7 @@ async fn replay_one(
 ) -> Result<bool, OpsError> {
     let mut tx = pool.begin().await?;
     let row: Option<ReplayRow> = sqlx::query_as(
-        "SELECT source, source_kind, event_id, employee_id, status, body, first_received_at, \
+        "SELECT source, source_kind, event_id, employee_id, status, reason, body, first_received_at, \
          headers->>'trigger' = 'scheduled' AS scheduled \
          FROM dead_letters WHERE id = $1 FOR UPDATE",
     )
@@ -383,6 +388,13 @@ async fn replay_one(
             return Err(discarded(id))
         }
         _ => {}
+    }
+    // Not written by provisiond: signing it now would launder it into a trusted message.
+    if row.reason == Reason::Unauthenticated.as_str() {
+        return match mode {
+            Mode::OnlyDead => Ok(false),
+            Mode::AnyButDiscarded => Err(unauthenticated(id)),
+        };
     }
     let source_kind = row.source_kind.parse().map_err(|error| {
         OpsError::Conflict(format!("dead letter {id} cannot be replayed: {error}"))
@@ -513,6 +525,13 @@ async fn record_action(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn unauthenticated(id: i64) -> OpsError {
+    OpsError::Conflict(format!(
+        "dead letter {id} is an unauthenticated queue message (no valid provisiond \
+         signature); it is never replayed: discard it once investigated"
+    ))
 }
 
 fn discarded(id: i64) -> OpsError {
