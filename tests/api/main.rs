@@ -5,6 +5,7 @@ mod batching;
 mod bench;
 mod config;
 mod dead_letters;
+mod grants;
 mod helpers;
 mod leavers;
 mod not_revoked;
