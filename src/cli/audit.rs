@@ -35,14 +35,26 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
-    /// Seal pending rows, then walk the audit log's hash chain; exits non-zero naming the
-    /// first row that does not match.
+    /// Seal pending rows, walk the audit log's hash chain and check that every applied
+    /// termination in `events` is covered by it; exits non-zero naming the first row that
+    /// does not match and the events that are not covered.
     Verify {
         /// Do not seal pending rows first (e.g. when running as a read-only role).
         #[arg(long)]
         no_seal: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: VerifyFormat,
     },
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+}
+
+/// Uncovered events named in the error message (the JSON output lists up to 1000).
+const UNCOVERED_NAMED: usize = 20;
 
 pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
     let pool = crate::store::pool(&config.database)?;
@@ -73,40 +85,127 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
                 ReportFormat::Html => print!("{}", render::html(&report)),
             }
         }
-        AuditCommand::Verify { no_seal } => {
-            if !no_seal {
-                match audit_log::seal_pending(&pool).await {
-                    Ok(0) => {}
-                    Ok(n) => eprintln!("sealed {n} pending audit log row(s)"),
-                    Err(error) => eprintln!("warning: cannot seal pending rows: {error}"),
-                }
-            }
-            let result = audit_log::verify(&pool)
-                .await
-                .context("cannot read the audit log")?;
-            if let Some(broken) = result.broken {
-                anyhow::bail!(
-                    "{} ({} row(s) before it verified)",
-                    broken.message,
-                    result.rows
-                );
-            }
-            match result.head {
-                Some((id, seq, hash)) => println!(
-                    "audit log intact: {} row(s) verified; head is row {id} at position {seq}, hash {}",
-                    result.rows,
-                    hex::encode(hash)
-                ),
-                None => println!("audit log intact: 0 rows"),
-            }
-            if result.unsealed > 0 {
-                println!(
-                    "{} row(s) not sealed yet, not covered by this check",
-                    result.unsealed
-                );
-            }
-        }
+        AuditCommand::Verify { no_seal, format } => verify(&pool, no_seal, format).await?,
     }
     pool.close().await;
     Ok(())
+}
+
+/// `audit verify`: seal, walk the chain, check coverage; print in `format`, fail when the
+/// chain is broken or an applied termination is not covered.
+async fn verify(pool: &sqlx::PgPool, no_seal: bool, format: VerifyFormat) -> anyhow::Result<()> {
+    let mut sealed_now = 0;
+    if !no_seal {
+        match audit_log::seal_pending(pool).await {
+            Ok(n) => sealed_now = n,
+            Err(error) => eprintln!("warning: cannot seal pending rows: {error}"),
+        }
+    }
+    let chain = audit_log::verify(pool)
+        .await
+        .context("cannot read the audit log")?;
+    let coverage = audit_log::coverage(pool)
+        .await
+        .context("cannot read the events the audit log must cover")?;
+    match format {
+        VerifyFormat::Json => {
+            let value = verification_json(sealed_now, &chain, &coverage);
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        VerifyFormat::Text => print_verification(sealed_now, &chain, &coverage),
+    }
+    let mut problems = Vec::new();
+    if let Some(broken) = &chain.broken {
+        problems.push(format!(
+            "{} ({} row(s) before it verified)",
+            broken.message, chain.rows
+        ));
+    }
+    if coverage.uncovered_total > 0 {
+        problems.push(uncovered_message(&coverage));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("; "));
+    }
+    Ok(())
+}
+
+/// The stable JSON of `audit verify --format json`.
+fn verification_json(
+    sealed_now: usize,
+    chain: &audit_log::Verification,
+    coverage: &audit_log::Coverage,
+) -> serde_json::Value {
+    let head = chain.head.map(
+        |(id, seq, hash)| serde_json::json!({"id": id, "seq": seq, "hash": hex::encode(hash)}),
+    );
+    let broken = chain
+        .broken
+        .as_ref()
+        .map(|b| serde_json::json!({"id": b.id, "seq": b.seq, "message": b.message}));
+    serde_json::json!({
+        "intact": chain.broken.is_none() && coverage.uncovered_total == 0,
+        "sealed_now": sealed_now,
+        "chain": {
+            "rows": chain.rows,
+            "head": head,
+            "unsealed": chain.unsealed,
+            "broken": broken,
+        },
+        "coverage": coverage,
+    })
+}
+
+fn print_verification(
+    sealed_now: usize,
+    chain: &audit_log::Verification,
+    coverage: &audit_log::Coverage,
+) {
+    if sealed_now > 0 {
+        eprintln!("sealed {sealed_now} pending audit log row(s)");
+    }
+    if chain.broken.is_none() {
+        match chain.head {
+            Some((id, seq, hash)) => println!(
+                "audit log intact: {} row(s) verified; head is row {id} at position {seq}, hash {}",
+                chain.rows,
+                hex::encode(hash)
+            ),
+            None => println!("audit log intact: 0 rows"),
+        }
+    }
+    if chain.unsealed > 0 {
+        println!(
+            "{} row(s) not sealed yet, not covered by this check",
+            chain.unsealed
+        );
+    }
+    if coverage.uncovered_total == 0 {
+        println!(
+            "every applied termination is covered: {} in the chain, {} waiting to be sealed",
+            coverage.covered, coverage.pending
+        );
+    }
+}
+
+/// "N applied termination(s) … not covered …: events row 12 (hris/ev_1), …".
+fn uncovered_message(coverage: &audit_log::Coverage) -> String {
+    let named: Vec<String> = coverage
+        .uncovered
+        .iter()
+        .take(UNCOVERED_NAMED)
+        .map(|u| format!("events row {} ({}/{})", u.id, u.source, u.event_id))
+        .collect();
+    let more = coverage.uncovered_total - named.len() as i64;
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!(
+        "{} applied termination(s) in events are not covered by the audit log \
+         (no directory deactivation recorded): {}{more}",
+        coverage.uncovered_total,
+        named.join(", ")
+    )
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod db;
 mod dlq;
 mod employee;
 mod hold;
@@ -41,6 +42,11 @@ pub enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Least privilege: the runtime role's grants, and the owner's maintenance.
+    Db {
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
     /// Deprovision latency report and audit log verification.
     Audit {
         #[command(subcommand)]
@@ -92,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { role } => serve(config, role).await,
         Command::Migrate => migrate(config).await,
+        Command::Db { command } => db::run(config, command).await,
         Command::Audit { command } => audit::run(config, command).await,
         Command::Dlq { command } => dlq::run(config, command).await,
         Command::Employee { command } => employee::run(config, command).await,

@@ -13,7 +13,8 @@
 //!
 //! Memory does not grow with the list: each page is compared and published before the
 //! next is fetched; the ids seen go to `reconcile_seen`, and the employees the run did not
-//! see are read back from PostgreSQL in keyset pages.
+//! see are read back from PostgreSQL in keyset pages. The runtime deletes nothing: the
+//! seen ids of ended runs stay until the owner runs `provisiond db prune`.
 
 mod event;
 pub mod scheduler;

@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod directories;
 pub mod employees;
 pub mod events;
+pub mod grants;
 pub mod handshakes;
 pub mod holds;
 pub mod reconcile;

@@ -1,5 +1,7 @@
 //! Reconcile runs, the ids a run saw, and the synthetic events runs published.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -30,14 +32,14 @@ pub struct Counts {
     pub published: i64,
 }
 
-/// Close a run (`succeeded`, or `failed` with `error`) and forget the ids it saw.
+/// Close a run (`succeeded`, or `failed` with `error`). The ids it saw stay in
+/// `reconcile_seen` (the runtime deletes nothing): [`prune_seen`], run by the owner, drops them.
 pub async fn finish_run(
     pool: &PgPool,
     run_id: i64,
     counts: &Counts,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE reconcile_runs SET finished_at = clock_timestamp(), listed = $2, \
          terminations = $3, hires = $4, updates = $5, published = $6, error = $7, \
@@ -50,13 +52,25 @@ pub async fn finish_run(
     .bind(counts.updates)
     .bind(counts.published)
     .bind(error)
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    sqlx::query("DELETE FROM reconcile_seen WHERE run_id = $1")
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
+}
+
+/// Delete the ids seen by runs that ended, or that started more than `stale_after` ago
+/// (a run that crashed never ends); how many rows went. The owner's maintenance
+/// (`provisiond db prune`): the runtime role may not delete.
+pub async fn prune_seen(pool: &PgPool, stale_after: Duration) -> Result<u64, sqlx::Error> {
+    let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+    let started_before = Utc::now().checked_sub_signed(stale_after);
+    let done = sqlx::query(
+        "DELETE FROM reconcile_seen s USING reconcile_runs r WHERE r.id = s.run_id \
+         AND (r.finished_at IS NOT NULL OR r.started_at < $1)",
+    )
+    .bind(started_before)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Remember the ids of a page; how many were new to this run.

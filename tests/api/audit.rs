@@ -762,6 +762,73 @@ async fn audit_verify_names_the_row_whose_content_was_changed() {
     app.cleanup().await;
 }
 
+/// `provisiond audit verify --format json` against `app`'s database: the JSON, and the
+/// error line when it failed.
+async fn verify_json(app: &TestApp) -> (Value, Option<String>) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
+        .args(["audit", "verify", "--format", "json"])
+        .env_remove("PROVISIOND_CONFIG")
+        .env("PROVISIOND__DATABASE__URL", &app.iso.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("provisiond runs");
+    let json = serde_json::from_slice(&out.stdout).expect("verify prints JSON");
+    let error = (!out.status.success()).then(|| text(&out.stderr));
+    (json, error)
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_applied_termination_the_chain_does_not_cover() {
+    let app = spawn_app(Role::All).await;
+    let leaver = unique("covered");
+    let event_id = post_hris(&app, "terminated", &leaver).await;
+    app.employee_after("hris", &leaver, 1).await;
+    let (json, error) = verify_json(&app).await;
+    assert_eq!(error, None, "{json}");
+    assert_eq!(json["intact"], true);
+    assert_eq!(
+        json["coverage"],
+        json!({"terminations": 1, "covered": 1, "pending": 0, "uncovered_total": 0,
+               "uncovered": []})
+    );
+    assert_eq!(json["chain"]["rows"], 1);
+    assert_eq!(json["chain"]["broken"], Value::Null);
+    assert_eq!(json["chain"]["head"]["seq"], 1);
+
+    // The owner writes a termination into events by hand: the report would count it as
+    // revoked, but no deactivation was ever recorded in the chain.
+    let at = base();
+    let forged = termination(&app.pool, "hris", &unique("forged"), at, 1.0).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM events WHERE event_id = $1")
+        .bind(&forged)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (json, error) = verify_json(&app).await;
+    let error = error.expect("verify fails");
+    assert!(
+        error.contains(&format!(
+            "1 applied termination(s) in events are not covered by the audit log \
+             (no directory deactivation recorded): events row {id} (hris/{forged})"
+        )),
+        "{error}"
+    );
+    assert_eq!(json["intact"], false);
+    assert_eq!(
+        json["chain"]["broken"],
+        Value::Null,
+        "the chain itself is intact"
+    );
+    assert_eq!(json["coverage"]["terminations"], 2);
+    assert_eq!(json["coverage"]["uncovered_total"], 1);
+    let uncovered = &json["coverage"]["uncovered"][0];
+    assert_eq!(uncovered["id"], id);
+    assert_eq!(uncovered["event_id"], forged.as_str());
+    assert_ne!(forged, event_id);
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn audit_new_rows_after_verification_extend_the_chain() {
     let app = spawn_app(Role::All).await;
