@@ -68,7 +68,7 @@ async fn provisiond(
 ) -> std::process::Output {
     let text = format!(
         "[database]\nurl = \"{database_url}\"\nmigrate = false\n\
-         [rabbitmq]\nurl = \"{}\"\nprefix = \"{}\"\n\
+         [rabbitmq]\nurl = \"{}\"\nprefix = \"{}\"\nmessage_key = \"{MESSAGE_KEY}\"\n\
          [[sources]]\nname = \"merge_list\"\nkind = \"merge\"\nsecrets = [\"{MERGE_SECRET}\"]\n{}\n",
         amqp_url(),
         iso.prefix,
