@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use chrono::Utc;
 use serde::de::DeserializeOwned;
@@ -14,6 +14,7 @@ use crate::config::AdminRole;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
 use crate::store::dead_letters::ops::{self, Detail, Filter, OpsError, Summary};
+use crate::store::jobs;
 
 /// `?source=&reason=&status=&since=&limit=`; empty values mean "any".
 #[derive(Debug, Default, Deserialize)]
@@ -92,16 +93,20 @@ pub struct ReplayRequest {
     since: Option<String>,
 }
 
+/// A bulk replay runs as a background job: `202 {"job": id, "total": n}` at once, then
+/// `GET /admin/jobs/{id}` for its progress. Given ids are all checked first (an unknown,
+/// discarded or unauthenticated one fails the request before anything is replayed).
 pub async fn replay_many_handler(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request: ReplayRequest = json_body(&body)?;
     let has_filter = [&request.source, &request.reason, &request.since]
         .iter()
         .any(|field| field.as_deref().is_some_and(|v| !v.trim().is_empty()));
+    let recorded = serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| json!({}));
     let selection = match request.ids {
         Some(_) if request.all || has_filter => {
             let message = "give either `ids`, `all` or a filter, not several";
@@ -118,18 +123,36 @@ pub async fn replay_many_handler(
         }
         None => Selection::Dead(filter(request.source, request.reason, request.since)?),
     };
-    let publisher = publisher(&state)?;
+    let publisher = publisher(&state)?.clone();
     let actor = actor(&caller, &headers);
-    let replayed = match selection {
-        Selection::Ids(ids) => ops::replay(&state.pool, publisher, &ids, &actor).await,
-        Selection::Dead(filter) => {
-            let ids = ops::dead_ids(&state.pool, &filter).await?;
-            ops::replay_dead(&state.pool, publisher, &ids, &actor).await
+    let (ids, only_dead) = match selection {
+        Selection::Ids(ids) => {
+            ops::check_replayable(&state.pool, &ids)
+                .await
+                .map_err(|e| api_error(&state, e))?;
+            (ids, false)
         }
+        Selection::Dead(filter) => (ops::dead_ids(&state.pool, &filter).await?, true),
     };
-    let replayed = replayed.map_err(|e| api_error(&state, e))?;
-    let count = replayed.len();
-    Ok(Json(json!({ "replayed": replayed, "count": count })))
+    let job = jobs::create(
+        &state.pool,
+        jobs::DEAD_LETTER_REPLAY,
+        &actor,
+        &recorded,
+        ids.len(),
+    )
+    .await?;
+    let pool = state.pool.clone();
+    let total = ids.len();
+    tokio::spawn(async move {
+        let mut quiet = |_| {};
+        let run = ops::run_replay_job(&pool, &publisher, job, &ids, only_dead, &actor, &mut quiet);
+        if let Err(error) = run.await {
+            tracing::warn!(job, %error, "bulk replay job stopped");
+        }
+    });
+    let answer = json!({ "job": job, "total": total, "status": "running" });
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
 /// What a bulk replay asked for.
@@ -221,7 +244,7 @@ pub(super) fn publisher(state: &AppState) -> Result<&Publisher, ApiError> {
     publisher.ok_or_else(|| unavailable(state, message.into()))
 }
 
-fn api_error(state: &AppState, error: OpsError) -> ApiError {
+pub(super) fn api_error(state: &AppState, error: OpsError) -> ApiError {
     match error {
         OpsError::NotFound(id) => unknown(id.to_string()),
         OpsError::Conflict(message) => ApiError::Conflict(message),

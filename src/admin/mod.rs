@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dead_letters;
 pub mod employees;
 pub mod holds;
+pub mod jobs;
 
 use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
@@ -27,7 +28,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/audit/deprovision.csv", get(audit::csv_handler))
         .route("/dead-letters", get(dead_letters::list_handler))
         .route("/dead-letters/{id}", get(dead_letters::show_handler))
-        .route("/holds", get(holds::list_handler));
+        .route("/holds", get(holds::list_handler))
+        .route("/jobs/{id}", get(jobs::show_handler));
     let act = Router::new()
         .route(
             "/dead-letters/replay",
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/holds/release", post(holds::release_handler))
         .route("/holds/reject", post(holds::reject_handler))
+        .route("/jobs/{id}/cancel", post(jobs::cancel_handler))
         .route(
             "/dead-letters/{id}/replay",
             post(dead_letters::replay_handler),

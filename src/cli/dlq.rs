@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store::dead_letters::ops::{self, Detail, Filter, Status, Summary};
 use crate::store::dead_letters::Reason;
-use crate::store::Actor;
+use crate::store::{jobs, Actor};
 
 /// How long `dlq replay` waits for the broker before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -131,12 +131,18 @@ pub async fn run(config: Config, command: DlqCommand) -> anyhow::Result<()> {
 async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Result<()> {
     let actor = Actor::named(args.actor.clone().unwrap_or_else(super::os_user));
     let bulk = args.ids.is_empty();
+    let filter_request = serde_json::json!({
+        "all": args.all,
+        "source": args.source,
+        "reason": args.reason.map(Reason::as_str),
+        "since": args.since,
+    });
     let ids = if bulk {
         if !args.all && args.source.is_none() && args.reason.is_none() && args.since.is_none() {
             anyhow::bail!("give dead-letter ids, or --all, --source, --reason or --since");
         }
         let filter = Filter {
-            source: args.source,
+            source: args.source.clone(),
             reason: args.reason,
             since: args.since,
             ..Filter::default()
@@ -170,7 +176,7 @@ async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Res
             .await
             .context("cannot reach the broker")?;
         let replayed = if bulk {
-            ops::replay_dead(pool, &publisher, &ids, &actor).await?
+            replay_job(pool, &publisher, &ids, &actor, &filter_request).await?
         } else {
             ops::replay(pool, &publisher, &ids, &actor).await?
         };
@@ -187,6 +193,35 @@ async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Res
         println!("replayed {}: {}", count(list.len()), list.join(", "));
     }
     Ok(())
+}
+
+/// A bulk replay as a job (visible at `GET /admin/jobs/{id}` too), with a progress bar
+/// on a terminal's stderr. Returns the ids replayed.
+async fn replay_job(
+    pool: &PgPool,
+    publisher: &Publisher,
+    ids: &[i64],
+    actor: &Actor,
+    request: &serde_json::Value,
+) -> anyhow::Result<Vec<i64>> {
+    let job = jobs::create(pool, jobs::DEAD_LETTER_REPLAY, actor, request, ids.len()).await?;
+    let bar = indicatif::ProgressBar::new(ids.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("job {msg} [{bar:40}] {pos}/{len} {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(job.to_string());
+    let mut shown = |done: usize| bar.set_position(done as u64);
+    let run = ops::run_replay_job(pool, publisher, job, ids, true, actor, &mut shown).await;
+    bar.finish_and_clear();
+    run?;
+    let finished = jobs::get(pool, job).await?.context("the job row is gone")?;
+    eprintln!(
+        "job {job}: {} ({} of {} done, {} skipped)",
+        finished.status, finished.done, finished.total, finished.skipped
+    );
+    Ok(finished.replayed)
 }
 
 fn count(n: usize) -> String {

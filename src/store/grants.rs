@@ -64,6 +64,7 @@ pub const TABLES: &[TableGrant] = &[
         Some("provisioning_actions_id_seq"),
     ),
     table("dead_letters", MUTABLE, Some("dead_letters_id_seq")),
+    table("jobs", MUTABLE, Some("jobs_id_seq")),
     table(
         "dead_letter_actions",
         INSERT_ONLY,

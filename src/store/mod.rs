@@ -10,6 +10,7 @@ pub mod events;
 pub mod grants;
 pub mod handshakes;
 pub mod holds;
+pub mod jobs;
 pub mod reconcile;
 pub mod schedule;
 

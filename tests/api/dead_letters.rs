@@ -86,6 +86,16 @@ async fn admin_post(
     request.send().await.expect("request sent")
 }
 
+/// Start a bulk replay and wait for its job to end; returns the finished job.
+async fn replay_job(app: &TestApp, body: Option<Value>, actor: Option<&str>) -> Value {
+    let response = admin_post(app, "/admin/dead-letters/replay", body, actor).await;
+    let started = json_of(response, 202).await;
+    let id = started["job"].as_i64().expect("a job id");
+    let job = app.job_end(id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    job
+}
+
 async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let got = response.status();
     let body: Value = response.json().await.expect("json body");
@@ -570,28 +580,24 @@ async fn bulk_replay_through_the_api_takes_ids_all_or_a_filter() {
         assert_eq!(status_of(&app, letter.id).await, ("dead".to_owned(), 0));
     }
 
+    // A bulk replay is a job: 202 with its id, then its progress until it ends.
     let ids = Some(json!({"ids": [a.id]}));
-    let response = admin_post(&app, path, ids, Some("erin")).await;
+    let job = replay_job(&app, ids, Some("erin")).await;
+    assert_eq!(job["replayed"], json!([a.id]));
     assert_eq!(
-        json_of(response, 200).await,
-        json!({"replayed": [a.id], "count": 1})
+        (job["total"].as_i64(), job["done"].as_i64()),
+        (Some(1), Some(1))
     );
+    assert_eq!(job["actor"], "admin");
+    assert_eq!(job["on_behalf_of"], "erin");
     let filter = Some(json!({"reason": "permanent_error", "source": "hris"}));
-    let response = admin_post(&app, path, filter, Some("erin")).await;
-    assert_eq!(
-        json_of(response, 200).await,
-        json!({"replayed": [c.id], "count": 1})
-    );
-    let response = admin_post(&app, path, Some(json!({"all": true})), None).await;
-    assert_eq!(
-        json_of(response, 200).await,
-        json!({"replayed": [b.id], "count": 1})
-    );
-    let response = admin_post(&app, path, Some(json!({"since": "1h"})), None).await;
-    assert_eq!(
-        json_of(response, 200).await,
-        json!({"replayed": [], "count": 0})
-    );
+    let job = replay_job(&app, filter, Some("erin")).await;
+    assert_eq!(job["replayed"], json!([c.id]));
+    let job = replay_job(&app, Some(json!({"all": true})), None).await;
+    assert_eq!(job["replayed"], json!([b.id]));
+    let job = replay_job(&app, Some(json!({"since": "1h"})), None).await;
+    assert_eq!(job["replayed"], json!([]));
+    assert_eq!(job["total"], 0);
     for letter in [&a, &b, &c] {
         assert_applied(&app, letter).await;
         assert_eq!(status_of(&app, letter.id).await, ("replayed".to_owned(), 1));
@@ -677,5 +683,77 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
         .await
         .unwrap();
     assert_eq!(letters, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
+    let app = spawn_app(Role::Receiver).await;
+    let letters = [
+        dead_letter(&app, "hris", Reason::PermanentError).await,
+        dead_letter(&app, "hris", Reason::PermanentError).await,
+    ];
+    let ids: Vec<i64> = letters.iter().map(|l| l.id).collect();
+    let actor = Actor::named("tester");
+    let publisher = TestPublisher::start(&app).await;
+
+    // A running job that an operator cancels before its first item replays nothing.
+    let job =
+        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
+            .await
+            .unwrap();
+    let path = format!("/admin/jobs/{job}/cancel");
+    let cancelled = json_of(admin_post(&app, &path, None, None).await, 200).await;
+    assert_eq!(cancelled["cancel_requested"], true);
+    let mut seen = Vec::new();
+    dead_letters::ops::run_replay_job(
+        &app.pool,
+        &publisher.publisher,
+        job,
+        &ids,
+        true,
+        &actor,
+        &mut |done| seen.push(done),
+    )
+    .await
+    .unwrap();
+    let shown = app.job_end(job).await;
+    assert_eq!(shown["status"], "cancelled", "{shown}");
+    assert_eq!(
+        (shown["done"].as_i64(), shown["replayed"].clone()),
+        (Some(0), json!([]))
+    );
+    assert!(seen.is_empty());
+    for letter in &letters {
+        assert_eq!(status_of(&app, letter.id).await, ("dead".to_owned(), 0));
+    }
+    // An ended job cannot be cancelled; an unknown one is 404.
+    let again = json_of(admin_post(&app, &path, None, None).await, 409).await;
+    assert_eq!(again["error"], "conflict");
+    let missing = admin_post(&app, "/admin/jobs/999999/cancel", None, None).await;
+    assert_eq!(json_of(missing, 404).await["error"], "unknown_job");
+
+    // Run to the end, each item is counted as it goes.
+    let job =
+        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
+            .await
+            .unwrap();
+    dead_letters::ops::run_replay_job(
+        &app.pool,
+        &publisher.publisher,
+        job,
+        &ids,
+        true,
+        &actor,
+        &mut |done| seen.push(done),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen, [1, 2]);
+    let shown = json_of(app.admin_get(&format!("/admin/jobs/{job}")).await, 200).await;
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(shown["replayed"], json!(ids));
+    assert!(shown["finished_at"].is_string());
+    publisher.stop().await;
     app.cleanup().await;
 }

@@ -259,6 +259,16 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
+    /// A background job once it has ended (`GET /admin/jobs/{id}`).
+    pub async fn job_end(&self, id: i64) -> Value {
+        wait_for(&format!("job {id} to end"), || async {
+            let response = self.admin_get(&format!("/admin/jobs/{id}")).await;
+            let job: Value = response.json().await.ok()?;
+            (job["status"] != "running").then_some(job)
+        })
+        .await
+    }
+
     /// `employee show` through the admin API; `None` while the employee is unknown.
     pub async fn employee(&self, source: &str, id: &str) -> Option<Value> {
         let response = self

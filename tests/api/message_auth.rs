@@ -152,7 +152,11 @@ async fn an_unauthenticated_dead_letter_is_never_replayed() {
     let response = app
         .admin_post("/admin/dead-letters/replay", json!({"all": true}), None)
         .await;
-    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(response.status(), 202);
+    let started: Value = response.json().await.unwrap();
+    let job = app.job_end(started["job"].as_i64().unwrap()).await;
+    assert_eq!(job["replayed"], json!([]), "{job}");
+    assert_eq!(job["skipped"], 1, "{job}");
 
     let shown: Value = app
         .admin_get(&format!("/admin/dead-letters/{id}"))

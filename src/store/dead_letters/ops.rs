@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 use super::Reason;
 use crate::queue::{PublishError, Publisher, QueueMessage};
-use crate::store::{audit_log, Actor};
+use crate::store::{audit_log, jobs, Actor};
 
 /// Rows `list` returns when the caller sets no limit of its own.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -279,12 +279,19 @@ pub async fn replay(
 ) -> Result<Vec<i64>, OpsError> {
     required("an actor", &actor.name)?;
     let ids = distinct(ids);
+    check_replayable(pool, &ids).await?;
+    replay_each(pool, publisher, &ids, actor, Mode::AnyButDiscarded).await
+}
+
+/// Fail unless every id exists and may be replayed (not discarded, not unauthenticated):
+/// checked before anything is republished.
+pub async fn check_replayable(pool: &PgPool, ids: &[i64]) -> Result<(), OpsError> {
     let found: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT id, status, reason FROM dead_letters WHERE id = ANY($1)")
-            .bind(&ids)
+            .bind(ids)
             .fetch_all(pool)
             .await?;
-    for id in &ids {
+    for id in ids {
         match found.iter().find(|(found_id, _, _)| found_id == id) {
             None => return Err(OpsError::NotFound(*id)),
             Some((_, status, _)) if status == Status::Discarded.as_str() => {
@@ -296,19 +303,49 @@ pub async fn replay(
             Some(_) => {}
         }
     }
-    replay_each(pool, publisher, &ids, actor, Mode::AnyButDiscarded).await
+    Ok(())
 }
 
-/// Replay those of these ids that are still `dead` when their turn comes (a bulk replay:
-/// rows replayed or discarded meanwhile are skipped). Returns the ids replayed.
-pub async fn replay_dead(
+/// Run bulk-replay job `job` over `ids`, one transaction per id, recording progress on
+/// the job's row after each and stopping before the next id once a cancel was asked.
+/// `only_dead`: skip rows no longer `dead` (a filter's selection); else replay any status
+/// but discarded (ids checked beforehand with [`check_replayable`]). A row that changed
+/// meanwhile is skipped; a broker or database failure ends the job `failed`.
+pub async fn run_replay_job(
     pool: &PgPool,
     publisher: &Publisher,
+    job: i64,
     ids: &[i64],
+    only_dead: bool,
     actor: &Actor,
-) -> Result<Vec<i64>, OpsError> {
-    required("an actor", &actor.name)?;
-    replay_each(pool, publisher, &distinct(ids), actor, Mode::OnlyDead).await
+    on_progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), OpsError> {
+    let mode = if only_dead {
+        Mode::OnlyDead
+    } else {
+        Mode::AnyButDiscarded
+    };
+    let mut done = 0;
+    for &id in &distinct(ids) {
+        if jobs::cancel_requested(pool, job).await? {
+            jobs::finish(pool, job, "cancelled", None).await?;
+            return Ok(());
+        }
+        let replayed = match replay_one(pool, publisher, id, actor, mode).await {
+            Ok(true) => Some(id),
+            Ok(false) | Err(OpsError::NotFound(_) | OpsError::Conflict(_)) => None,
+            Err(error) => {
+                let text = error.to_string();
+                jobs::finish(pool, job, "failed", Some(&text)).await?;
+                return Err(error);
+            }
+        };
+        jobs::advance(pool, job, replayed).await?;
+        done += 1;
+        on_progress(done);
+    }
+    jobs::finish(pool, job, "succeeded", None).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,40 @@
+//! `/admin/jobs/{id}`: the progress of a background job (a bulk replay), and its cancel.
+
+use axum::extract::{Path, State};
+use axum::Json;
+
+use crate::http::{ApiError, AppState};
+use crate::store::jobs::{self, Job};
+
+pub async fn show_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let job = jobs::get(&state.pool, id).await?;
+    job.map(Json).ok_or_else(|| unknown(id.to_string()))
+}
+
+/// Ask a running job to stop before its next item; `409` once it has ended.
+pub async fn cancel_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let id = parse_id(&id)?;
+    let Some(job) = jobs::request_cancel(&state.pool, id).await? else {
+        return Err(unknown(id.to_string()));
+    };
+    if job.status != "running" {
+        let message = format!("job {id} has already ended ({})", job.status);
+        return Err(ApiError::Conflict(message));
+    }
+    Ok(Json(job))
+}
+
+fn parse_id(text: &str) -> Result<i64, ApiError> {
+    text.parse().map_err(|_| unknown(text.to_owned()))
+}
+
+fn unknown(id: String) -> ApiError {
+    ApiError::not_found("unknown_job", format!("no job `{id}`"))
+}
