@@ -65,6 +65,7 @@ pub const TABLES: &[TableGrant] = &[
     ),
     table("dead_letters", MUTABLE, Some("dead_letters_id_seq")),
     table("jobs", MUTABLE, Some("jobs_id_seq")),
+    table("target_leases", MUTABLE, None),
     table(
         "dead_letter_actions",
         INSERT_ONLY,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 
 use crate::queue::QueueMessage;
 
@@ -73,9 +73,15 @@ pub async fn cancel_for_employee(
     employee_id: &str,
     reason: &str,
 ) -> Result<u64, sqlx::Error> {
+    // A termination the scheduler has claimed is being published: it must apply, as an
+    // enqueued one does (an activation is checked against its row when it arrives).
+    let claimed = match which {
+        Scheduled::Termination => " AND (claimed_until IS NULL OR claimed_until < now())",
+        Scheduled::Activation => "",
+    };
     let sql = format!(
         "UPDATE {} SET status = 'cancelled', reason = $3, updated_at = now() \
-         WHERE source = $1 AND employee_id = $2 AND status IN {}",
+         WHERE source = $1 AND employee_id = $2 AND status IN {}{claimed}",
         which.table(),
         which.cancellable()
     );
@@ -96,38 +102,61 @@ pub struct Due {
     pub source_kind: String,
     pub body: Vec<u8>,
     pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
 }
 
-/// Lock up to `limit` due rows for this transaction, skipping rows another process holds.
+/// How long a claim keeps other schedulers (and a termination's cancel) off a due row:
+/// long enough to publish it; a scheduler that dies meanwhile frees it when this ends.
+const CLAIM_FOR: &str = "2 minutes";
+
+/// Claim up to `limit` due rows for a short while, in one statement (no lock is held
+/// afterwards, none across the publishing that follows); rows another scheduler claimed
+/// are skipped until their claim ends.
 pub async fn claim_due(
-    tx: &mut Transaction<'_, Postgres>,
+    pool: &PgPool,
     which: Scheduled,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Due>, sqlx::Error> {
     let sql = format!(
-        "SELECT id, source, event_id, source_kind, body, received_at FROM {} \
-         WHERE status = 'scheduled' AND due_at <= $1 ORDER BY due_at LIMIT $2 \
-         FOR UPDATE SKIP LOCKED",
-        which.table()
+        "UPDATE {table} SET claimed_until = now() + interval '{CLAIM_FOR}' \
+         WHERE id IN (SELECT id FROM {table} WHERE status = 'scheduled' AND due_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < now()) \
+             ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, source, event_id, source_kind, body, received_at, due_at",
+        table = which.table()
     );
-    sqlx::query_as(&sql)
+    let mut due: Vec<Due> = sqlx::query_as(&sql)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut **tx)
-        .await
+        .fetch_all(pool)
+        .await?;
+    due.sort_by_key(|row| (row.due_at, row.id));
+    Ok(due)
 }
 
-pub async fn mark_enqueued(
-    conn: &mut PgConnection,
-    which: Scheduled,
-    id: i64,
-) -> Result<(), sqlx::Error> {
+/// The row was published: enqueued, unless a newer event cancelled it meanwhile.
+pub async fn mark_enqueued(pool: &PgPool, which: Scheduled, id: i64) -> Result<(), sqlx::Error> {
     let sql = format!(
-        "UPDATE {} SET status = 'enqueued', updated_at = now() WHERE id = $1",
+        "UPDATE {} SET status = 'enqueued', claimed_until = NULL, updated_at = now() \
+         WHERE id = $1 AND status = 'scheduled'",
         which.table()
     );
-    sqlx::query(&sql).bind(id).execute(conn).await?;
+    sqlx::query(&sql).bind(id).execute(pool).await?;
+    Ok(())
+}
+
+/// Give claimed rows back at once (their publishing failed).
+pub async fn release_claims(
+    pool: &PgPool,
+    which: Scheduled,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "UPDATE {} SET claimed_until = NULL WHERE id = ANY($1) AND status = 'scheduled'",
+        which.table()
+    );
+    sqlx::query(&sql).bind(ids).execute(pool).await?;
     Ok(())
 }
 

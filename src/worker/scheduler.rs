@@ -59,16 +59,25 @@ pub async fn tick(
 ) -> anyhow::Result<usize> {
     let mut enqueued = 0;
     for which in Scheduled::ALL {
-        let mut tx = pool.begin().await?;
-        let due = schedule::claim_due(&mut tx, which, clock.now(), 100).await?;
-        for row in &due {
-            let message = message(which, row)?;
-            publisher.publish(&message).await?;
-            schedule::mark_enqueued(&mut tx, which, row.id).await?;
+        // Claimed in one short statement; published with no transaction open.
+        let due = schedule::claim_due(pool, which, clock.now(), 100).await?;
+        for (i, row) in due.iter().enumerate() {
+            let published = match message(which, row) {
+                Ok(message) => publisher
+                    .publish(&message)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = published {
+                let rest: Vec<i64> = due[i..].iter().map(|row| row.id).collect();
+                schedule::release_claims(pool, which, &rest).await?;
+                return Err(error);
+            }
+            schedule::mark_enqueued(pool, which, row.id).await?;
             tracing::info!(source = %row.source, event_id = %row.event_id, ?which, "scheduled change is due; enqueued");
+            enqueued += 1;
         }
-        tx.commit().await?;
-        enqueued += due.len();
     }
     Ok(enqueued)
 }

@@ -345,3 +345,60 @@ async fn a_termination_date_that_passes_while_the_update_waits_in_the_queue_term
     worker.cleanup().await;
     receiver.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_scheduler_claims_due_rows_without_holding_a_lock_while_it_publishes() {
+    use provisiond::store::schedule::{self, Scheduled};
+    let app = spawn_app(Role::Receiver).await;
+    for (employee, event) in [("emp_a", "evt_a"), ("emp_b", "evt_b")] {
+        sqlx::query(
+            "INSERT INTO scheduled_terminations (source, employee_id, event_id, source_kind, \
+             body, received_at, effective_at, due_at) \
+             VALUES ('hris', $1, $2, 'standard-webhooks', '{}', now(), now(), now() - interval '1 minute')",
+        )
+        .bind(employee)
+        .bind(event)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let now = chrono::Utc::now();
+    let claimed = schedule::claim_due(&app.pool, Scheduled::Termination, now, 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Claimed rows are not locked: another transaction takes them at once.
+    let mut tx = app.pool.begin().await.unwrap();
+    let locked: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM scheduled_terminations FOR UPDATE NOWAIT")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("no row lock outlives the claim");
+    assert_eq!(locked.len(), 2);
+    tx.rollback().await.unwrap();
+    // Another scheduler does not take them while the claim lasts.
+    let again = schedule::claim_due(&app.pool, Scheduled::Termination, now, 100)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    // A termination being published is not cancelled under it (it must apply).
+    let mut conn = app.pool.acquire().await.unwrap();
+    let cancelled =
+        schedule::cancel_for_employee(&mut conn, Scheduled::Termination, "hris", "emp_a", "rehire")
+            .await
+            .unwrap();
+    assert_eq!(cancelled, 0);
+    // Publishing failed for the second: it is given back and claimed on the next tick.
+    schedule::mark_enqueued(&app.pool, Scheduled::Termination, claimed[0].id)
+        .await
+        .unwrap();
+    schedule::release_claims(&app.pool, Scheduled::Termination, &[claimed[1].id])
+        .await
+        .unwrap();
+    let next = schedule::claim_due(&app.pool, Scheduled::Termination, now, 100)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].id, claimed[1].id);
+    app.cleanup().await;
+}
