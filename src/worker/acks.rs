@@ -4,10 +4,16 @@
 //! never cover one whose outcome is not yet durable. Failures (park, dead letter, requeue)
 //! are settled one by one, through the same lock, so a later multiple ack never overtakes
 //! them.
+//!
+//! A [`Received`] delivery is a drop guard: dropped unsettled (a panic, a cancelled task,
+//! an early return), it is requeued, so no tag can stay unsettled and block the multiple
+//! acks after it until the prefetch window fills. Every settlement is reported to the
+//! pool's [`Progress`], which the stall watchdog reads.
 
 use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -21,6 +27,70 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Acks {
     state: Arc<Mutex<Pending>>,
     frames: mpsc::UnboundedSender<Frame>,
+    progress: Arc<Progress>,
+}
+
+/// The pool's progress over every channel and session: how many deliveries it holds
+/// unsettled, and since when it has settled none (or since it started holding any, or
+/// since the session began). The stall watchdog compares that with `worker.stall_timeout`.
+#[derive(Debug)]
+pub struct Progress {
+    state: Mutex<Held>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    count: usize,
+    since: Instant,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            state: Mutex::new(Held {
+                count: 0,
+                since: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Progress {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One more delivery held; the clock starts when the pool goes from idle to busy.
+    fn received(&self) {
+        let mut held = self.held();
+        if held.count == 0 {
+            held.since = Instant::now();
+        }
+        held.count += 1;
+    }
+
+    /// `n` deliveries acked or requeued: progress.
+    fn settled(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut held = self.held();
+        held.count = held.count.saturating_sub(n);
+        held.since = Instant::now();
+    }
+
+    /// A new consumer session started: it gets a full `stall_timeout` of its own.
+    pub fn restarted(&self) {
+        self.held().since = Instant::now();
+    }
+
+    /// Deliveries held unsettled while none has been settled for longer than `limit`:
+    /// `Some((held, for how long))`.
+    pub fn stalled(&self, limit: Duration) -> Option<(usize, Duration)> {
+        let held = *self.held();
+        let quiet = held.since.elapsed();
+        (held.count > 0 && quiet > limit).then_some((held.count, quiet))
+    }
 }
 
 /// Delivery tags received and not yet settled, and those of them that succeeded.
@@ -31,18 +101,27 @@ struct Pending {
 }
 
 impl Pending {
-    /// The highest tag such that it and every unsettled tag below it succeeded; those tags
-    /// are forgotten (the caller acks them with one multiple ack).
-    fn take_done_prefix(&mut self) -> Option<u64> {
+    /// The highest tag such that it and every unsettled tag below it succeeded, and how
+    /// many tags that covers; those tags are forgotten (the caller acks them with one
+    /// multiple ack).
+    fn take_done_prefix(&mut self) -> Option<(u64, usize)> {
         let mut last = None;
+        let mut count = 0;
         while let Some(&first) = self.unsettled.first() {
             if !self.succeeded.remove(&first) {
                 break;
             }
             self.unsettled.pop_first();
             last = Some(first);
+            count += 1;
         }
-        last
+        last.map(|last| (last, count))
+    }
+
+    /// Whether `tag` was dropped by its handler without an outcome: still unsettled, and
+    /// not waiting for the done prefix to reach it.
+    fn abandoned(&self, tag: u64) -> bool {
+        self.unsettled.contains(&tag) && !self.succeeded.contains(&tag)
     }
 }
 
@@ -57,8 +136,9 @@ enum Frame {
 }
 
 impl Acks {
-    /// Acks for `channel`; the sender task ends when every `Acks` clone is dropped.
-    pub fn new(channel: Channel) -> Self {
+    /// Acks for `channel`, reporting to `progress`; the sender task ends when every `Acks`
+    /// clone is dropped.
+    pub fn new(channel: Channel, progress: Arc<Progress>) -> Self {
         let (frames, mut queue) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(frame) = queue.recv().await {
@@ -73,6 +153,7 @@ impl Acks {
         Acks {
             state: Arc::default(),
             frames,
+            progress,
         }
     }
 
@@ -92,6 +173,7 @@ impl Acks {
     /// Start tracking a delivery; call in the order deliveries arrive.
     pub fn receive(&self, delivery: Delivery) -> Received {
         self.pending().unsettled.insert(delivery.delivery_tag);
+        self.progress.received();
         Received {
             delivery,
             acks: self.clone(),
@@ -102,19 +184,48 @@ impl Acks {
     /// still in progress.
     pub fn succeeded(&self, tags: &[u64]) {
         let mut state = self.pending();
-        state.succeeded.extend(tags.iter().copied());
-        if let Some(last) = state.take_done_prefix() {
-            self.queue(Frame::AckUpTo(last));
-        }
+        // A tag already settled (requeued by its drop guard) must not linger here.
+        let open: Vec<u64> = tags
+            .iter()
+            .copied()
+            .filter(|tag| state.unsettled.contains(tag))
+            .collect();
+        state.succeeded.extend(open);
+        self.ack_done_prefix(&mut state);
     }
 
-    /// Settle one delivery on its own, then ack whatever that unblocked.
+    /// Settle one delivery on its own, then ack whatever that unblocked. A delivery is
+    /// settled once: a second ack or nack of a tag would close the channel.
     fn settle_one(&self, frame: Frame, tag: u64) {
         let mut state = self.pending();
+        if !state.unsettled.remove(&tag) {
+            return;
+        }
+        state.succeeded.remove(&tag);
         self.queue(frame);
+        self.progress.settled(1);
+        self.ack_done_prefix(&mut state);
+    }
+
+    /// The drop guard: requeue `tag` if its handler let go of it without settling it.
+    /// `true` when it did.
+    fn requeue_abandoned(&self, tag: u64) -> bool {
+        let mut state = self.pending();
+        if !state.abandoned(tag) {
+            return false;
+        }
         state.unsettled.remove(&tag);
-        if let Some(last) = state.take_done_prefix() {
+        self.queue(Frame::Requeue(tag));
+        self.progress.settled(1);
+        self.ack_done_prefix(&mut state);
+        true
+    }
+
+    /// With the lock held: one multiple ack for the done prefix, if any.
+    fn ack_done_prefix(&self, state: &mut Pending) {
+        if let Some((last, count)) = state.take_done_prefix() {
             self.queue(Frame::AckUpTo(last));
+            self.progress.settled(count);
         }
     }
 
@@ -180,6 +291,26 @@ impl Received {
     }
 }
 
+/// The drop guard: a delivery dropped without an ack, a nack or a recorded success (its
+/// handler panicked, was cancelled or returned early) goes back to the queue, so the
+/// message is tried again (and, if it keeps failing so, dead-lettered by the quorum
+/// queue's delivery limit), and the acks after it are not blocked.
+impl Drop for Received {
+    fn drop(&mut self) {
+        let tag = self.tag();
+        if self.acks.requeue_abandoned(tag) {
+            metrics::counter!("provisiond_deliveries_abandoned_total").increment(1);
+            let message_id = self.delivery.properties.message_id().as_ref();
+            let message_id = message_id.map(|id| id.as_str()).unwrap_or("-");
+            tracing::error!(
+                delivery_tag = tag,
+                message_id,
+                "a delivery was dropped unsettled (its handler panicked or was cancelled); requeued"
+            );
+        }
+    }
+}
+
 impl Deref for Received {
     type Target = Delivery;
 
@@ -209,7 +340,7 @@ mod tests {
     #[test]
     fn the_done_prefix_is_acked_up_to_the_first_gap() {
         let mut p = pending(&[1, 2, 3, 5, 6], &[1, 2, 5]);
-        assert_eq!(p.take_done_prefix(), Some(2));
+        assert_eq!(p.take_done_prefix(), Some((2, 2)));
         assert_eq!(p.unsettled.iter().copied().collect::<Vec<_>>(), [3, 5, 6]);
         assert_eq!(p.succeeded.iter().copied().collect::<Vec<_>>(), [5]);
     }
@@ -218,7 +349,47 @@ mod tests {
     fn tags_settled_on_their_own_leave_no_gap() {
         // 4 was dead-lettered (acked alone) and is no longer unsettled.
         let mut p = pending(&[3, 5], &[3, 5]);
-        assert_eq!(p.take_done_prefix(), Some(5));
+        assert_eq!(p.take_done_prefix(), Some((5, 2)));
         assert!(p.unsettled.is_empty() && p.succeeded.is_empty());
+    }
+
+    #[test]
+    fn a_delivery_dropped_without_an_outcome_is_abandoned_and_then_leaves_no_gap() {
+        let mut p = pending(&[1, 2, 3], &[2, 3]);
+        assert!(p.abandoned(1), "in progress when its handler let go");
+        assert!(!p.abandoned(2), "succeeded, waiting for the prefix");
+        assert!(!p.abandoned(9), "already settled");
+        // The drop guard requeues 1 on its own: the successes after it are acked at once.
+        p.unsettled.remove(&1);
+        assert_eq!(p.take_done_prefix(), Some((3, 2)));
+    }
+
+    #[test]
+    fn the_pool_is_stalled_only_while_it_holds_deliveries_and_settles_none() {
+        let progress = Progress::default();
+        let never = Duration::ZERO;
+        assert_eq!(progress.stalled(never), None, "idle is not stalled");
+        progress.received();
+        progress.received();
+        assert_eq!(progress.stalled(never).map(|(n, _)| n), Some(2));
+        assert_eq!(progress.stalled(Duration::from_secs(3600)), None);
+        progress.settled(2);
+        assert_eq!(progress.stalled(never), None, "nothing held");
+    }
+
+    #[test]
+    fn the_stall_clock_starts_when_the_pool_gets_busy_not_at_the_last_settle() {
+        let progress = Progress::default();
+        progress.held().since = Instant::now() - Duration::from_secs(600);
+        progress.received();
+        let limit = Duration::from_secs(60);
+        assert_eq!(progress.stalled(limit), None, "busy for an instant only");
+        progress.held().since = Instant::now() - Duration::from_secs(600);
+        progress.restarted();
+        assert_eq!(
+            progress.stalled(limit),
+            None,
+            "a new session starts a new clock"
+        );
     }
 }

@@ -20,10 +20,16 @@ use crate::store::dead_letters::{self, NewDeadLetter, Reason};
 /// that panics stands in for a handler bug). `None` in production.
 pub type ProcessingHook = std::sync::Arc<dyn Fn(&QueueMessage) + Send + Sync>;
 
+/// Called at named points of settling a message (`"settle"`, `"dead_letter"`): fault
+/// injection for tests, where no real input makes that code panic. `None` in production.
+pub type FaultHook = std::sync::Arc<dyn Fn(&str, &QueueMessage) + Send + Sync>;
+
 /// What a worker needs besides the delivery.
 #[derive(Clone)]
 pub struct Context {
     pub hook: Option<ProcessingHook>,
+    /// Test-only fault injection (see [`FaultHook`]).
+    pub fault: Option<FaultHook>,
     pub processor: Processor,
     pub pool: PgPool,
     pub publisher: Publisher,
@@ -147,6 +153,7 @@ async fn settle(
     ending: Result<Ending, tokio::task::JoinError>,
     started: std::time::Instant,
 ) -> Option<u64> {
+    inject(ctx, "settle", &message);
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
     match ending {
@@ -299,6 +306,7 @@ async fn dead_letter(
     chain: &[String],
     tries: u32,
 ) {
+    inject(ctx, "dead_letter", message);
     let normalized = crate::webhook::normalize::normalize(
         message.source_kind,
         &message.body,
@@ -412,6 +420,13 @@ pub async fn drain_dead(ctx: Context, delivery: Received) {
     );
     let tries = message.attempt.max(1);
     dead_letter(&ctx, &delivery, &message, reason, &[text], tries).await;
+}
+
+/// Run the test-only fault hook at `point`, if one is set.
+fn inject(ctx: &Context, point: &str, message: &QueueMessage) {
+    if let Some(fault) = &ctx.fault {
+        fault(point, message);
+    }
 }
 
 fn count_processed(outcome: Outcome) {
