@@ -244,14 +244,18 @@ impl Runner {
             batch_size = s.batch_size,
             "worker consuming"
         );
+        let lost = lost(connection.events_listener());
+        tokio::pin!(lost);
         let result = loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                error = &mut lost => break Err(error),
                 permit = self.semaphore.clone().acquire_owned() => permit?,
             };
             let context = self.context.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
+                error = &mut lost => break Err(error),
                 next = work.next() => match next {
                     Some(Ok(delivery)) => {
                         let first = work_acks.receive(delivery);
@@ -308,6 +312,19 @@ impl Runner {
         }
         tasks.stop(self.settings.drain_timeout).await;
     }
+}
+
+/// Resolves when the connection fails: the session ends at once, even while every batch
+/// permit is taken and nobody polls the consumers (which would only see it then).
+async fn lost(events: impl futures::Stream<Item = lapin::Event>) -> anyhow::Error {
+    tokio::pin!(events);
+    while let Some(event) = events.next().await {
+        if let lapin::Event::Error(error) = event {
+            return error.into();
+        }
+    }
+    // No more events: the consumers end too, and the loop sees that.
+    std::future::pending().await
 }
 
 /// `first` and whatever else the broker has already delivered, up to `limit` in all:

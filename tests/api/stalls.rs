@@ -232,6 +232,11 @@ async fn after_a_reconnect_the_redelivery_waits_for_the_orphaned_task_and_applie
     // The consumer's connection dies while its task waits on the target: that task lives
     // on, holding the (employee, target) lock; the broker redelivers the message.
     proxy.cut();
+    wait_for("the worker to notice the broker is gone", || async {
+        let (_, body) = readyz(&app).await?;
+        (body["checks"]["broker"] == "unavailable").then_some(())
+    })
+    .await;
     proxy.restore();
     // A new session consuming for a whole stall_timeout without settling anything.
     wait_for("the new session to consume and stall", || async {
