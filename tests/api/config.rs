@@ -177,3 +177,17 @@ fn a_tolerance_on_a_sender_without_timestamps_is_an_error_naming_the_key() {
         assert!(Config::from_toml(&text).is_ok(), "{kind}");
     }
 }
+
+#[test]
+fn a_zero_stall_timeout_is_refused_naming_the_key() {
+    let message = error_of("[worker]\nstall_timeout = \"0s\"\n");
+    assert!(
+        message.contains("worker.stall_timeout") && message.contains("greater than 0"),
+        "{message}"
+    );
+    let config = provisiond::Config::from_toml("[worker]\nstall_timeout = \"90s\"\n").unwrap();
+    assert_eq!(
+        config.worker.stall_timeout,
+        std::time::Duration::from_secs(90)
+    );
+}
