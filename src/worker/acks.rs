@@ -13,12 +13,13 @@
 use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::Channel;
 use tokio::sync::{mpsc, oneshot};
+
+use super::watchdog::Progress;
 
 /// The acknowledgements of one channel. Decisions are taken under a plain lock and the
 /// frames queued in that order to one sender task, so nobody waits on the network while
@@ -28,69 +29,6 @@ pub struct Acks {
     state: Arc<Mutex<Pending>>,
     frames: mpsc::UnboundedSender<Frame>,
     progress: Arc<Progress>,
-}
-
-/// The pool's progress over every channel and session: how many deliveries it holds
-/// unsettled, and since when it has settled none (or since it started holding any, or
-/// since the session began). The stall watchdog compares that with `worker.stall_timeout`.
-#[derive(Debug)]
-pub struct Progress {
-    state: Mutex<Held>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    count: usize,
-    since: Instant,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            state: Mutex::new(Held {
-                count: 0,
-                since: Instant::now(),
-            }),
-        }
-    }
-}
-
-impl Progress {
-    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// One more delivery held; the clock starts when the pool goes from idle to busy.
-    fn received(&self) {
-        let mut held = self.held();
-        if held.count == 0 {
-            held.since = Instant::now();
-        }
-        held.count += 1;
-    }
-
-    /// `n` deliveries acked or requeued: progress.
-    fn settled(&self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let mut held = self.held();
-        held.count = held.count.saturating_sub(n);
-        held.since = Instant::now();
-    }
-
-    /// A new consumer session started: it gets a full `stall_timeout` of its own.
-    pub fn restarted(&self) {
-        self.held().since = Instant::now();
-    }
-
-    /// Deliveries held unsettled while none has been settled for longer than `limit`:
-    /// `Some((held, for how long))`.
-    pub fn stalled(&self, limit: Duration) -> Option<(usize, Duration)> {
-        let held = *self.held();
-        let quiet = held.since.elapsed();
-        (held.count > 0 && quiet > limit).then_some((held.count, quiet))
-    }
 }
 
 /// Delivery tags received and not yet settled, and those of them that succeeded.
@@ -362,34 +300,5 @@ mod tests {
         // The drop guard requeues 1 on its own: the successes after it are acked at once.
         p.unsettled.remove(&1);
         assert_eq!(p.take_done_prefix(), Some((3, 2)));
-    }
-
-    #[test]
-    fn the_pool_is_stalled_only_while_it_holds_deliveries_and_settles_none() {
-        let progress = Progress::default();
-        let never = Duration::ZERO;
-        assert_eq!(progress.stalled(never), None, "idle is not stalled");
-        progress.received();
-        progress.received();
-        assert_eq!(progress.stalled(never).map(|(n, _)| n), Some(2));
-        assert_eq!(progress.stalled(Duration::from_secs(3600)), None);
-        progress.settled(2);
-        assert_eq!(progress.stalled(never), None, "nothing held");
-    }
-
-    #[test]
-    fn the_stall_clock_starts_when_the_pool_gets_busy_not_at_the_last_settle() {
-        let progress = Progress::default();
-        progress.held().since = Instant::now() - Duration::from_secs(600);
-        progress.received();
-        let limit = Duration::from_secs(60);
-        assert_eq!(progress.stalled(limit), None, "busy for an instant only");
-        progress.held().since = Instant::now() - Duration::from_secs(600);
-        progress.restarted();
-        assert_eq!(
-            progress.stalled(limit),
-            None,
-            "a new session starts a new clock"
-        );
     }
 }

@@ -20,8 +20,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::acks::{Acks, Progress, Received};
+use super::acks::{Acks, Received};
 use super::handler::{drain_dead, handle_batch, Context};
+use super::watchdog::{self, Progress};
 use crate::config::Secret;
 use crate::queue::{connect, ReconnectDelay, Topology};
 
@@ -83,7 +84,12 @@ impl WorkerPool {
             consuming: pool.consuming.clone(),
             progress: pool.progress.clone(),
         };
-        tokio::spawn(watchdog(pool.clone(), shutdown.clone()));
+        let progress = pool.progress.clone();
+        tokio::spawn(watchdog::run(
+            progress,
+            pool.stall_timeout,
+            shutdown.clone(),
+        ));
         (pool, tokio::spawn(runner.run(shutdown)))
     }
 
@@ -95,31 +101,6 @@ impl WorkerPool {
     /// handler is stuck, and the prefetch window may be full of them.
     pub fn stalled(&self) -> bool {
         self.progress.stalled(self.stall_timeout).is_some()
-    }
-}
-
-/// Logs (at ERROR, once per stall) and exports `provisiond_worker_stalled` while the pool
-/// is stalled; `/readyz` asks [`WorkerPool::stalled`] itself.
-async fn watchdog(pool: WorkerPool, shutdown: CancellationToken) {
-    let every = (pool.stall_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
-    let mut was_stalled = false;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let stalled = pool.progress.stalled(pool.stall_timeout);
-        metrics::gauge!("provisiond_worker_stalled").set(f64::from(u8::from(stalled.is_some())));
-        match stalled {
-            Some((held, quiet)) if !was_stalled => tracing::error!(
-                held,
-                quiet = %humantime::format_duration(Duration::from_secs(quiet.as_secs())),
-                "worker stalled: deliveries held and none settled; /readyz answers 503"
-            ),
-            None if was_stalled => tracing::warn!("worker progressing again"),
-            _ => {}
-        }
-        was_stalled = stalled.is_some();
     }
 }
 
