@@ -55,7 +55,7 @@ pub async fn handle(ctx: Context, delivery: Received) {
         Err(error) => return unreadable(&ctx, &delivery, &error.to_string()).await,
     };
     // A separate task so that a panic while processing fails this message only.
-    let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
+    let ending = isolated(run(ctx.clone(), message.clone(), None)).await;
     if let Some(tag) = settle(&ctx, &delivery, message, ending, started).await {
         delivery.acks().succeeded(&[tag]);
     }
@@ -81,7 +81,7 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     let Some(acks) = batch.first().map(|(delivery, _)| delivery.acks().clone()) else {
         return;
     };
-    let succeeded = match tokio::spawn(run_batch(ctx.clone(), messages)).await {
+    let succeeded = match isolated(run_batch(ctx.clone(), messages)).await {
         Ok(Some(results)) => {
             let settles = batch
                 .iter()
@@ -104,7 +104,7 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
             // its own task (a panic fails only its own message).
             let mut succeeded = Vec::with_capacity(batch.len());
             for (delivery, message) in &batch {
-                let task = tokio::spawn(run(ctx.clone(), message.clone(), None));
+                let task = isolated(run(ctx.clone(), message.clone(), None));
                 let ending = task.await;
                 succeeded.push(settle(&ctx, delivery, message.clone(), ending, started).await);
             }
@@ -113,6 +113,14 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     };
     let tags: Vec<u64> = succeeded.into_iter().flatten().collect();
     acks.succeeded(&tags);
+}
+
+/// `work` in a task of its own, so that a panic in it is an error here; the task is
+/// aborted if this handler is dropped (a batch cancelled at shutdown stops its calls).
+fn isolated<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio_util::task::AbortOnDropHandle<T> {
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(work))
 }
 
 /// Record the batch in one transaction, then finish each message (external targets)

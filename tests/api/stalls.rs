@@ -29,6 +29,8 @@ struct HeldTarget {
 struct Held {
     open: watch::Sender<bool>,
     bodies: Mutex<Vec<String>>,
+    /// Requests the client gave up on before the answer.
+    dropped: AtomicUsize,
 }
 
 impl HeldTarget {
@@ -36,6 +38,7 @@ impl HeldTarget {
         let state = Arc::new(Held {
             open: watch::Sender::new(false),
             bodies: Mutex::default(),
+            dropped: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(hold).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -73,9 +76,20 @@ impl HeldTarget {
 
 async fn hold(State(held): State<Arc<Held>>, body: String) -> StatusCode {
     held.bodies.lock().unwrap().push(body);
+    let guard = Waiting(held.clone());
     let mut open = held.open.subscribe();
     let _ = open.wait_for(|open| *open).await;
+    std::mem::forget(guard);
     StatusCode::OK
+}
+
+/// Counts a held request whose client went away (the server drops its handler).
+struct Waiting(Arc<Held>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// A fault hook that panics the first time `point` is reached for `event_id`.
@@ -271,7 +285,8 @@ async fn after_a_reconnect_the_redelivery_waits_for_the_orphaned_task_and_applie
 }
 
 #[tokio::test]
-async fn shutdown_ends_while_a_target_never_answers_and_the_message_is_requeued() {
+async fn shutdown_ends_while_a_target_never_answers_cancelling_the_call_and_requeueing_the_message()
+{
     let target = HeldTarget::start().await;
     let iso = Isolation::new();
     let mut config = test_config_with(&iso, &amqp_url(), &target.config("app"));
@@ -286,6 +301,10 @@ async fn shutdown_ends_while_a_target_never_answers_and_the_message_is_requeued(
     stopped
         .expect("shutdown returned while the call was still open")
         .expect("clean shutdown");
+    wait_for("the target call to be cancelled", || async {
+        (target.state.dropped.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
     wait_for("the message back in the queue", || async {
         (app.queued_messages().await == 1).then_some(())
     })
