@@ -238,11 +238,12 @@ impl Drop for Received {
         let tag = self.tag();
         if self.acks.requeue_abandoned(tag) {
             metrics::counter!("provisiond_deliveries_abandoned_total").increment(1);
+            // Debug-quoted: a message id is not ours to trust (control characters).
             let message_id = self.delivery.properties.message_id().as_ref();
             let message_id = message_id.map(|id| id.as_str()).unwrap_or("-");
             tracing::error!(
                 delivery_tag = tag,
-                message_id,
+                message_id = ?message_id,
                 "a delivery was dropped unsettled (its handler panicked or was cancelled); requeued"
             );
         }
