@@ -176,6 +176,10 @@ pub struct WorkerConfig {
     /// dead-lettered, whatever `max_attempts` says.
     #[serde(with = "humantime_serde")]
     pub termination_retry_for: Duration,
+    /// Deliveries held and none settled for this long: the worker is stalled, and
+    /// `/readyz` answers 503. Longer than a batch's slowest target calls with retries.
+    #[serde(with = "humantime_serde")]
+    pub stall_timeout: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -191,6 +195,7 @@ impl Default for WorkerConfig {
             scheduler_interval: Duration::from_secs(1),
             retry_delays: secs.into_iter().map(Duration::from_secs).collect(),
             termination_retry_for: Duration::from_secs(72 * 3600),
+            stall_timeout: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -562,6 +567,9 @@ impl Config {
                 "worker.retry_delays",
                 "delays must be greater than 0",
             ));
+        }
+        if self.worker.stall_timeout.is_zero() {
+            return Err(invalid("worker.stall_timeout", "must be greater than 0"));
         }
         Ok(())
     }

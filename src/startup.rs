@@ -43,6 +43,7 @@ pub struct Application {
     pool: sqlx::PgPool,
     clock: SharedClock,
     hook: Option<worker::handler::ProcessingHook>,
+    fault: Option<worker::handler::FaultHook>,
 }
 
 impl Application {
@@ -80,12 +81,19 @@ impl Application {
             pool,
             clock: crate::clock::system(),
             hook: None,
+            fault: None,
         })
     }
 
     /// Run `hook` before processing each message (fault injection in tests).
     pub fn with_processing_hook(mut self, hook: worker::handler::ProcessingHook) -> Self {
         self.hook = Some(hook);
+        self
+    }
+
+    /// Run `fault` at named points of settling a message (fault injection in tests).
+    pub fn with_fault_hook(mut self, fault: worker::handler::FaultHook) -> Self {
+        self.fault = Some(fault);
         self
     }
 
@@ -148,6 +156,7 @@ impl Application {
                 concurrency: config.worker.concurrency,
                 batch_size: config.worker.batch_size,
                 drain_timeout: config.server.shutdown_timeout,
+                stall_timeout: config.worker.stall_timeout,
             };
             let scheduler = worker::scheduler::run(
                 self.pool.clone(),
@@ -166,6 +175,7 @@ impl Application {
             tasks.push(tokio::spawn(reconciles));
             let context = worker::Context {
                 hook: self.hook.clone(),
+                fault: self.fault.clone(),
                 processor: processor(config, &self.pool, &self.clock)?
                     .with_publisher(publisher.clone()),
                 pool: self.pool.clone(),

@@ -155,7 +155,8 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 only when every dependency this process's role needs answers.
+/// 200 only when every dependency this process's role needs answers, and the worker
+/// pool (if this process runs one) is not stalled.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ping = crate::store::ping(&state.pool);
     let database = tokio::time::timeout(Duration::from_secs(2), ping)
@@ -163,16 +164,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .unwrap_or(false);
     let broker = state.publisher.as_ref().is_none_or(Publisher::is_connected)
         && state.workers.as_ref().is_none_or(WorkerPool::is_consuming);
+    let stalled = state.workers.as_ref().is_some_and(WorkerPool::stalled);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let status = if database && broker {
+    let ready = database && broker && !stalled;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": word(database && broker),
-        "checks": { "database": word(database), "broker": word(broker) },
-    });
+    let mut checks = json!({ "database": word(database), "broker": word(broker) });
+    if state.workers.is_some() {
+        checks["worker"] = json!(if stalled { "stalled" } else { "ok" });
+    }
+    let body = json!({ "status": word(ready), "checks": checks });
     (status, Json(body))
 }
 

@@ -20,10 +20,16 @@ use crate::store::dead_letters::{self, NewDeadLetter, Reason};
 /// that panics stands in for a handler bug). `None` in production.
 pub type ProcessingHook = std::sync::Arc<dyn Fn(&QueueMessage) + Send + Sync>;
 
+/// Called at named points of settling a message (`"settle"`, `"dead_letter"`): fault
+/// injection for tests, where no real input makes that code panic. `None` in production.
+pub type FaultHook = std::sync::Arc<dyn Fn(&str, &QueueMessage) + Send + Sync>;
+
 /// What a worker needs besides the delivery.
 #[derive(Clone)]
 pub struct Context {
     pub hook: Option<ProcessingHook>,
+    /// Test-only fault injection (see [`FaultHook`]).
+    pub fault: Option<FaultHook>,
     pub processor: Processor,
     pub pool: PgPool,
     pub publisher: Publisher,
@@ -52,7 +58,7 @@ pub async fn handle(ctx: Context, delivery: Received) {
             Err(error) => return unreadable(&ctx, &delivery, error).await,
         };
     // A separate task so that a panic while processing fails this message only.
-    let ending = tokio::spawn(run(ctx.clone(), message.clone(), None)).await;
+    let ending = isolated(run(ctx.clone(), message.clone(), None)).await;
     if let Some(tag) = settle(&ctx, &delivery, message, ending, started).await {
         delivery.acks().succeeded(&[tag]);
     }
@@ -78,7 +84,7 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     let Some(acks) = batch.first().map(|(delivery, _)| delivery.acks().clone()) else {
         return;
     };
-    let succeeded = match tokio::spawn(run_batch(ctx.clone(), messages)).await {
+    let succeeded = match isolated(run_batch(ctx.clone(), messages)).await {
         Ok(Some(results)) => {
             let settles = batch
                 .iter()
@@ -101,7 +107,7 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
             // its own task (a panic fails only its own message).
             let mut succeeded = Vec::with_capacity(batch.len());
             for (delivery, message) in &batch {
-                let task = tokio::spawn(run(ctx.clone(), message.clone(), None));
+                let task = isolated(run(ctx.clone(), message.clone(), None));
                 let ending = task.await;
                 succeeded.push(settle(&ctx, delivery, message.clone(), ending, started).await);
             }
@@ -110,6 +116,14 @@ pub async fn handle_batch(ctx: Context, deliveries: Vec<Received>) {
     };
     let tags: Vec<u64> = succeeded.into_iter().flatten().collect();
     acks.succeeded(&tags);
+}
+
+/// `work` in a task of its own, so that a panic in it is an error here; the task is
+/// aborted if this handler is dropped (a batch cancelled at shutdown stops its calls).
+fn isolated<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> tokio_util::task::AbortOnDropHandle<T> {
+    tokio_util::task::AbortOnDropHandle::new(tokio::spawn(work))
 }
 
 /// Record the batch in one transaction, then finish each message (external targets)
@@ -150,6 +164,7 @@ async fn settle(
     ending: Result<Ending, tokio::task::JoinError>,
     started: std::time::Instant,
 ) -> Option<u64> {
+    inject(ctx, "settle", &message);
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("provisiond_processing_duration_seconds").record(elapsed);
     match ending {
@@ -302,6 +317,7 @@ async fn dead_letter(
     chain: &[String],
     tries: u32,
 ) {
+    inject(ctx, "dead_letter", message);
     let normalized = crate::webhook::normalize::normalize(
         message.source_kind,
         &message.body,
@@ -429,6 +445,13 @@ pub async fn drain_dead(ctx: Context, delivery: Received) {
     );
     let tries = message.attempt.max(1);
     dead_letter(&ctx, &delivery, &message, reason, &[text], tries).await;
+}
+
+/// Run the test-only fault hook at `point`, if one is set.
+fn inject(ctx: &Context, point: &str, message: &QueueMessage) {
+    if let Some(fault) = &ctx.fault {
+        fault(point, message);
+    }
 }
 
 fn count_processed(outcome: Outcome) {

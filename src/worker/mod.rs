@@ -9,6 +9,7 @@ pub mod pool;
 pub mod process;
 pub mod schedule;
 pub mod scheduler;
+pub mod watchdog;
 
 pub use failure::ProcessError;
 pub use handler::Context;

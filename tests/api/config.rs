@@ -238,3 +238,17 @@ async fn serving_needs_a_message_key_of_at_least_32_characters() {
     };
     assert!(error.contains("rabbitmq.message_key"), "{error}");
 }
+
+#[test]
+fn a_zero_stall_timeout_is_refused_naming_the_key() {
+    let message = error_of("[worker]\nstall_timeout = \"0s\"\n");
+    assert!(
+        message.contains("worker.stall_timeout") && message.contains("greater than 0"),
+        "{message}"
+    );
+    let config = provisiond::Config::from_toml("[worker]\nstall_timeout = \"90s\"\n").unwrap();
+    assert_eq!(
+        config.worker.stall_timeout,
+        std::time::Duration::from_secs(90)
+    );
+}

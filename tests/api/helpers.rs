@@ -171,15 +171,39 @@ pub async fn spawn_custom(
     clock: provisiond::clock::SharedClock,
     hook: Option<provisiond::worker::handler::ProcessingHook>,
 ) -> TestApp {
-    provisiond::telemetry::init_tracing();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut app = Application::with_listener(config, role, listener)
-        .await
-        .expect("app builds")
-        .with_clock(clock);
+    let mut app = build_app(config, role, clock).await;
     if let Some(hook) = hook {
         app = app.with_processing_hook(hook);
     }
+    run_app(app, iso).await
+}
+
+/// An app whose worker runs `fault` at named points of settling a message.
+pub async fn spawn_with_fault(
+    config: Config,
+    iso: Isolation,
+    role: Role,
+    fault: provisiond::worker::handler::FaultHook,
+) -> TestApp {
+    let app = build_app(config, role, provisiond::clock::system()).await;
+    run_app(app.with_fault_hook(fault), iso).await
+}
+
+async fn build_app(
+    config: Config,
+    role: Role,
+    clock: provisiond::clock::SharedClock,
+) -> Application {
+    provisiond::telemetry::init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Application::with_listener(config, role, listener)
+        .await
+        .expect("app builds")
+        .with_clock(clock)
+}
+
+/// Run `app` until the test stops it; wait until it is ready.
+async fn run_app(app: Application, iso: Isolation) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     let (stop, stopped) = oneshot::channel::<()>();

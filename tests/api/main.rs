@@ -26,4 +26,5 @@ mod scim;
 mod sender_api;
 mod sender_lists;
 mod senders;
+mod stalls;
 mod target_server;
