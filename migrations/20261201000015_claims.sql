@@ -11,7 +11,7 @@ CREATE TABLE target_leases (
     source       text        NOT NULL,
     employee_id  text        NOT NULL,
     action_id    bigint,
-    token        uuid,
+    token        text,
     leased_until timestamptz,
     PRIMARY KEY (target, source, employee_id)
 );

@@ -56,6 +56,10 @@ impl HttpTarget {
         })
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -41,6 +41,17 @@ impl ExternalTarget {
         }
     }
 
+    /// How long one call to this target may take in all (its requests, each within the
+    /// target's timeout): the lease a worker holds on an (employee, target) while calling.
+    pub fn call_limit(&self) -> std::time::Duration {
+        let timeout = match self {
+            ExternalTarget::Http(t) => t.timeout(),
+            ExternalTarget::Scim(t) => t.timeout(),
+        };
+        // A SCIM apply makes a few requests (find, write, each group); an HTTP one, one.
+        timeout * 8 + std::time::Duration::from_secs(5)
+    }
+
     /// Bring the target to the event's state: for an active employee, what `decision`
     /// gives; `managed_groups` are the groups provisiond may remove someone from.
     pub async fn apply(

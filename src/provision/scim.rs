@@ -66,6 +66,10 @@ impl ScimTarget {
         })
     }
 
+    pub fn timeout(&self) -> std::time::Duration {
+        self.client.timeout()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -29,6 +29,9 @@ use crate::webhook::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::webhook::normalize::{normalize, parse_time};
 use crate::webhook::signature::SourceKind;
 
+/// How often a delivery waiting for another call's lease looks again.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What processing did with an event; every accepted event ends in one of these (or in
 /// the dead-letter queue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -559,28 +562,48 @@ impl Processor {
         }
     }
 
-    /// One action: take the (employee, target) lock, check the action is still open and
-    /// that the current state does not contradict it (else it becomes `superseded`), call
-    /// the target, record the attempt. `None` when nothing was sent.
+    /// One action, with no transaction open during the call: in a short transaction under
+    /// the (employee, target) lock, check the action is still open and that the current
+    /// state does not contradict it (else it becomes `superseded`), and take the lease on
+    /// (employee, target); call the target; record the attempt and give the lease back in
+    /// another. While another call holds the lease this one waits for it to end (a
+    /// redelivery never takes an action in flight elsewhere for done). `None` when nothing
+    /// was sent.
     async fn run_action(
         &self,
         target: &ExternalTarget,
         action: &actions::OpenAction,
         event: &CanonicalEvent,
     ) -> Result<Option<Result<(), TargetError>>, ProcessError> {
-        let mut tx = self.pool.begin().await?;
         let (source, employee) = (action.source.as_str(), action.employee_id.as_str());
-        actions::lock_employee_target(&mut tx, &action.target, source, employee).await?;
-        if !actions::claim(&mut tx, action.id).await? {
-            return Ok(None);
-        }
-        // The current state gates every call: first try, retry, replay alike.
-        if let Some(reason) = actions::contradiction(&mut tx, action).await? {
-            actions::supersede(&mut tx, action, &reason).await?;
-            tx.commit().await?;
-            tracing::info!(action_target = %action.target, %reason, "action not sent");
-            return Ok(None);
-        }
+        let limit = target.call_limit();
+        let token = loop {
+            let mut tx = self.pool.begin().await?;
+            actions::lock_employee_target(&mut tx, &action.target, source, employee).await?;
+            if !actions::claim(&mut tx, action.id).await? {
+                return Ok(None);
+            }
+            // The current state gates every call: first try, retry, replay alike.
+            if let Some(reason) = actions::contradiction(&mut tx, action).await? {
+                actions::supersede(&mut tx, action, &reason).await?;
+                tx.commit().await?;
+                tracing::info!(action_target = %action.target, %reason, "action not sent");
+                return Ok(None);
+            }
+            let lease =
+                actions::take_lease(&mut tx, &action.target, source, employee, action.id, limit);
+            match lease.await? {
+                Some(token) => {
+                    tx.commit().await?;
+                    break token;
+                }
+                None => {
+                    tx.rollback().await?;
+                    self.wait_for_lease(&action.target, source, employee)
+                        .await?;
+                }
+            }
+        };
         // What is sent follows the action, not how this delivery's body reads: a replayed
         // scheduled termination's body is an update, its action a deactivation.
         let mut event = event.clone();
@@ -592,13 +615,42 @@ impl Processor {
         let started = chrono::Utc::now();
         let decision = self.rules.decide(&event);
         let managed = &self.managed_groups;
-        let result = target
-            .apply(source, &action.event_id, &event, &decision, managed)
-            .await;
+        let call = target.apply(source, &action.event_id, &event, &decision, managed);
+        // The call never outlives its lease: past it, another call may start.
+        let result = match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(TargetError::Transient {
+                message: format!(
+                    "the call took longer than {} in all",
+                    humantime::format_duration(limit)
+                ),
+                retry_after: None,
+            }),
+        };
         let error = result.as_ref().err().map(ToString::to_string);
+        let mut tx = self.pool.begin().await?;
+        actions::lock_employee_target(&mut tx, &action.target, source, employee).await?;
         actions::finish(&mut tx, action.id, started, error.as_deref()).await?;
+        if !actions::release_lease(&mut tx, &action.target, source, employee, &token).await? {
+            tracing::warn!(action_target = %action.target, "the target call outlived its lease");
+        }
         tx.commit().await?;
         Ok(Some(result))
+    }
+
+    /// Wait, holding no connection between looks, until the live lease on (employee,
+    /// target) ends: released by its call, or run out.
+    async fn wait_for_lease(
+        &self,
+        target: &str,
+        source: &str,
+        employee: &str,
+    ) -> Result<(), sqlx::Error> {
+        while let Some(ends) = actions::lease_ends(&self.pool, target, source, employee).await? {
+            let left = (ends - chrono::Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(LEASE_POLL)).await;
+        }
+        Ok(())
     }
 
     /// One employee event under the employee's lock: decide, schedule, and queue the

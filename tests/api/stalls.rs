@@ -311,3 +311,60 @@ async fn shutdown_ends_while_a_target_never_answers_cancelling_the_call_and_requ
     .await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_target_call_in_flight_holds_no_row_lock_and_a_later_event_waits_for_its_lease() {
+    let target = HeldTarget::start().await;
+    let iso = Isolation::new();
+    let config = test_config_with(&iso, &amqp_url(), &target.config("app"));
+    let app = spawn_with(config, iso, Role::All).await;
+    let employee = unique("leased");
+    app.send_hris(&hris_body("created", &employee, "2026-03-02T09:15:00Z"))
+        .await;
+    target.wait_request_for(&employee).await;
+
+    // While the call is held: no transaction holds the action's row or an advisory lock.
+    let mut tx = app.pool.begin().await.unwrap();
+    let rows: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM provisioning_actions FOR UPDATE NOWAIT")
+            .fetch_all(&mut *tx)
+            .await
+            .expect("no row lock is held across the target call");
+    assert_eq!(rows.len(), 1);
+    tx.rollback().await.unwrap();
+    let advisory: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND a.datname = current_database()",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        advisory, 0,
+        "no advisory lock is held across the target call"
+    );
+
+    // A termination arriving meanwhile waits for the hire's call, then deactivates.
+    app.send_hris(&hris_body("terminated", &employee, "2026-03-03T09:15:00Z"))
+        .await;
+    target.open();
+    app.wait_target(&employee, "app", "deactivated").await;
+    let bodies = target.state.bodies.lock().unwrap().clone();
+    let kinds: Vec<&str> = bodies
+        .iter()
+        .filter(|b| b.contains(&employee))
+        .map(|b| {
+            if b.contains("employee.terminated") {
+                "terminated"
+            } else {
+                "created"
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["created", "terminated"],
+        "one call at a time, in order"
+    );
+    app.cleanup().await;
+}
