@@ -56,8 +56,10 @@ pub async fn receive(
     let event_id = match verified.sender_event_id {
         // An id is a key everywhere (inbox, logs, dead letters): one with control
         // characters (a NUL, a newline forging a log line) is replaced by its digest, which
-        // still dedupes the sender's retries.
-        Some(id) if id.chars().any(char::is_control) => {
+        // still dedupes the sender's retries. So is one with a `:`, the separator of the
+        // ids provisiond derives (`<id>:effective`, `<id>:start`, `<id>:released`,
+        // `reconcile:…`): a sender's id can never take the inbox slot of one of those.
+        Some(id) if id.chars().any(|c| c.is_control() || c == ':') => {
             format!("id-sha256:{}", hex::encode(Sha256::digest(id.as_bytes())))
         }
         Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN => id,

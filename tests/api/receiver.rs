@@ -573,6 +573,34 @@ async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
 }
 
 #[tokio::test]
+async fn a_sender_event_id_in_provisiond_s_own_id_forms_is_replaced_by_its_digest() {
+    let app = spawn_app(Role::Receiver).await;
+    let employee = unique("directory_user");
+    for id in [
+        "event_1:released",
+        "event_1:effective",
+        "reconcile:0011",
+        "a:b",
+    ] {
+        let mut body: Value =
+            serde_json::from_slice(&workos_body("x", &employee, "dsync.user.created", "active"))
+                .unwrap();
+        body["id"] = json!(id);
+        let body = body.to_string().into_bytes();
+        let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
+        let response = app.post("workos", &headers, &body).await;
+        assert_eq!(response.status(), 202, "{id}");
+        let accepted: Value = response.json().await.unwrap();
+        let event_id = accepted["event_id"].as_str().unwrap();
+        // A held termination's release (`<id>:released`) or a due one (`<id>:effective`)
+        // can never find its inbox slot taken by a sender's event.
+        assert!(event_id.starts_with("id-sha256:"), "{id} -> {event_id}");
+        assert_eq!(event_id.matches(':').count(), 1, "{event_id}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn only_a_short_printable_request_id_is_echoed() {
     let app = spawn_app(Role::Receiver).await;
     let url = format!("{}/healthz", app.address);
