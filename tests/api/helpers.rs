@@ -136,6 +136,8 @@ secrets = ["hibob-secret"]
 
 pub struct TestApp {
     pub address: String,
+    /// The ops listener's base URL, when `server.ops_listen` is set.
+    pub ops_address: Option<String>,
     pub pool: PgPool,
     pub iso: Isolation,
     pub client: reqwest::Client,
@@ -178,6 +180,7 @@ pub async fn spawn_custom(
         app = app.with_processing_hook(hook);
     }
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ops_address = app.ops_port().map(|p| format!("http://127.0.0.1:{p}"));
     let pool = app.pool().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
@@ -185,6 +188,7 @@ pub async fn spawn_custom(
     }));
     let test_app = TestApp {
         address,
+        ops_address,
         pool,
         iso,
         client: reqwest::Client::new(),

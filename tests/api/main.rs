@@ -6,6 +6,7 @@ mod bench;
 mod config;
 mod dead_letters;
 mod helpers;
+mod hostile;
 mod leavers;
 mod not_revoked;
 mod operations;
