@@ -21,10 +21,9 @@ const MAX_CONNECTIONS: usize = 16;
 /// `MAX_CONNECTIONS` and its database pool, not for every trickler.
 const FD_HEADROOM: usize = MAX_CONNECTIONS + 10;
 
-/// Open a connection and send a request's headers one byte per `every`, until the server
+/// Send a request's headers one byte per `every`, until the server
 /// closes it (a read sees EOF or an answer, or a write fails); `closed` counts those.
-async fn trickle(address: String, every: Duration, closed: Arc<AtomicUsize>) {
-    let stream = TcpStream::connect(&address).await.expect("connect");
+async fn trickle(stream: TcpStream, every: Duration, closed: Arc<AtomicUsize>) {
     let (mut read, mut write) = stream.into_split();
     let head = b"POST /webhooks/hris HTTP/1.1\r\nHost: provisiond\r\nX-Slow: ";
     let writer = async move {
@@ -105,13 +104,16 @@ async fn trickling_connections_neither_exhaust_descriptors_nor_stay_open() {
 
     let closed = Arc::new(AtomicUsize::new(0));
     let mut tricklers = JoinSet::new();
+    // All connected (accepted or in the listener's backlog) before the valid webhook.
     for _ in 0..TRICKLERS {
+        let stream = TcpStream::connect(&address).await.expect("connect");
         let every = Duration::from_millis(100);
-        tricklers.spawn(trickle(address.clone(), every, Arc::clone(&closed)));
+        tricklers.spawn(trickle(stream, every, Arc::clone(&closed)));
     }
     let body = hris_body("created", &unique("emp"), "2026-03-02T09:15:00Z");
     let headers = hris_headers(&body, &unique("msg"));
-    let mut request = client
+    // A new client: not the readiness probe's kept-alive connection, a new one.
+    let mut request = reqwest::Client::new()
         .post(format!("{base}/webhooks/hris"))
         .header("content-type", "application/json")
         .body(body);
