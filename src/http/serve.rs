@@ -95,7 +95,7 @@ pub async fn serve(
         tracing::warn!(
             listener = name,
             open,
-            "connections still open after the shutdown timeout; closing them"
+            "connections still open after the shutdown timeout; no longer waiting for them"
         );
     }
 }
