@@ -56,17 +56,33 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Connections open at once on `listen`; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Webhook body bytes buffered before their signature is verified, all requests
+    /// together; beyond it a webhook is answered `503` with `Retry-After`.
+    pub max_inflight_bytes: usize,
+    /// Time a client has to send a request's headers (or to start its next request on an
+    /// idle connection) before the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A second listener for `/healthz`, `/readyz` and `/metrics` (off when absent); when
+    /// set, `/metrics` is no longer served on `listen`.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_body_bytes: 1_048_576,
+            max_body_bytes: 262_144,
             admin_token: None,
             tokens: Vec::new(),
             request_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_inflight_bytes: 64 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            ops_listen: None,
         }
     }
 }
@@ -436,9 +452,7 @@ impl Config {
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
-        if self.server.max_body_bytes == 0 {
-            return Err(invalid("server.max_body_bytes", "must be greater than 0"));
-        }
+        self.validate_server_limits()?;
         self.validate_tokens()?;
         let url = self.database.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -516,6 +530,38 @@ impl Config {
                 }
             }
             seen.push((name, entry.token.expose()));
+        }
+        Ok(())
+    }
+
+    /// The receiver's limits against hostile traffic (see docs/security.md).
+    fn validate_server_limits(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        let positive = [
+            ("server.max_body_bytes", server.max_body_bytes),
+            ("server.max_connections", server.max_connections),
+            ("server.max_inflight_bytes", server.max_inflight_bytes),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(*key, "must be greater than 0"));
+        }
+        if server.header_timeout.is_zero() {
+            return Err(invalid("server.header_timeout", "must be greater than 0"));
+        }
+        if server.max_inflight_bytes < server.max_body_bytes {
+            return Err(invalid(
+                "server.max_inflight_bytes",
+                format!(
+                    "must be at least server.max_body_bytes ({})",
+                    server.max_body_bytes
+                ),
+            ));
+        }
+        if server.ops_listen == Some(server.listen) && server.listen.port() != 0 {
+            return Err(invalid(
+                "server.ops_listen",
+                "must differ from server.listen",
+            ));
         }
         Ok(())
     }

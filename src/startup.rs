@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{self, AppState, Source};
 use crate::provision::ExternalTarget;
 use crate::queue::{MessageKey, Publisher, Topology};
@@ -36,10 +37,15 @@ impl Role {
     }
 }
 
+/// Connections open at once on the ops listener (`server.ops_listen`): probes and scrapers.
+const OPS_MAX_CONNECTIONS: usize = 64;
+
 pub struct Application {
     config: Config,
     role: Role,
     listener: TcpListener,
+    /// `server.ops_listen`, bound when configured.
+    ops_listener: Option<TcpListener>,
     pool: sqlx::PgPool,
     clock: SharedClock,
     hook: Option<worker::handler::ProcessingHook>,
@@ -47,7 +53,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Bind `server.listen`, create and migrate the database.
+    /// Bind `server.listen` (and `server.ops_listen`), create and migrate the database.
     pub async fn build(config: Config, role: Role) -> anyhow::Result<Application> {
         let address = config.server.listen;
         let listener = TcpListener::bind(address)
@@ -56,6 +62,7 @@ impl Application {
         Self::with_listener(config, role, listener).await
     }
 
+    /// As [`Application::build`] on an already bound main listener (tests bind port 0).
     pub async fn with_listener(
         config: Config,
         role: Role,
@@ -63,6 +70,14 @@ impl Application {
     ) -> anyhow::Result<Application> {
         // Every role publishes or consumes signed messages: no key, no start.
         config.message_key()?;
+        let ops_listener = match config.server.ops_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (server.ops_listen)"))?,
+            ),
+            None => None,
+        };
         let pool = if config.database.migrate {
             let pool = store::connect(&config.database)
                 .await
@@ -78,6 +93,7 @@ impl Application {
             config,
             role,
             listener,
+            ops_listener,
             pool,
             clock: crate::clock::system(),
             hook: None,
@@ -105,6 +121,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The ops listener's port, when `server.ops_listen` is set.
+    pub fn ops_port(&self) -> Option<u16> {
+        let listener = self.ops_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     pub fn pool(&self) -> &sqlx::PgPool {
@@ -200,14 +222,20 @@ impl Application {
             pool: self.pool.clone(),
             admin_tokens: Arc::new(crate::admin::auth::AdminTokens::from_config(config)),
             max_body_bytes: config.server.max_body_bytes,
+            body_budget: crate::webhook::budget::BodyBudget::new(config.server.max_inflight_bytes),
             retry_after_secs: config.rabbitmq.retry_after_secs,
             metrics: crate::telemetry::metrics_handle(),
         };
         let settings = crate::admin::audit::AuditSettings {
             deprovision_sla: config.audit.deprovision_sla,
         };
-        let app =
-            http::router(state, config.server.request_timeout).layer(axum::Extension(settings));
+        let metrics_on_main = self.ops_listener.is_none();
+        let app = http::router(
+            state.clone(),
+            config.server.request_timeout,
+            metrics_on_main,
+        )
+        .layer(axum::Extension(settings));
         let signal = stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -215,10 +243,27 @@ impl Application {
             signal.cancel();
         });
         tracing::info!(address = %self.listener.local_addr()?, role = ?self.role, "provisiond listening");
-        let drained = stopping.clone();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { drained.cancelled().await })
-            .await?;
+        let limits = ConnectionLimits {
+            max_connections: config.server.max_connections,
+            header_timeout: config.server.header_timeout,
+            drain_timeout: config.server.shutdown_timeout,
+        };
+        let main = serve("main", self.listener, app, limits, stopping.clone());
+        let ops = async {
+            let Some(listener) = self.ops_listener else {
+                return;
+            };
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "ops listener: /healthz, /readyz, /metrics");
+            }
+            let limits = ConnectionLimits {
+                max_connections: OPS_MAX_CONNECTIONS,
+                ..limits
+            };
+            let app = http::ops_router(state);
+            serve("ops", listener, app, limits, stopping.clone()).await;
+        };
+        futures::future::join(main, ops).await;
         publisher_stop.cancel();
         let grace = config.server.shutdown_timeout + Duration::from_secs(5);
         let joined = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;

@@ -1,6 +1,7 @@
 //! The HTTP interface: router, shared state, health, readiness and metrics.
 
 pub mod error;
+pub mod serve;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,13 +55,17 @@ pub struct AppState {
     pub pool: PgPool,
     pub admin_tokens: Arc<crate::admin::auth::AdminTokens>,
     pub max_body_bytes: usize,
+    /// Bytes of unverified webhook bodies buffered at once (`server.max_inflight_bytes`).
+    pub body_budget: crate::webhook::budget::BodyBudget,
     pub retry_after_secs: u32,
     pub metrics: PrometheusHandle,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// The main listener's routes. With `serve_metrics` false (`server.ops_listen` set),
+/// `/metrics` is left to the ops listener ([`ops_router`]).
+pub fn router(state: AppState, request_timeout: Duration, serve_metrics: bool) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let id = request.headers().get(&REQUEST_ID);
         let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -71,9 +76,8 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     .on_failure(DefaultOnFailure::new().level(Level::WARN));
     Router::new()
         .route("/webhooks/{source}", post(crate::webhook::handler::receive))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .merge(health_routes())
+        .merge(metrics_route(serve_metrics))
         .nest("/admin", crate::admin::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             (state.retry_after_secs, request_timeout),
@@ -85,6 +89,26 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::from_fn(own_request_id))
+}
+
+/// The ops listener's routes (`server.ops_listen`): health, readiness and metrics only.
+pub fn ops_router(state: AppState) -> Router {
+    health_routes().merge(metrics_route(true)).with_state(state)
+}
+
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+fn metrics_route(serve_metrics: bool) -> Router<AppState> {
+    let routes = Router::new();
+    if serve_metrics {
+        routes.route("/metrics", get(metrics))
+    } else {
+        routes
+    }
 }
 
 /// Longest client-chosen `x-request-id` kept.

@@ -3,13 +3,17 @@
 use std::time::SystemTime;
 
 use axum::body::Body;
+use axum::body::HttpBody;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::budget::{self, Reservation};
 use super::handshake::{self, Handshake};
 use super::signature::{self, SignatureError};
 use crate::http::{ApiError, AppState};
@@ -34,15 +38,14 @@ pub async fn receive(
     metrics::counter!("provisiond_webhooks_received_total", "source" => source.to_owned())
         .increment(1);
     let received_at = Utc::now();
-    let body = read_body(body, state.max_body_bytes)
-        .await
-        .inspect_err(|error| {
-            let reason = match error {
-                ApiError::PayloadTooLarge { .. } => "payload_too_large",
-                _ => "unreadable_body",
-            };
-            reject(source, reason);
-        })?;
+    let (body, reservation) = read_body(body, &state).await.inspect_err(|error| {
+        let reason = match error {
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unavailable { .. } => "inflight_bytes_exhausted",
+            _ => "unreadable_body",
+        };
+        reject(source, reason);
+    })?;
     let keys = &config.keys;
     let now = SystemTime::now();
     let verified =
@@ -53,6 +56,8 @@ pub async fn receive(
                 None => return Err(signature_error(source, error)),
             },
         };
+    // Verified: its bytes no longer count against the budget of unauthenticated bodies.
+    drop(reservation);
     let event_id = match verified.sender_event_id {
         // An id is a key everywhere (inbox, logs, dead letters): one with control
         // characters (a NUL, a newline forging a log line) is replaced by its digest, which
@@ -136,29 +141,43 @@ async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiErro
     }
 }
 
-/// Read at most `limit` bytes; a larger body is refused without being buffered.
-/// The body, up to `limit` bytes: beyond it `413` (a sender does not retry that); a body
-/// that could not be read (the client went away, the connection broke) is not "too large"
-/// but a `400`.
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|error| {
-        if is_length_limit(&error) {
-            ApiError::PayloadTooLarge { limit }
-        } else {
+/// The body, up to `server.max_body_bytes`: beyond it `413` (a sender does not retry that),
+/// refused from its `Content-Length` before any byte is read. Its bytes are reserved in the
+/// in-flight budget (`server.max_inflight_bytes`) as declared or as they arrive; when the
+/// budget has no room right now, `503` with `Retry-After`. A body that could not be read
+/// (the client went away, the connection broke) is not "too large" but a `400`.
+async fn read_body(body: Body, state: &AppState) -> Result<(Bytes, Reservation), ApiError> {
+    let limit = state.max_body_bytes;
+    let busy = |_: budget::Exhausted| ApiError::Unavailable {
+        message: "the receiver is busy reading other webhook bodies; retry later".into(),
+        retry_after_secs: state.retry_after_secs,
+    };
+    let too_large = || ApiError::PayloadTooLarge { limit };
+    let declared = body.size_hint().exact().map(usize::try_from);
+    let declared = match declared {
+        Some(Ok(bytes)) if bytes <= limit => bytes,
+        Some(_) => return Err(too_large()),
+        None => 0,
+    };
+    let mut reservation = state.body_budget.reservation();
+    reservation.grow_to(declared).map_err(busy)?;
+    let mut buffer = BytesMut::with_capacity(declared);
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
             ApiError::BadRequest(format!("the body could not be read: {error}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let total = buffer.len() + data.len();
+        if total > limit {
+            return Err(too_large());
         }
-    })
-}
-
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if current.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = current.source();
+        reservation.grow_to(total).map_err(busy)?;
+        buffer.extend_from_slice(&data);
     }
-    false
+    Ok((buffer.freeze(), reservation))
 }
 
 fn signature_error(source: &str, error: SignatureError) -> ApiError {
@@ -180,17 +199,68 @@ fn reject(source: &str, reason: &'static str) {
 mod tests {
     use super::*;
 
+    fn state(max_body_bytes: usize, max_inflight_bytes: usize) -> AppState {
+        let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1/unused").unwrap();
+        AppState {
+            sources: Default::default(),
+            receives: true,
+            publisher: None,
+            workers: None,
+            pool,
+            admin_tokens: Default::default(),
+            max_body_bytes,
+            body_budget: budget::BodyBudget::new(max_inflight_bytes),
+            retry_after_secs: 3,
+            metrics: crate::telemetry::metrics_handle(),
+        }
+    }
+
+    fn streamed(chunks: Vec<Result<Bytes, std::io::Error>>) -> Body {
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    /// A body of `count` chunks of `chunk`, with no length known in advance.
+    fn repeated(chunk: &'static [u8], count: usize) -> Body {
+        streamed((0..count).map(|_| Ok(Bytes::from_static(chunk))).collect())
+    }
+
     #[tokio::test]
     async fn a_body_over_the_limit_is_too_large_and_a_broken_one_is_a_bad_request() {
+        let state = state(10, 100);
         let big = Body::from(vec![b'x'; 11]);
-        let error = read_body(big, 10).await.unwrap_err();
+        let error = read_body(big, &state).await.unwrap_err();
         assert!(matches!(error, ApiError::PayloadTooLarge { limit: 10 }));
-        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-            Ok(bytes::Bytes::from_static(b"{\"a\":")),
+        let chunked = repeated(b"123456", 2);
+        let error = read_body(chunked, &state).await.unwrap_err();
+        assert!(matches!(error, ApiError::PayloadTooLarge { limit: 10 }));
+        let broken = streamed(vec![
+            Ok(Bytes::from_static(b"{\"a\":")),
             Err(std::io::Error::other("connection reset by peer")),
-        ];
-        let broken = Body::from_stream(futures::stream::iter(chunks));
-        let error = read_body(broken, 1024).await.unwrap_err();
+        ]);
+        let error = read_body(broken, &state).await.unwrap_err();
         assert!(matches!(error, ApiError::BadRequest(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn bodies_beyond_the_inflight_budget_are_unavailable_until_it_is_given_back() {
+        let state = state(10, 16);
+        let (first, held) = read_body(Body::from(vec![b'a'; 10]), &state).await.unwrap();
+        assert_eq!((first.len(), held.bytes()), (10, 10));
+        let error = read_body(Body::from(vec![b'b'; 7]), &state)
+            .await
+            .unwrap_err();
+        let ApiError::Unavailable {
+            retry_after_secs, ..
+        } = error
+        else {
+            panic!("expected 503, got {error:?}");
+        };
+        assert_eq!(retry_after_secs, 3);
+        let chunked = repeated(b"1234", 2);
+        let error = read_body(chunked, &state).await.unwrap_err();
+        assert!(matches!(error, ApiError::Unavailable { .. }), "{error:?}");
+        drop(held);
+        let (body, _) = read_body(Body::from(vec![b'c'; 10]), &state).await.unwrap();
+        assert_eq!(&body[..], &[b'c'; 10]);
     }
 }

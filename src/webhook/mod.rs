@@ -1,3 +1,4 @@
+pub mod budget;
 pub mod handler;
 pub mod handshake;
 pub mod normalize;

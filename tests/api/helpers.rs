@@ -139,6 +139,8 @@ secrets = ["hibob-secret"]
 
 pub struct TestApp {
     pub address: String,
+    /// The ops listener's base URL, when `server.ops_listen` is set.
+    pub ops_address: Option<String>,
     pub pool: PgPool,
     pub iso: Isolation,
     pub client: reqwest::Client,
@@ -205,6 +207,7 @@ async fn build_app(
 /// Run `app` until the test stops it; wait until it is ready.
 async fn run_app(app: Application, iso: Isolation) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
+    let ops_address = app.ops_port().map(|p| format!("http://127.0.0.1:{p}"));
     let pool = app.pool().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run(async move {
@@ -212,6 +215,7 @@ async fn run_app(app: Application, iso: Isolation) -> TestApp {
     }));
     let test_app = TestApp {
         address,
+        ops_address,
         pool,
         iso,
         client: reqwest::Client::new(),

@@ -8,6 +8,7 @@ mod config;
 mod dead_letters;
 mod grants;
 mod helpers;
+mod hostile;
 mod leavers;
 mod message_auth;
 mod not_revoked;
