@@ -31,14 +31,31 @@ pub fn secret(kind: SourceKind) -> &'static str {
 /// Signature side of a sender.
 ///
 /// 1. The input read as a delivery (`name: value` header lines, an empty line, the body)
-///    is verified; it must not panic, and an input not signed with [`secret`] must not be
-///    accepted (only the committed seeds are).
+///    is verified: it must not panic. Only the right MAC is accepted (the committed seeds
+///    carry one, and libFuzzer's mutations of them explore what else the parser takes):
+///    whatever headers it accepts must refuse the same delivery with one body byte
+///    changed or with another key.
 /// 2. The input as a body is signed with provisiond's own `sign`, must verify, and must be
 ///    refused once one body byte changes or another key is used.
 pub fn signature(kind: SourceKind, data: &[u8]) {
     let key = SigningKey::from_secret(kind, secret(kind)).expect("the fuzz secret is valid");
     let (headers, body, now) = delivery(data);
-    let _ = verify(kind, &headers, body, std::slice::from_ref(&key), None, now);
+    if verify(kind, &headers, body, std::slice::from_ref(&key), None, now).is_ok() {
+        let other = SigningKey::from_secret(kind, other_secret(kind)).expect("valid");
+        let refused = verify(kind, &headers, body, &[other], None, now);
+        assert_eq!(
+            refused.unwrap_err(),
+            SignatureError::Invalid,
+            "{kind}: other key"
+        );
+        let changed = changed_byte(body);
+        let refused = verify(kind, &headers, &changed, &[key.clone()], None, now);
+        assert_eq!(
+            refused.unwrap_err(),
+            SignatureError::Invalid,
+            "{kind}: changed body"
+        );
+    }
     round_trip(kind, &key, data);
 }
 
@@ -56,12 +73,7 @@ fn round_trip(kind: SourceKind, key: &SigningKey, body: &[u8]) {
         check(body, std::slice::from_ref(key)).is_ok(),
         "{kind}: own signature refused"
     );
-    let mut changed = body.to_vec();
-    match changed.first_mut() {
-        Some(first) => *first ^= 0x01,
-        None => changed.push(b'x'),
-    }
-    let refused = check(&changed, std::slice::from_ref(key));
+    let refused = check(&changed_byte(body), std::slice::from_ref(key));
     assert_eq!(
         refused.unwrap_err(),
         SignatureError::Invalid,
@@ -73,6 +85,16 @@ fn round_trip(kind: SourceKind, key: &SigningKey, body: &[u8]) {
         SignatureError::Invalid,
         "{kind}: other key"
     );
+}
+
+/// `body` with its first byte changed (or one byte added to an empty body).
+fn changed_byte(body: &[u8]) -> Vec<u8> {
+    let mut changed = body.to_vec();
+    match changed.first_mut() {
+        Some(first) => *first ^= 0x01,
+        None => changed.push(b'x'),
+    }
+    changed
 }
 
 fn other_secret(kind: SourceKind) -> &'static str {
@@ -98,9 +120,11 @@ fn delivery(data: &[u8]) -> (HeaderMap, &[u8], SystemTime) {
         };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(NOW_HEADER.as_bytes()) {
+            // Only times `SystemTime` can hold.
             now = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse().ok())
+                .filter(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(*secs)).is_some())
                 .unwrap_or(now);
             continue;
         }
