@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
 use super::signature::SourceKind;
-use crate::event::{EventKind, NormalizeError, Normalized};
+use crate::event::{Attributes, EventKind, NormalizeError, Normalized};
 
 /// Maps a verified body from a source of `kind` to a canonical event.
 pub fn normalize(
@@ -38,6 +38,13 @@ pub fn normalize(
         SourceKind::Deel => deel::normalize(&payload, received_at),
         SourceKind::Finch => finch::normalize(&payload, received_at),
     }?;
+    let normalized = match normalized {
+        Normalized::Employee(mut event) => {
+            without_nul(&mut event.attributes);
+            Normalized::Employee(event)
+        }
+        other => other,
+    };
     match &normalized {
         Normalized::Employee(event) => check_employee_id(&event.employee_id)?,
         Normalized::DirectoryDeleted { directory_id, .. } => check_employee_id(directory_id)?,
@@ -59,11 +66,70 @@ fn check_employee_id(id: &str) -> Result<(), NormalizeError> {
     Ok(())
 }
 
+/// An accepted body that is not about an employee. The sender's event name is stored and
+/// shown as a label, so its control characters (a NUL PostgreSQL refuses, an escape
+/// sequence for a terminal) are written as `\u{…}` escapes.
+/// PostgreSQL stores no NUL in `text` or `jsonb`: an event whose attributes held one could
+/// not be stored, and a leaver's termination would fail with it. NUL becomes U+FFFD in
+/// every attribute text and everywhere in `data` (values and keys).
+fn without_nul(attributes: &mut Attributes) {
+    let texts = [
+        &mut attributes.email,
+        &mut attributes.given_name,
+        &mut attributes.family_name,
+        &mut attributes.display_name,
+        &mut attributes.department,
+        &mut attributes.title,
+        &mut attributes.manager_id,
+        &mut attributes.location,
+        &mut attributes.start_date,
+        &mut attributes.employment_status,
+    ];
+    texts.into_iter().flatten().for_each(replace_nul);
+    replace_nul_in_json(&mut attributes.data);
+}
+
+fn replace_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{fffd}");
+    }
+}
+
+/// Depth is bounded by `serde_json`'s recursion limit on the body this was parsed from.
+fn replace_nul_in_json(value: &mut Value) {
+    match value {
+        Value::String(text) => replace_nul(text),
+        Value::Array(items) => items.iter_mut().for_each(replace_nul_in_json),
+        Value::Object(map) => {
+            if map.keys().any(|key| key.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, value)| (key.replace('\0', "\u{fffd}"), value))
+                    .collect();
+            }
+            map.values_mut().for_each(replace_nul_in_json);
+        }
+        _ => {}
+    }
+}
+
 fn ignored(event_name: &str, reason: &str) -> Normalized {
     Normalized::Ignored {
-        event_name: event_name.to_string(),
+        event_name: printable(event_name),
         reason: reason.to_string(),
     }
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The generic verbs senders use, matched case-insensitively with their synonyms.
@@ -246,6 +312,32 @@ mod tests {
             let result = normalize(kind, b"<html>", Utc::now());
             assert!(matches!(result, Err(NormalizeError::Json(_))), "{kind}");
         }
+    }
+
+    #[test]
+    fn an_ignored_event_name_keeps_no_control_character() {
+        let body = br#"{"type":"ping\u0000\u007f\u001b[31m","data":{}}"#;
+        let result = normalize(SourceKind::StandardWebhooks, body, Utc::now());
+        let Ok(Normalized::Ignored { event_name, .. }) = result else {
+            panic!("expected an ignored event, got {result:?}");
+        };
+        assert_eq!(event_name, "ping\\u{0}\\u{7f}\\u{1b}[31m");
+    }
+
+    #[test]
+    fn a_nul_in_a_leavers_attributes_becomes_a_replacement_character() {
+        let body = br#"{"type":"employee.terminated","data":{"id":"e1","display_name":"A\u0000B",
+            "extra":{"k\u0000":["\u0000"]}}}"#;
+        let event = match normalize(SourceKind::StandardWebhooks, body, Utc::now()) {
+            Ok(Normalized::Employee(event)) => event,
+            other => panic!("expected an employee event, got {other:?}"),
+        };
+        assert_eq!(event.kind, EventKind::Terminated);
+        let attributes = &event.attributes;
+        assert_eq!(attributes.display_name.as_deref(), Some("A\u{fffd}B"));
+        assert_eq!(attributes.data["display_name"], "A\u{fffd}B");
+        assert_eq!(attributes.data["extra"]["k\u{fffd}"][0], "\u{fffd}");
+        assert!(!attributes.data.to_string().contains("\\u0000"));
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! `signature` harness (see `provisiond_fuzz::signature`) for `standard-webhooks` sources.
+#![no_main]
+
+use provisiond::webhook::signature::SourceKind;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| provisiond_fuzz::signature(
+    SourceKind::StandardWebhooks,
+    data
+));
