@@ -6,12 +6,27 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+/// A run still `running` this long after it started was interrupted (its process stopped):
+/// no run lasts that long (a list is read in at most a few thousand pages).
+const INTERRUPTED_AFTER: &str = "1 day";
+
+/// Record a new run; runs of the source still `running` long after they started are closed
+/// first as `failed` (interrupted), so history never shows a crashed run as running.
 pub async fn start_run(
     pool: &PgPool,
     source: &str,
     dry_run: bool,
     trigger: &str,
 ) -> Result<i64, sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE reconcile_runs SET status = 'failed', finished_at = clock_timestamp(), \
+         error = 'interrupted: the process running it stopped before the run ended' \
+         WHERE source = $1 AND status = 'running' \
+         AND started_at < now() - interval '{INTERRUPTED_AFTER}'"
+    ))
+    .bind(source)
+    .execute(pool)
+    .await?;
     sqlx::query_scalar(
         "INSERT INTO reconcile_runs (source, dry_run, trigger) VALUES ($1, $2, $3) RETURNING id",
     )

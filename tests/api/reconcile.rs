@@ -629,3 +629,44 @@ async fn an_empty_list_fails_the_run_and_terminates_no_one() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_run_left_running_by_a_crashed_process_is_closed_as_interrupted() {
+    let app = spawn_app(Role::Receiver).await;
+    let crashed: i64 = sqlx::query_scalar(
+        "INSERT INTO reconcile_runs (source, dry_run, trigger, started_at) \
+         VALUES ('hris', false, 'scheduled', now() - interval '2 days') RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let recent: i64 = sqlx::query_scalar(
+        "INSERT INTO reconcile_runs (source, dry_run, trigger) \
+         VALUES ('hris', false, 'manual') RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let next = provisiond::store::reconcile::start_run(&app.pool, "hris", true, "manual")
+        .await
+        .unwrap();
+    let status = |id: i64| {
+        let pool = app.pool.clone();
+        async move {
+            let row: (String, Option<String>) =
+                sqlx::query_as("SELECT status, error FROM reconcile_runs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            row
+        }
+    };
+    let (state, error) = status(crashed).await;
+    assert_eq!(state, "failed");
+    assert!(error.unwrap().contains("interrupted"));
+    // A run that may still be going (another process, started recently) is left alone.
+    assert_eq!(status(recent).await.0, "running");
+    assert_eq!(status(next).await.0, "running");
+    app.cleanup().await;
+}
