@@ -154,6 +154,8 @@ pub struct RabbitConfig {
     pub retry_after_secs: u32,
     /// The internal key that signs every queue message (required to publish or consume).
     pub message_key: Option<Secret>,
+    /// Keys being rotated out: messages they signed are still accepted, none is signed.
+    pub previous_message_keys: Vec<Secret>,
 }
 
 impl Default for RabbitConfig {
@@ -166,6 +168,7 @@ impl Default for RabbitConfig {
             confirm_timeout: Duration::from_secs(5),
             retry_after_secs: 5,
             message_key: None,
+            previous_message_keys: Vec::new(),
         }
     }
 }
@@ -512,12 +515,16 @@ impl Config {
                 let message = "must be 1 to 64 letters, digits or `. _ @ -`";
                 return Err(invalid(key("name"), message));
             }
+            if name.eq_ignore_ascii_case(crate::store::dead_letters::SYSTEM_ACTOR) {
+                let message = "`provisiond` is the actor of what provisiond does itself";
+                return Err(invalid(key("name"), message));
+            }
             if entry.token.expose().len() < MIN_TOKEN_LEN {
                 return Err(invalid(key("token"), "must be at least 16 characters"));
             }
             for (other, token) in &seen {
-                if *other == name {
-                    let message = if name == ADMIN_TOKEN_NAME {
+                if other.eq_ignore_ascii_case(name) {
+                    let message = if name.eq_ignore_ascii_case(ADMIN_TOKEN_NAME) {
                         "`admin` is the name of server.admin_token; choose another".to_owned()
                     } else {
                         format!("`{name}` is used by another token")
@@ -591,6 +598,15 @@ impl Config {
             if key.expose().len() < MIN_MESSAGE_KEY_LEN {
                 let message = format!("must be at least {MIN_MESSAGE_KEY_LEN} characters");
                 return Err(invalid("rabbitmq.message_key", message));
+            }
+        }
+        for (i, key) in self.rabbitmq.previous_message_keys.iter().enumerate() {
+            if key.expose().len() < MIN_MESSAGE_KEY_LEN {
+                let message = format!("must be at least {MIN_MESSAGE_KEY_LEN} characters");
+                return Err(invalid(
+                    format!("rabbitmq.previous_message_keys[{i}]"),
+                    message,
+                ));
             }
         }
         if self.worker.concurrency == 0 {

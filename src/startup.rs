@@ -148,7 +148,7 @@ impl Application {
         let mut tasks = Vec::new();
         // Every role publishes: receivers their webhooks, workers their retries, the admin
         // API its replays.
-        let message_key = MessageKey::new(config.message_key()?);
+        let message_key = MessageKey::for_config(config)?;
         let (publisher, task) = Publisher::start(
             config.rabbitmq.url.clone(),
             topology.clone(),

@@ -134,6 +134,7 @@ pub async fn replay_many_handler(
         }
         Selection::Dead(filter) => (ops::dead_ids(&state.pool, &filter).await?, true),
     };
+    let ids = ops::distinct(&ids);
     let job = jobs::create(
         &state.pool,
         jobs::DEAD_LETTER_REPLAY,

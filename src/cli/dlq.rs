@@ -163,7 +163,7 @@ async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Res
         args.ids
     };
 
-    let key = MessageKey::new(config.message_key()?);
+    let key = MessageKey::for_config(config)?;
     let token = CancellationToken::new();
     let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
     let rabbitmq = &config.rabbitmq;
@@ -204,6 +204,8 @@ async fn replay_job(
     actor: &Actor,
     request: &serde_json::Value,
 ) -> anyhow::Result<Vec<i64>> {
+    let ids = ops::distinct(ids);
+    let ids = ids.as_slice();
     let job = jobs::create(pool, jobs::DEAD_LETTER_REPLAY, actor, request, ids.len()).await?;
     let bar = indicatif::ProgressBar::new(ids.len() as u64);
     bar.set_style(

@@ -118,7 +118,7 @@ pub async fn run(config: Config, command: HoldCommand) -> anyhow::Result<()> {
             rabbitmq.url.clone(),
             topology,
             rabbitmq.confirm_timeout,
-            MessageKey::new(config.message_key()?),
+            MessageKey::for_config(&config)?,
             token.clone(),
         );
         let decided = async {

@@ -81,7 +81,7 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
     let report = if args.dry_run {
         scheduler::run_with(&pool, None, &config, source, api, "manual", &mut print).await?
     } else {
-        let key = MessageKey::new(config.message_key()?);
+        let key = MessageKey::for_config(&config)?;
         let token = CancellationToken::new();
         let rabbitmq = &config.rabbitmq;
         let topology = Topology::new(&rabbitmq.prefix, rabbitmq.delivery_limit);

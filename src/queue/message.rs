@@ -28,18 +28,41 @@ const SIGNATURE_DOMAIN: &[u8] = b"provisiond queue message v1";
 /// publishes, so a worker applies only messages a provisiond process wrote: the broker is
 /// not a trust boundary.
 #[derive(Clone)]
-pub struct MessageKey(Hmac<Sha256>);
+pub struct MessageKey {
+    current: Hmac<Sha256>,
+    /// Keys being rotated out (`rabbitmq.previous_message_keys`): still accepted, never
+    /// used to sign.
+    previous: Vec<Hmac<Sha256>>,
+}
+
+fn keyed(secret: &Secret) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes a key of any length")
+}
 
 impl MessageKey {
     pub fn new(secret: &Secret) -> Self {
-        let mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-            .expect("HMAC takes a key of any length");
-        MessageKey(mac)
+        MessageKey {
+            current: keyed(secret),
+            previous: Vec::new(),
+        }
+    }
+
+    /// `rabbitmq.message_key`, with `rabbitmq.previous_message_keys` still accepted.
+    pub fn for_config(config: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        let mut key = MessageKey::new(config.message_key()?);
+        key.previous = config
+            .rabbitmq
+            .previous_message_keys
+            .iter()
+            .map(keyed)
+            .collect();
+        Ok(key)
     }
 
     /// The MAC over the body and the signed facts, in a fixed, length-prefixed order.
-    fn mac(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
+    fn mac(key: &Hmac<Sha256>, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = key.clone();
         mac.update(SIGNATURE_DOMAIN);
         for fact in facts {
             match fact {
@@ -57,7 +80,9 @@ impl MessageKey {
     }
 
     fn sign(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> String {
-        let tag = self.mac(facts, body).finalize().into_bytes();
+        let tag = Self::mac(&self.current, facts, body)
+            .finalize()
+            .into_bytes();
         format!("{SIGNATURE_VERSION}{}", hex::encode(tag))
     }
 
@@ -69,7 +94,11 @@ impl MessageKey {
         let Ok(tag) = hex::decode(tag) else {
             return false;
         };
-        self.mac(facts, body).verify_slice(&tag).is_ok()
+        let keys = std::iter::once(&self.current).chain(&self.previous);
+        // Every key is tried, so the time taken does not say which one matched.
+        keys.fold(false, |found, key| {
+            Self::mac(key, facts, body).verify_slice(&tag).is_ok() | found
+        })
     }
 }
 
@@ -235,7 +264,8 @@ pub fn claimed_headers(properties: &BasicProperties) -> serde_json::Value {
     if let Some(headers) = properties.headers() {
         for (name, value) in headers.inner() {
             let name = name.as_str();
-            if !name.starts_with("x-provisiond-") || name == H_SIGNATURE {
+            // The signature is kept: the letter can be checked again with another key.
+            if !name.starts_with("x-provisiond-") {
                 continue;
             }
             let value = match value {
@@ -412,6 +442,23 @@ mod tests {
         assert!(unauthenticated(QueueMessage::from_delivery(
             &dropped, &sent.body, &key
         )));
+    }
+
+    #[test]
+    fn a_previous_key_is_still_accepted_but_never_signs() {
+        let old = "k0-0123456789abcdef0123456789abcdef";
+        let new = "k1-0123456789abcdef0123456789abcdef";
+        let rotating = MessageKey {
+            current: keyed(&Secret::new(new)),
+            previous: vec![keyed(&Secret::new(old))],
+        };
+        let sent = message();
+        let by_old = sent.properties(Utc::now(), &key(old));
+        assert!(QueueMessage::from_delivery(&by_old, &sent.body, &rotating).is_ok());
+        let by_rotating = sent.properties(Utc::now(), &rotating);
+        assert!(QueueMessage::from_delivery(&by_rotating, &sent.body, &key(new)).is_ok());
+        let result = QueueMessage::from_delivery(&by_rotating, &sent.body, &key(old));
+        assert!(unauthenticated(result));
     }
 
     #[test]

@@ -397,10 +397,23 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage
         .map(|s| s.to_string());
     let event_id = message_id.unwrap_or(fallback);
     let chain = [error.to_string()];
+    let mut claimed_event = None;
     let (source, reason, headers) = match error {
         UnreadableMessage::Unauthenticated(_) => {
-            tracing::warn!(event_id = %event_id, "queue message without a valid provisiond signature refused");
             let claimed = claimed_headers(&delivery.properties);
+            // Read (never applied) only to show the security team whom it was about.
+            claimed_event = claimed_employee_event(&claimed, &delivery.data);
+            match &claimed_event {
+                Some(event) if event.kind == crate::event::EventKind::Terminated => {
+                    tracing::error!(event_id = %event_id, employee_id = %event.employee_id,
+                        "a termination without a valid provisiond signature was refused: check \
+                         rabbitmq.message_key on every process; a real leaver's webhook can be \
+                         sent again with `provisiond sign`");
+                }
+                _ => {
+                    tracing::warn!(event_id = %event_id, "queue message without a valid provisiond signature refused")
+                }
+            }
             let headers = serde_json::json!({ "claimed": claimed });
             ("(unauthenticated)", Reason::Unauthenticated, headers)
         }
@@ -412,8 +425,8 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage
         source,
         source_kind: "unknown",
         event_id: &event_id,
-        employee_id: None,
-        kind: None,
+        employee_id: claimed_event.as_ref().map(|e| e.employee_id.as_str()),
+        kind: claimed_event.as_ref().map(|e| e.kind.as_str()),
         reason,
         body: &delivery.data,
         headers,
@@ -424,6 +437,19 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage
         first_failed_at: Some(Utc::now()),
     };
     store_then_ack(&ctx.pool, delivery, &letter).await;
+}
+
+/// The employee event an unverified message's body would be, read with the kind its
+/// headers claim: for the dead letter's employee and kind columns only.
+fn claimed_employee_event(
+    claimed: &serde_json::Value,
+    body: &[u8],
+) -> Option<crate::event::CanonicalEvent> {
+    let kind = claimed["x-provisiond-source-kind"].as_str()?.parse().ok()?;
+    match crate::webhook::normalize::normalize(kind, body, Utc::now()) {
+        Ok(crate::event::Normalized::Employee(event)) => Some(event),
+        _ => None,
+    }
 }
 
 /// A message the broker dead-lettered (past the work queue's delivery limit: it kept

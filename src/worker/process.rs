@@ -29,6 +29,9 @@ use crate::webhook::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::webhook::normalize::{normalize, parse_time};
 use crate::webhook::signature::SourceKind;
 
+/// How much longer a lease lasts than the call it covers.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How often a delivery waiting for another call's lease looks again.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -300,7 +303,17 @@ impl Processor {
         let members = employees::active_in_directory(&self.pool, &msg.source, directory_id).await?;
         tracing::info!(%directory_id, employees = members.len(), "directory deleted: terminating its users");
         for employee in members {
-            let event_id = format!("{}:{employee}", msg.event_id);
+            // An employee id with a `:` could make this id another derived one (a release's
+            // `<id>:released`): such a part is replaced by its digest.
+            let part = if employee.contains(':') {
+                format!(
+                    "sha256-{}",
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(employee.as_bytes()))
+                )
+            } else {
+                employee.clone()
+            };
+            let event_id = format!("{}:{part}", msg.event_id);
             let body = serde_json::json!({
                 "object": "event", "id": event_id, "event": "dsync.user.deleted",
                 "created_at": occurred_at,
@@ -590,8 +603,11 @@ impl Processor {
                 tracing::info!(action_target = %action.target, %reason, "action not sent");
                 return Ok(None);
             }
+            // The lease outlasts the call's own limit (which starts only after this
+            // commit) by a margin, so no other call starts while this one may still run.
+            let leased = limit + LEASE_MARGIN;
             let lease =
-                actions::take_lease(&mut tx, &action.target, source, employee, action.id, limit);
+                actions::take_lease(&mut tx, &action.target, source, employee, action.id, leased);
             match lease.await? {
                 Some(token) => {
                     tx.commit().await?;

@@ -51,6 +51,10 @@ pub async fn run(
     }
 }
 
+/// Rows claimed per statement: few enough that each is published (a broker confirm
+/// takes at most `rabbitmq.confirm_timeout`) well within its claim.
+const CLAIM_BATCH: i64 = 20;
+
 /// Enqueue every termination and activation due now; returns how many.
 pub async fn tick(
     pool: &PgPool,
@@ -60,7 +64,7 @@ pub async fn tick(
     let mut enqueued = 0;
     for which in Scheduled::ALL {
         // Claimed in one short statement; published with no transaction open.
-        let due = schedule::claim_due(pool, which, clock.now(), 100).await?;
+        let due = schedule::claim_due(pool, which, clock.now(), CLAIM_BATCH).await?;
         for (i, row) in due.iter().enumerate() {
             let published = match message(which, row) {
                 Ok(message) => publisher
@@ -69,12 +73,20 @@ pub async fn tick(
                     .map_err(anyhow::Error::from),
                 Err(error) => Err(error),
             };
-            if let Err(error) = published {
+            let marked = match published {
+                Ok(_) => schedule::mark_enqueued(pool, which, row.id)
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = marked {
+                // The rest go back at once rather than when their claim runs out.
                 let rest: Vec<i64> = due[i..].iter().map(|row| row.id).collect();
-                schedule::release_claims(pool, which, &rest).await?;
+                if let Err(release) = schedule::release_claims(pool, which, &rest).await {
+                    tracing::warn!(error = %release, "cannot give scheduled rows back; their claims run out");
+                }
                 return Err(error);
             }
-            schedule::mark_enqueued(pool, which, row.id).await?;
             tracing::info!(source = %row.source, event_id = %row.event_id, ?which, "scheduled change is due; enqueued");
             enqueued += 1;
         }

@@ -252,3 +252,10 @@ fn a_zero_stall_timeout_is_refused_naming_the_key() {
         std::time::Duration::from_secs(90)
     );
 }
+
+#[test]
+fn previous_message_keys_are_checked_like_the_key() {
+    let text = "[rabbitmq]\nmessage_key = \"current-key-0123456789abcdef0123456789\"\n\
+                previous_message_keys = [\"older-key-0123456789abcdef0123456789ab\", \"short\"]\n";
+    assert!(error_of(text).contains("rabbitmq.previous_message_keys[1]"));
+}

@@ -105,6 +105,9 @@ async fn unsigned_and_wrongly_signed_messages_are_dead_lettered_and_never_applie
             .await
             .unwrap();
         assert_eq!(shown["headers"]["claimed"]["x-provisiond-source"], "hris");
+        // Whom it was about is shown (read, never applied), and its signature is kept.
+        assert_eq!(letter["employee_id"], json!(employee), "{letter}");
+        assert_eq!(letter["kind"], "created", "{letter}");
         assert!(
             app.employee("hris", employee).await.is_none(),
             "{employee} applied"

@@ -586,7 +586,7 @@ fn required<'a>(what: &str, text: &'a str) -> Result<&'a str, OpsError> {
 }
 
 /// The ids in their first-seen order, each once.
-fn distinct(ids: &[i64]) -> Vec<i64> {
+pub fn distinct(ids: &[i64]) -> Vec<i64> {
     let mut seen = HashSet::new();
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
