@@ -706,14 +706,16 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     let cancelled = json_of(admin_post(&app, &path, None, None).await, 200).await;
     assert_eq!(cancelled["cancel_requested"], true);
     let mut seen = Vec::new();
-    dead_letters::ops::run_replay_job(
+    let mut counted = |done| seen.push(done);
+    let run = dead_letters::ops::run_replay_job;
+    run(
         &app.pool,
         &publisher.publisher,
         job,
         &ids,
         true,
         &actor,
-        &mut |done| seen.push(done),
+        &mut counted,
     )
     .await
     .unwrap();
@@ -738,14 +740,16 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
         provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
             .await
             .unwrap();
-    dead_letters::ops::run_replay_job(
+    let mut counted = |done| seen.push(done);
+    let run = dead_letters::ops::run_replay_job;
+    run(
         &app.pool,
         &publisher.publisher,
         job,
         &ids,
         true,
         &actor,
-        &mut |done| seen.push(done),
+        &mut counted,
     )
     .await
     .unwrap();

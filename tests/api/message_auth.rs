@@ -60,6 +60,11 @@ async fn publish(app: &TestApp, properties: BasicProperties, body: &[u8]) {
     let _ = connection.close(200, "done".into()).await;
 }
 
+async fn shown(app: &TestApp, id: i64) -> Value {
+    let response = app.admin_get(&format!("/admin/dead-letters/{id}")).await;
+    response.json().await.unwrap()
+}
+
 async fn unauthenticated_letter(app: &TestApp, event_id: &str) -> Value {
     let letter = app.dead_letter(event_id).await;
     assert_eq!(letter["reason"], "unauthenticated", "{letter}");
@@ -98,13 +103,10 @@ async fn unsigned_and_wrongly_signed_messages_are_dead_lettered_and_never_applie
     ] {
         let letter = unauthenticated_letter(&app, &message.event_id).await;
         let id = letter["id"].as_i64().unwrap();
-        let shown: Value = app
-            .admin_get(&format!("/admin/dead-letters/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let shown = shown(&app, id).await;
         assert_eq!(shown["headers"]["claimed"]["x-provisiond-source"], "hris");
+        let signature = &shown["headers"]["claimed"]["x-provisiond-signature"];
+        assert_eq!(signature.is_string(), message.event_id != unsigned.event_id);
         // Whom it was about is shown (read, never applied), and its signature is kept.
         assert_eq!(letter["employee_id"], json!(employee), "{letter}");
         assert_eq!(letter["kind"], "created", "{letter}");
@@ -161,12 +163,7 @@ async fn an_unauthenticated_dead_letter_is_never_replayed() {
     assert_eq!(job["replayed"], json!([]), "{job}");
     assert_eq!(job["skipped"], 1, "{job}");
 
-    let shown: Value = app
-        .admin_get(&format!("/admin/dead-letters/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = shown(&app, id).await;
     assert_eq!(shown["status"], "dead");
     assert_eq!(shown["replay_count"], 0);
     assert!(app.employee("hris", &employee).await.is_none());

@@ -536,6 +536,16 @@ async fn workos_deleting_a_directory_terminates_every_user_of_that_directory_onl
     app.cleanup().await;
 }
 
+/// A signed WorkOS hire of `employee` whose event id is `id`.
+async fn send_workos_with_id(app: &TestApp, employee: &str, id: &str) -> reqwest::Response {
+    let hire = workos_body("x", employee, "dsync.user.created", "active");
+    let mut body: Value = serde_json::from_slice(&hire).unwrap();
+    body["id"] = json!(id);
+    let body = body.to_string().into_bytes();
+    let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
+    app.post("workos", &headers, &body).await
+}
+
 #[tokio::test]
 async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
     let app = spawn_app(Role::All).await;
@@ -548,13 +558,7 @@ async fn a_sender_event_id_with_control_characters_is_replaced_by_its_digest() {
     .into_iter()
     .enumerate()
     {
-        let mut body: Value =
-            serde_json::from_slice(&workos_body("x", &employee, "dsync.user.created", "active"))
-                .unwrap();
-        body["id"] = json!(id);
-        let body = body.to_string().into_bytes();
-        let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
-        let response = app.post("workos", &headers, &body).await;
+        let response = send_workos_with_id(&app, &employee, id).await;
         assert_eq!(response.status(), 202, "{i}");
         let accepted: Value = response.json().await.unwrap();
         let event_id = accepted["event_id"].as_str().unwrap();
@@ -582,13 +586,7 @@ async fn a_sender_event_id_in_provisiond_s_own_id_forms_is_replaced_by_its_diges
         "reconcile:0011",
         "a:b",
     ] {
-        let mut body: Value =
-            serde_json::from_slice(&workos_body("x", &employee, "dsync.user.created", "active"))
-                .unwrap();
-        body["id"] = json!(id);
-        let body = body.to_string().into_bytes();
-        let headers = python_sign("workos", WORKOS_SECRET, now_secs(), "", &body);
-        let response = app.post("workos", &headers, &body).await;
+        let response = send_workos_with_id(&app, &employee, id).await;
         assert_eq!(response.status(), 202, "{id}");
         let accepted: Value = response.json().await.unwrap();
         let event_id = accepted["event_id"].as_str().unwrap();
