@@ -327,13 +327,25 @@ pub enum TargetKind {
     Http,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct TargetConfig {
     pub name: String,
     pub kind: TargetKind,
     /// Kind-specific keys (`base_url`, `token`, `url`, `secret`, …).
     #[serde(flatten)]
     pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The option values may be secrets (`token`, `secret`): `Debug` names the keys only.
+impl fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&String> = self.options.keys().collect();
+        f.debug_struct("TargetConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("options", &keys)
+            .finish()
+    }
 }
 
 /// A secret value: inline, `env:VAR` or `file:/path`, resolved when the config is read.

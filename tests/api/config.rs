@@ -259,3 +259,20 @@ fn previous_message_keys_are_checked_like_the_key() {
                 previous_message_keys = [\"older-key-0123456789abcdef0123456789ab\", \"short\"]\n";
     assert!(error_of(text).contains("rabbitmq.previous_message_keys[1]"));
 }
+
+#[test]
+fn target_secrets_stay_out_of_debug_output() {
+    let text =
+        "[[targets]]\nname = \"app\"\nkind = \"scim\"\nbase_url = \"http://127.0.0.1:9/scim\"\n\
+                token = \"scim-bearer-token-do-not-print\"\n\
+                [[targets]]\nname = \"product\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/p\"\n\
+                secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n";
+    let config = Config::from_toml(text).expect("valid");
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("scim-bearer-token-do-not-print"), "{shown}");
+    assert!(!shown.contains("C2FVsBQIhrscChlQIMV"), "{shown}");
+    assert!(
+        shown.contains("token") && shown.contains("secret"),
+        "keys are named: {shown}"
+    );
+}
