@@ -9,8 +9,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::domain::clock::SharedClock;
 use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{self, AppState, Source};
 use crate::provision::ExternalTarget;
@@ -95,7 +95,7 @@ impl Application {
             listener,
             ops_listener,
             pool,
-            clock: crate::clock::system(),
+            clock: crate::domain::clock::system(),
             hook: None,
             fault: None,
         })

@@ -19,10 +19,11 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
-use provisiond::event::{EventKind, NormalizeError, Normalized};
+use provisiond::domain::event::{EventKind, NormalizeError, Normalized};
+use provisiond::domain::SourceKind;
+use provisiond::normalize::{deel, normalize};
+use provisiond::signing::{sign, verify, SignatureError, SigningKey};
 use provisiond::webhook::handshake::{self, Handshake};
-use provisiond::webhook::normalize::{deel, normalize};
-use provisiond::webhook::signature::{sign, verify, SignatureError, SigningKey, SourceKind};
 use serde_json::{json, Value};
 
 /// Cases per property: the whole file runs in seconds on two cores.

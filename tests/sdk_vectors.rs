@@ -22,9 +22,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use provisiond::webhook::signature::{
-    sign, verify, SignatureError, SigningKey, SourceKind, Verified,
-};
+use provisiond::domain::SourceKind;
+use provisiond::signing::{sign, verify, SignatureError, SigningKey, Verified};
 use serde_json::{json, Value};
 
 // Test-only secrets.

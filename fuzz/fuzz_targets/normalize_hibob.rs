@@ -1,6 +1,6 @@
 //! `normalize` harness (see `provisiond_fuzz::normalize`) for `hibob` sources.
 #![no_main]
 
-use provisiond::webhook::signature::SourceKind;
+use provisiond::domain::SourceKind;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| provisiond_fuzz::normalize(SourceKind::Hibob, data));

@@ -1,6 +1,6 @@
 //! `signature` harness (see `provisiond_fuzz::signature`) for `deel` sources.
 #![no_main]
 
-use provisiond::webhook::signature::SourceKind;
+use provisiond::domain::SourceKind;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| provisiond_fuzz::signature(SourceKind::Deel, data));

@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use provisiond::event::{NormalizeError, Normalized};
+use provisiond::domain::event::{NormalizeError, Normalized};
 use provisiond::webhook::handshake::{self, Handshake};
-use provisiond::webhook::normalize::{deel, normalize as normalize_body};
-use provisiond::webhook::signature::{sign, verify, SignatureError, SigningKey, SourceKind};
+use provisiond::normalize::{deel, normalize as normalize_body};
+use provisiond::domain::SourceKind;
+use provisiond::signing::{sign, verify, SignatureError, SigningKey};
 use serde_json::Value;
 
 /// The instant deliveries are checked at unless the input names one (`x-fuzz-now`).

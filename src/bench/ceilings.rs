@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use super::load::{ClosedLoop, LoadClient};
 use super::payload::Senders;
 use super::stats::{self, Latency};
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::queue::{MessageKey, QueueMessage};
 
 /// A measured ceiling: completed operations per second in the window, and their latency.

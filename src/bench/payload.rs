@@ -8,7 +8,8 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::config::Config;
-use crate::webhook::signature::{self, SigningKey, SourceKind};
+use crate::domain::SourceKind;
+use crate::signing::{self, SigningKey};
 
 /// One request ready to send: `POST /webhooks/{source}` with these headers and body.
 #[derive(Debug, Clone)]
@@ -129,7 +130,7 @@ impl Senders {
         // Unique per employee and kind: a repeated id would be deduplicated, not applied.
         let kind = if leaver { "leave" } else { "hire" };
         let msg_id = format!("msg_{kind}_{}", employee.employee_id);
-        let headers = signature::sign(sender.kind, &sender.key, &body, SystemTime::now(), &msg_id);
+        let headers = signing::sign(sender.kind, &sender.key, &body, SystemTime::now(), &msg_id);
         SignedRequest {
             source: sender.name.clone(),
             kind: sender.kind,
@@ -247,8 +248,8 @@ fn envelope_body(id: &str, seq: u64, now: DateTime<Utc>, leaver: bool) -> Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventKind, Normalized};
-    use crate::webhook::normalize::normalize;
+    use crate::domain::event::{EventKind, Normalized};
+    use crate::normalize::normalize;
 
     fn config() -> Config {
         Config::from_toml(super::super::EXAMPLE_CONFIG).unwrap()
@@ -295,7 +296,7 @@ mod tests {
                 headers.insert(*name, value.parse().unwrap());
             }
             let keys = source.signing_keys().unwrap();
-            let verified = signature::verify(
+            let verified = signing::verify(
                 source.kind,
                 &headers,
                 &request.body,

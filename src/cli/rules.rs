@@ -8,9 +8,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::config::{Config, SourceConfig};
-use crate::event::Normalized;
-use crate::webhook::normalize::normalize;
-use crate::webhook::signature::SourceKind;
+use crate::domain::event::Normalized;
+use crate::domain::SourceKind;
+use crate::normalize::normalize;
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use clap::{Args, ValueEnum};
 
 use crate::config::Config;
-use crate::webhook::signature::{self, SigningKey};
+use crate::signing::{self, SigningKey};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SignFormat {
@@ -47,7 +47,7 @@ pub fn run(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
         .id
         .clone()
         .unwrap_or_else(|| format!("msg_{}", uuid::Uuid::new_v4().simple()));
-    let headers = signature::sign(source.kind, &key, &body, SystemTime::now(), &id);
+    let headers = signing::sign(source.kind, &key, &body, SystemTime::now(), &id);
     match args.format {
         SignFormat::Headers => {
             for (name, value) in headers {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record};
-use crate::event::Attributes;
+use crate::domain::event::Attributes;
 
 const FIELDS: &str = "firstName,lastName,displayName,workEmail,department,jobTitle,location,\
                       supervisorEId,hireDate,status,employmentHistoryStatus,terminationDate";

@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
-use crate::event::Attributes;
-use crate::webhook::normalize::deel::CONTRACT_PREFIX;
+use crate::domain::event::Attributes;
+use crate::normalize::deel::CONTRACT_PREFIX;
 
 const ENDED: [&str; 3] = ["terminated", "cancelled", "completed"];
 

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{check, date, send_json, text, EnrichError, Enricher, Record};
-use crate::event::Attributes;
+use crate::domain::event::Attributes;
 
 const API_VERSION: &str = "2020-09-17";
 /// Statuses that mean the person no longer works there.

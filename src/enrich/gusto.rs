@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record, PAGE_SIZE};
-use crate::event::Attributes;
+use crate::domain::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
     let request = e.client.get(e.url(&format!("/v1/employees/{id}")));

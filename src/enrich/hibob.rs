@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::{date, page_of, send_json, text, EnrichError, Enricher, Page, Record};
-use crate::event::Attributes;
+use crate::domain::event::Attributes;
 
 pub(super) async fn fetch(e: &Enricher, id: &str) -> Result<Option<Record>, EnrichError> {
     let user = e.api.user.as_deref().unwrap_or_default();

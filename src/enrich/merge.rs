@@ -56,7 +56,7 @@ fn record(body: &Value) -> Record {
         left: status.eq_ignore_ascii_case("inactive") || deleted,
         active: status.eq_ignore_ascii_case("active") && !deleted,
         termination_date,
-        attributes: crate::webhook::normalize::merge::attributes(body),
+        attributes: crate::normalize::merge::attributes(body),
         ..Record::default()
     }
 }

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use reqwest::{Client, StatusCode};
 
 use crate::config::ApiConfig;
-use crate::event::{CanonicalEvent, EventKind};
-use crate::webhook::signature::SourceKind;
+use crate::domain::event::{CanonicalEvent, EventKind};
+use crate::domain::SourceKind;
 
 /// The sender's current record of one employee, in provisiond's terms.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,7 +32,7 @@ pub struct Record {
     /// Whether the record says the person is active (an explicit signal).
     pub active: bool,
     pub termination_date: Option<DateTime<Utc>>,
-    pub attributes: crate::event::Attributes,
+    pub attributes: crate::domain::event::Attributes,
 }
 
 /// One page of a sender's employee list: each record with its employee id, and the
@@ -150,7 +150,7 @@ impl Enricher {
             // A contract event that names no worker: only the contract says who.
             SourceKind::Deel => event
                 .employee_id
-                .starts_with(crate::webhook::normalize::deel::CONTRACT_PREFIX),
+                .starts_with(crate::normalize::deel::CONTRACT_PREFIX),
             // Full payloads: only one without a status (`employment_status`, `state`).
             SourceKind::Merge | SourceKind::Workos => thin && event.kind != EventKind::Terminated,
             SourceKind::StandardWebhooks => false,

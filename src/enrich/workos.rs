@@ -40,7 +40,7 @@ fn record(body: &Value) -> Record {
     Record {
         left: state == "inactive" || state == "suspended",
         active: state == "active",
-        attributes: crate::webhook::normalize::workos::attributes(body),
+        attributes: crate::normalize::workos::attributes(body),
         ..Record::default()
     }
 }

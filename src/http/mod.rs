@@ -20,8 +20,9 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use crate::config::SourceConfig;
+use crate::domain::SourceKind;
 use crate::queue::Publisher;
-use crate::webhook::signature::{SigningKey, SourceKind};
+use crate::signing::SigningKey;
 use crate::worker::WorkerPool;
 
 pub use error::ApiError;

@@ -14,15 +14,17 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{redirect, Client, Response, Url};
 use serde_json::{json, Map, Value};
 
-use crate::config::{Secret, TargetConfig, TargetKind};
-use crate::event::CanonicalEvent;
+use crate::config::{TargetConfig, TargetKind};
+use crate::domain::event::CanonicalEvent;
+use crate::domain::Secret;
+use crate::domain::SourceKind;
 use crate::provision::error::TargetError;
 use crate::provision::response::{
     self, error_chain, honours_retry_after, is_transient_status, redacted_url, retry_after,
     EXCERPT_BYTES,
 };
 use crate::provision::rules::Decision;
-use crate::webhook::signature::{sign, SigningKey, SourceKind};
+use crate::signing::{sign, SigningKey};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));

@@ -7,7 +7,7 @@ pub mod rules;
 pub mod scim;
 
 use crate::config::{TargetConfig, TargetKind};
-use crate::event::CanonicalEvent;
+use crate::domain::event::CanonicalEvent;
 use error::TargetError;
 use rules::Decision;
 

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::event::{Attributes, CanonicalEvent};
+use crate::domain::event::{Attributes, CanonicalEvent};
 
 /// What an employee gets: from the first matching rule, else the default.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -471,7 +471,7 @@ fn type_name(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventKind;
+    use crate::domain::event::EventKind;
     use serde_json::json;
 
     fn rules(rules: Value, default: Option<Value>) -> Rules {

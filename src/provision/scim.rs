@@ -25,7 +25,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::config::{TargetConfig, TargetKind};
-use crate::event::CanonicalEvent;
+use crate::domain::event::CanonicalEvent;
 use crate::provision::error::TargetError;
 use client::{Answer, ScimClient};
 use resource::{FoundGroup, FoundUser};

@@ -9,8 +9,8 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use sha2::Sha256;
 
-use crate::config::Secret;
-use crate::webhook::signature::SourceKind;
+use crate::domain::Secret;
+use crate::domain::SourceKind;
 
 const H_SOURCE: &str = "x-provisiond-source";
 const H_SOURCE_KIND: &str = "x-provisiond-source-kind";

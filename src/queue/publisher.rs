@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::topology::WORK_KEY;
 use super::{connect, MessageKey, QueueMessage, ReconnectDelay, Topology};
-use crate::config::Secret;
+use crate::domain::Secret;
 
 /// Why a publish was not confirmed; every case means "answer 503, the sender retries".
 #[derive(Debug, thiserror::Error)]

@@ -6,13 +6,13 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{DiffKind, Difference, TRIGGER};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind};
+use crate::domain::SourceKind;
 use crate::enrich::Record;
-use crate::event::{Attributes, CanonicalEvent, EventKind};
+use crate::normalize::parse_time;
 use crate::provision::rules::Decision;
 use crate::queue::QueueMessage;
 use crate::store::reconcile::Here;
-use crate::webhook::normalize::parse_time;
-use crate::webhook::signature::SourceKind;
 
 /// The record's own modification time, where the sender gives one.
 pub(super) fn record_time(record: &Record) -> Option<DateTime<Utc>> {

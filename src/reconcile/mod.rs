@@ -26,11 +26,11 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::config::ApiConfig;
+use crate::domain::SourceKind;
 use crate::enrich::{Enricher, Record};
 use crate::provision::rules::Rules;
 use crate::queue::Publisher;
 use crate::store::reconcile::{self as store, Counts, Here};
-use crate::webhook::signature::SourceKind;
 
 /// The trigger of the events a run publishes.
 pub const TRIGGER: &str = "reconcile";

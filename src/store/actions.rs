@@ -5,7 +5,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::audit_log;
 use super::dead_letters::SYSTEM_ACTOR;
-use crate::event::CanonicalEvent;
+use crate::domain::event::CanonicalEvent;
 
 /// The actions one applied event asks of the external targets.
 pub struct NewActions<'a> {

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::rows;
 
-use crate::event::Attributes;
+use crate::domain::event::Attributes;
 use crate::provision::rules::Decision;
 
 /// The ordering state of one employee, read under its row lock.

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 
 use super::budget::{self, Reservation};
 use super::handshake::{self, Handshake};
-use super::signature::{self, SignatureError};
 use crate::http::{ApiError, AppState};
 use crate::queue::QueueMessage;
+use crate::signing::{self, SignatureError};
 
 /// Sender ids longer than this are replaced by the body hash (they are keys in the inbox).
 const MAX_EVENT_ID_LEN: usize = 200;
@@ -48,14 +48,14 @@ pub async fn receive(
     })?;
     let keys = &config.keys;
     let now = SystemTime::now();
-    let verified =
-        match signature::verify(config.kind, &headers, &body, keys, config.tolerance, now) {
-            Ok(verified) => verified,
-            Err(error) => match handshake::detect(config.kind, &body, !config.keys.is_empty()) {
-                Some(found) => return answer_handshake(&state, config, found).await,
-                None => return Err(signature_error(source, error)),
-            },
-        };
+    let verified = match signing::verify(config.kind, &headers, &body, keys, config.tolerance, now)
+    {
+        Ok(verified) => verified,
+        Err(error) => match handshake::detect(config.kind, &body, !config.keys.is_empty()) {
+            Some(found) => return answer_handshake(&state, config, found).await,
+            None => return Err(signature_error(source, error)),
+        },
+    };
     // Verified: its bytes no longer count against the budget of unauthenticated bodies.
     drop(reservation);
     let event_id = match verified.sender_event_id {

@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use super::signature::SourceKind;
+use crate::domain::SourceKind;
 
 const PING: &str = "Ping test";
 /// Longer is not a token Gusto sends (theirs are a few dozen characters).

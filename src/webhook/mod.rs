@@ -1,5 +1,3 @@
 pub mod budget;
 pub mod handler;
 pub mod handshake;
-pub mod normalize;
-pub mod signature;

@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use crate::event::NormalizeError;
+use crate::domain::event::NormalizeError;
 use crate::provision::error::TargetError;
 use crate::store::dead_letters::Reason;
 

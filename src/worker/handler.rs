@@ -251,10 +251,10 @@ fn keeps_retrying(ctx: &Context, message: &QueueMessage) -> bool {
 
 fn is_termination(ctx: &Context, message: &QueueMessage) -> bool {
     match ctx.processor.prepare(message).map(|p| p.normalized) {
-        Ok(crate::event::Normalized::Employee(event)) => {
-            event.kind == crate::event::EventKind::Terminated
+        Ok(crate::domain::event::Normalized::Employee(event)) => {
+            event.kind == crate::domain::event::EventKind::Terminated
         }
-        Ok(crate::event::Normalized::DirectoryDeleted { .. }) => true,
+        Ok(crate::domain::event::Normalized::DirectoryDeleted { .. }) => true,
         _ => false,
     }
 }
@@ -318,13 +318,10 @@ async fn dead_letter(
     tries: u32,
 ) {
     inject(ctx, "dead_letter", message);
-    let normalized = crate::webhook::normalize::normalize(
-        message.source_kind,
-        &message.body,
-        message.received_at,
-    );
+    let normalized =
+        crate::normalize::normalize(message.source_kind, &message.body, message.received_at);
     let employee = match &normalized {
-        Ok(crate::event::Normalized::Employee(event)) => Some(event),
+        Ok(crate::domain::event::Normalized::Employee(event)) => Some(event),
         _ => None,
     };
     let last_error = chain.first().map(String::as_str).unwrap_or("unknown error");
@@ -404,7 +401,7 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage
             // Read (never applied) only to show the security team whom it was about.
             claimed_event = claimed_employee_event(&claimed, &delivery.data);
             match &claimed_event {
-                Some(event) if event.kind == crate::event::EventKind::Terminated => {
+                Some(event) if event.kind == crate::domain::event::EventKind::Terminated => {
                     tracing::error!(event_id = %event_id, employee_id = %event.employee_id,
                         "a termination without a valid provisiond signature was refused: check \
                          rabbitmq.message_key on every process; a real leaver's webhook can be \
@@ -444,10 +441,10 @@ async fn unreadable(ctx: &Context, delivery: &Received, error: UnreadableMessage
 fn claimed_employee_event(
     claimed: &serde_json::Value,
     body: &[u8],
-) -> Option<crate::event::CanonicalEvent> {
+) -> Option<crate::domain::event::CanonicalEvent> {
     let kind = claimed["x-provisiond-source-kind"].as_str()?.parse().ok()?;
-    match crate::webhook::normalize::normalize(kind, body, Utc::now()) {
-        Ok(crate::event::Normalized::Employee(event)) => Some(event),
+    match crate::normalize::normalize(kind, body, Utc::now()) {
+        Ok(crate::domain::event::Normalized::Employee(event)) => Some(event),
         _ => None,
     }
 }

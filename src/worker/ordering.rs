@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::event::EventKind;
+use crate::domain::event::EventKind;
 use crate::store::employees::EmployeeState;
 
 /// Whether an employee event may change the employee's state.

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use super::acks::{Acks, Received};
 use super::handler::{drain_dead, handle_batch, Context};
 use super::watchdog::{self, Progress};
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::queue::{connect, ReconnectDelay, Topology};
 
 /// Unacked deliveries of the broker's dead-letter queue held at once.

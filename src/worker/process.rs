@@ -15,8 +15,11 @@ use super::ordering::{decide, Decision, Incoming};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::config::GuardConfig;
+use crate::domain::event::{CanonicalEvent, EventKind, Normalized};
+use crate::domain::SourceKind;
 use crate::enrich::Enricher;
-use crate::event::{CanonicalEvent, EventKind, Normalized};
+use crate::normalize::deel::{self, CONTRACT_PREFIX};
+use crate::normalize::{normalize, parse_time};
 use crate::provision::error::TargetError;
 use crate::provision::rules::{Decision as RulesDecision, Rules};
 use crate::provision::ExternalTarget;
@@ -25,9 +28,6 @@ use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule::{self, Scheduled};
 use crate::store::{actions, contracts, directories, holds};
-use crate::webhook::normalize::deel::{self, CONTRACT_PREFIX};
-use crate::webhook::normalize::{normalize, parse_time};
-use crate::webhook::signature::SourceKind;
 
 /// How much longer a lease lasts than the call it covers.
 const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -139,7 +139,7 @@ impl Processor {
     /// Directory only, system clock, date-only terminations at the end of the day (UTC).
     pub fn new(pool: PgPool, directory: String) -> Self {
         let policy = SchedulePolicy {
-            clock: crate::clock::system(),
+            clock: crate::domain::clock::system(),
             termination_time: TerminationTime::default(),
             time_zone: chrono_tz::UTC,
         };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SharedClock;
+use crate::domain::clock::SharedClock;
 use crate::queue::{Publisher, QueueMessage};
 use crate::store::schedule::{self, Due, Scheduled};
 

@@ -6,8 +6,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use provisiond::domain::SourceKind;
 use provisiond::queue::QueueMessage;
-use provisiond::webhook::signature::SourceKind;
 use provisiond::worker::handler::ProcessingHook;
 use provisiond::worker::process::{Prepared, KEPT_TERMINATED};
 use provisiond::worker::{Outcome, Processor};
@@ -377,8 +377,8 @@ async fn one_batch_with_rounds_stale_duplicate_and_ignored_events_matches_one_by
             let action = match (&kind.normalized, reason) {
                 (_, Some(KEPT_TERMINATED)) => "update",
                 (_, Some("rehire")) => "reactivate",
-                (provisiond::event::Normalized::Employee(event), _)
-                    if event.kind == provisiond::event::EventKind::Terminated =>
+                (provisiond::domain::event::Normalized::Employee(event), _)
+                    if event.kind == provisiond::domain::event::EventKind::Terminated =>
                 {
                     "deactivate"
                 }
@@ -611,7 +611,7 @@ async fn backlog_then_worker(posts: &[Post], gate: &Arc<Gate>) -> (TestApp, Test
     config.worker.batch_size = 32;
     assert!(posts.len() <= usize::from(config.rabbitmq.prefetch));
     let hook = gate.hook(posts[0].event_id.clone());
-    let clock = provisiond::clock::system();
+    let clock = provisiond::domain::clock::system();
     let iso = receiver.iso.clone();
     let worker = spawn_custom(config, iso, Role::Worker, clock, Some(hook)).await;
     wait_for("the whole backlog delivered to the worker", || async {

@@ -650,7 +650,7 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
     let employee = unique("nul");
     let message = provisiond::queue::QueueMessage {
         source: "hris".into(),
-        source_kind: provisiond::webhook::signature::SourceKind::StandardWebhooks,
+        source_kind: provisiond::domain::SourceKind::StandardWebhooks,
         event_id: "evil\u{0}id".into(),
         received_at: chrono::Utc::now(),
         published_at: None,

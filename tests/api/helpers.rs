@@ -154,14 +154,14 @@ pub async fn spawn_app(role: Role) -> TestApp {
 }
 
 pub async fn spawn_with(config: Config, iso: Isolation, role: Role) -> TestApp {
-    spawn_with_clock(config, iso, role, provisiond::clock::system()).await
+    spawn_with_clock(config, iso, role, provisiond::domain::clock::system()).await
 }
 
 pub async fn spawn_with_clock(
     config: Config,
     iso: Isolation,
     role: Role,
-    clock: provisiond::clock::SharedClock,
+    clock: provisiond::domain::clock::SharedClock,
 ) -> TestApp {
     spawn_custom(config, iso, role, clock, None).await
 }
@@ -170,7 +170,7 @@ pub async fn spawn_custom(
     config: Config,
     iso: Isolation,
     role: Role,
-    clock: provisiond::clock::SharedClock,
+    clock: provisiond::domain::clock::SharedClock,
     hook: Option<provisiond::worker::handler::ProcessingHook>,
 ) -> TestApp {
     let mut app = build_app(config, role, clock).await;
@@ -187,14 +187,14 @@ pub async fn spawn_with_fault(
     role: Role,
     fault: provisiond::worker::handler::FaultHook,
 ) -> TestApp {
-    let app = build_app(config, role, provisiond::clock::system()).await;
+    let app = build_app(config, role, provisiond::domain::clock::system()).await;
     run_app(app.with_fault_hook(fault), iso).await
 }
 
 async fn build_app(
     config: Config,
     role: Role,
-    clock: provisiond::clock::SharedClock,
+    clock: provisiond::domain::clock::SharedClock,
 ) -> Application {
     provisiond::telemetry::init_tracing();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -412,9 +412,9 @@ impl TestPublisher {
     pub async fn start(app: &TestApp) -> TestPublisher {
         let stop = tokio_util::sync::CancellationToken::new();
         let topology = provisiond::queue::Topology::new(&app.iso.prefix, 10);
-        let url = provisiond::config::Secret::new(&amqp_url());
+        let url = provisiond::domain::Secret::new(&amqp_url());
         let timeout = std::time::Duration::from_secs(3);
-        let key = provisiond::queue::MessageKey::new(&provisiond::config::Secret::new(MESSAGE_KEY));
+        let key = provisiond::queue::MessageKey::new(&provisiond::domain::Secret::new(MESSAGE_KEY));
         let (publisher, task) =
             provisiond::queue::Publisher::start(url, topology, timeout, key, stop.clone());
         let wait = std::time::Duration::from_secs(10);

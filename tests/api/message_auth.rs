@@ -5,10 +5,10 @@
 use chrono::Utc;
 use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
-use provisiond::config::Secret;
+use provisiond::domain::Secret;
+use provisiond::domain::SourceKind;
 use provisiond::queue::topology::WORK_KEY;
 use provisiond::queue::{MessageKey, QueueMessage, Topology};
-use provisiond::webhook::signature::SourceKind;
 use provisiond::Role;
 use serde_json::{json, Value};
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use provisiond::clock::{ManualClock, SharedClock};
+use provisiond::domain::clock::{ManualClock, SharedClock};
 use provisiond::Role;
 use serde_json::{json, Value};
 

@@ -65,7 +65,7 @@ async fn a_worker_that_dies_after_commit_but_before_ack_is_redelivered_and_appli
         .await
         .unwrap()
         .expect("the message is queued");
-    let key = provisiond::queue::MessageKey::new(&provisiond::config::Secret::new(MESSAGE_KEY));
+    let key = provisiond::queue::MessageKey::new(&provisiond::domain::Secret::new(MESSAGE_KEY));
     let (properties, data) = (&got.delivery.properties, &got.delivery.data);
     let message = QueueMessage::from_delivery(properties, data, &key).unwrap();
     let processor = Processor::new(receiver.pool.clone(), "directory".into());

@@ -338,7 +338,7 @@ async fn a_message_that_panics_the_handler_is_dead_lettered_and_the_pool_keeps_c
         config,
         iso,
         Role::All,
-        provisiond::clock::system(),
+        provisiond::domain::clock::system(),
         Some(hook),
     )
     .await;

@@ -9,7 +9,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use provisiond::webhook::signature::{self, SigningKey, SourceKind};
+use provisiond::domain::SourceKind;
+use provisiond::signing::{self, SigningKey};
 use provisiond::Role;
 use serde_json::{json, Value};
 
@@ -226,7 +227,7 @@ async fn spawn(api: &SenderApi) -> TestApp {
 /// Signed as the sender would (the signature is not what these tests are about).
 async fn post_signed(app: &TestApp, source: &str, kind: SourceKind, secret: &str, body: &[u8]) {
     let key = SigningKey::from_secret(kind, secret).unwrap();
-    let signed = signature::sign(kind, &key, body, SystemTime::now(), &unique("msg"));
+    let signed = signing::sign(kind, &key, body, SystemTime::now(), &unique("msg"));
     let headers: serde_json::Map<String, Value> = signed
         .into_iter()
         .map(|(name, value)| (name.to_owned(), Value::String(value)))

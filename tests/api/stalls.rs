@@ -236,7 +236,7 @@ async fn after_a_reconnect_the_redelivery_waits_for_the_orphaned_task_and_applie
     config.worker.concurrency = 1;
     let calls = Arc::default();
     let hook = Some(counting_hook(&calls));
-    let clock = provisiond::clock::system();
+    let clock = provisiond::domain::clock::system();
     let app = spawn_custom(config, iso, Role::All, clock, hook).await;
     let employee = unique("orphaned");
     let body = hris_body("created", &employee, "2026-03-02T09:15:00Z");

@@ -13,8 +13,8 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::*;
-use crate::event::{Attributes, EventKind, Normalized};
-use crate::webhook::normalize::normalize;
+use crate::domain::event::{Attributes, EventKind, Normalized};
+use crate::normalize::normalize;
 
 const KEY_BYTES: &[u8] = b"a signing key only these tests know";
 const EVENT_ID: &str = "msg_2vQk8Hq1";

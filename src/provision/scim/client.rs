@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYP
 use reqwest::{redirect, Method, StatusCode, Url};
 use serde_json::Value;
 
-use crate::config::Secret;
+use crate::domain::Secret;
 use crate::provision::error::TargetError;
 use crate::provision::response::{
     error_chain, excerpt, honours_retry_after, is_transient_status, retry_after,

@@ -6,7 +6,7 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::Deprovision;
-use crate::config::Secret;
+use crate::domain::Secret;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const KNOWN_KEYS: [&str; 4] = ["base_url", "token", "deprovision", "timeout"];

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::event::CanonicalEvent;
+use crate::domain::event::CanonicalEvent;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use super::client::percent_encode;
 use super::resource::{eq_filter, user_resource, ENTERPRISE_SCHEMA, USER_SCHEMA};
 use super::*;
-use crate::event::{Attributes, EventKind};
+use crate::domain::event::{Attributes, EventKind};
 
 const TOKEN: &str = "scim-test-token-7f3a9c";
 const SOURCE: &str = "hris";

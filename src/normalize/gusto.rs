@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{ignored, required_id, text, time};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 pub(super) fn normalize(
     payload: &Value,
@@ -54,8 +54,8 @@ fn event_kind(name: &str) -> Option<EventKind> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Gusto;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Gusto;
 
     fn body(event: &str) -> String {
         format!(

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::HeaderMap;
 
 use super::{at, headers, key};
-use crate::webhook::signature::*;
+use crate::signing::*;
 
 const MERGE_BODY: &[u8] = br#"{"hook":{"event":"Employee.added"},"data":{"id":"e1"}}"#;
 const MERGE_SIG: &str = "9Sxcv3nIFiRKguGaIblJYZh6oF2agitzqMwhcwMCq9Q=";

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{ignored, object, parse_time, required_id, text, time, Verb};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 pub(super) fn normalize(
     payload: &Value,
@@ -143,8 +143,8 @@ fn folded(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Bamboohr;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Bamboohr;
 
     #[test]
     fn bamboohr_event_based_created_maps_the_employee_id_and_timestamp() {

@@ -15,8 +15,8 @@ pub(crate) mod workos;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use super::signature::SourceKind;
-use crate::event::{Attributes, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, EventKind, NormalizeError, Normalized};
+use crate::domain::SourceKind;
 
 /// Maps a verified body from a source of `kind` to a canonical event.
 pub fn normalize(
@@ -239,7 +239,7 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod test_support {
     use super::*;
-    use crate::event::CanonicalEvent;
+    use crate::domain::event::CanonicalEvent;
 
     pub fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

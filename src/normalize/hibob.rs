@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{first_text, ignored, object, required_id, text, time};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 const PING: &str = "Ping test";
 
@@ -83,8 +83,8 @@ fn attributes(data: &Value) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, received, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Hibob;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Hibob;
 
     fn body(event: &str) -> String {
         format!(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{ignored, object, required_id, text, Verb};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 /// The resources whose events are about a person.
 const PEOPLE: [&str; 3] = ["individual", "employment", "directory"];
@@ -57,8 +57,8 @@ fn event_kind(name: &str) -> Option<EventKind> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{employee, ignored_name, received, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Finch;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Finch;
 
     fn body(event: &str) -> String {
         format!(

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{first_text, ignored, required_id, status_is, text, time};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 const ID_KEYS: [&str; 4] = ["worker_id", "hris_profile_id", "employee_id", "id"];
 /// The employee id of a contract event that names no worker: `contract:<contract id>`.
@@ -132,8 +132,8 @@ fn attributes(resource: &Value) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Deel;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Deel;
 
     fn body(event: &str, resource: &str) -> String {
         format!(

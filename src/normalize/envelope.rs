@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{ignored, object, required_id, status_is, text, time, Verb};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 pub(super) fn normalize(
     payload: &Value,
@@ -64,8 +64,8 @@ fn attributes(data: &Value) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::StandardWebhooks;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::StandardWebhooks;
 
     const HIRE: &str = r#"{"type":"employee.created","timestamp":"2026-03-02T09:15:00.250+01:00",
         "data":{"id":"emp_123","email":"grace@example.com","given_name":"Grace","family_name":"Hopper",

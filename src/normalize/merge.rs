@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{ignored, object, required_id, status_is, text, time, Verb};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 pub(super) fn normalize(
     payload: &Value,
@@ -92,8 +92,8 @@ pub(crate) fn attributes(data: &Value) -> Attributes {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, received, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Merge;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Merge;
 
     fn body(event: &str, data: &str) -> String {
         format!(

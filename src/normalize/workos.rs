@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{first_text, ignored, object, required_id, status_is, text, time, Verb};
-use crate::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
+use crate::domain::event::{Attributes, CanonicalEvent, EventKind, NormalizeError, Normalized};
 
 const SCIM_ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -84,8 +84,8 @@ fn listed_email(data: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, employee, ignored_name, received, run};
-    use crate::event::{EventKind, NormalizeError};
-    use crate::webhook::signature::SourceKind::Workos;
+    use crate::domain::event::{EventKind, NormalizeError};
+    use crate::domain::SourceKind::Workos;
 
     fn body(event: &str, data: &str) -> String {
         format!(
@@ -195,7 +195,7 @@ mod tests {
         let body = r#"{"id":"event_9","event":"dsync.deleted","created_at":"2026-03-31T06:12:45.000Z",
             "data":{"object":"directory","id":"directory_01","state":"deleting"}}"#;
         match run(Workos, body).unwrap() {
-            crate::event::Normalized::DirectoryDeleted {
+            crate::domain::event::Normalized::DirectoryDeleted {
                 directory_id,
                 occurred_at,
             } => {
