@@ -15,6 +15,7 @@ use reqwest::{redirect, Client, Response, Url};
 use serde_json::{json, Map, Value};
 
 use crate::config::{TargetConfig, TargetKind};
+use crate::domain::access::Access;
 use crate::domain::event::CanonicalEvent;
 use crate::domain::Secret;
 use crate::domain::SourceKind;
@@ -23,7 +24,6 @@ use crate::provision::response::{
     self, error_chain, honours_retry_after, is_transient_status, redacted_url, retry_after,
     EXCERPT_BYTES,
 };
-use crate::provision::rules::Decision;
 use crate::signing::{sign, SigningKey};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,7 +83,7 @@ impl HttpTarget {
         source: &str,
         event_id: &str,
         event: &CanonicalEvent,
-        decision: Option<&Decision>,
+        decision: Option<&Access>,
     ) -> Result<(), TargetError> {
         let mut envelope = envelope(source, event);
         if let Some(decision) = decision {

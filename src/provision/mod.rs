@@ -7,9 +7,9 @@ pub mod rules;
 pub mod scim;
 
 use crate::config::{TargetConfig, TargetKind};
+use crate::domain::access::Access;
 use crate::domain::event::CanonicalEvent;
 use error::TargetError;
-use rules::Decision;
 
 /// A target outside provisiond's database, called after the event's transaction commits.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl ExternalTarget {
         source: &str,
         event_id: &str,
         event: &CanonicalEvent,
-        decision: &Decision,
+        decision: &Access,
         managed_groups: &[String],
     ) -> Result<(), TargetError> {
         let active = event.kind.is_active();

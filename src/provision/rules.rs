@@ -6,30 +6,20 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::access::Access;
 use crate::domain::event::{Attributes, CanonicalEvent};
-
-/// What an employee gets: from the first matching rule, else the default.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Decision {
-    /// The rule's `name`, else `rules[i]`; `default` for the default; `None` when nothing
-    /// matched and there is no default.
-    pub rule: Option<String>,
-    pub role: Option<String>,
-    pub groups: Vec<String>,
-    pub entitlements: Map<String, Value>,
-}
 
 /// The compiled `[[rules]]` and `[default]`.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     rules: Vec<Rule>,
-    default: Option<Decision>,
+    default: Option<Access>,
 }
 
 #[derive(Debug, Clone)]
 struct Rule {
     conditions: Vec<Condition>,
-    decision: Decision,
+    decision: Access,
 }
 
 /// One `when` entry: every condition of a rule must hold.
@@ -155,7 +145,7 @@ impl Rules {
         self.rules.is_empty() && self.default.is_none()
     }
 
-    pub fn decide(&self, event: &CanonicalEvent) -> Decision {
+    pub fn decide(&self, event: &CanonicalEvent) -> Access {
         let attributes = &event.attributes;
         let matching = self
             .rules
@@ -223,7 +213,7 @@ fn compile_rule(key: &str, rule: &Value) -> Result<Rule, ConfigErr> {
 }
 
 /// `role`, `groups` and `entitlements` of a rule or of the default.
-fn outcome(key: &str, table: &Map<String, Value>) -> Result<Decision, ConfigErr> {
+fn outcome(key: &str, table: &Map<String, Value>) -> Result<Access, ConfigErr> {
     let role = match table.get("role") {
         None => None,
         Some(Value::String(role)) if role.trim().is_empty() => {
@@ -268,7 +258,7 @@ fn outcome(key: &str, table: &Map<String, Value>) -> Result<Decision, ConfigErr>
             return Err(err(format!("{key}.entitlements"), msg));
         }
     };
-    Ok(Decision {
+    Ok(Access {
         rule: None,
         role,
         groups,
@@ -539,7 +529,7 @@ mod tests {
         let rep = rules.decide(&in_department("SALES"));
         assert_eq!(
             rep,
-            Decision {
+            Access {
                 rule: Some("sales".into()),
                 role: Some("sales".into()),
                 groups: vec!["sales".into()],
@@ -585,11 +575,11 @@ mod tests {
         );
         assert_eq!(
             rules.decide(&in_department("Engineering")),
-            Decision::default()
+            Access::default()
         );
         let nothing = Rules::from_config(&[], None).unwrap();
         assert!(nothing.is_empty());
-        assert_eq!(nothing.decide(&in_department("Sales")), Decision::default());
+        assert_eq!(nothing.decide(&in_department("Sales")), Access::default());
     }
 
     #[test]

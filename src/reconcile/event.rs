@@ -6,11 +6,11 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{DiffKind, Difference, TRIGGER};
+use crate::domain::access::Access;
 use crate::domain::event::{Attributes, CanonicalEvent, EventKind};
 use crate::domain::SourceKind;
 use crate::enrich::Record;
 use crate::normalize::parse_time;
-use crate::provision::rules::Decision;
 use crate::queue::QueueMessage;
 use crate::store::reconcile::Here;
 
@@ -40,7 +40,7 @@ pub(super) fn canonical(id: &str, record: &Record, at: DateTime<Utc>) -> Canonic
 }
 
 /// Whether the directory account already has what the rules decide.
-pub(super) fn same_decision(decision: &Decision, here: &Here) -> bool {
+pub(super) fn same_decision(decision: &Access, here: &Here) -> bool {
     let mut want = decision.groups.clone();
     want.sort();
     let mut have = here.groups.clone().unwrap_or_default();

@@ -8,8 +8,8 @@ use sqlx::PgConnection;
 
 use super::rows;
 
+use crate::domain::access::Access;
 use crate::domain::event::Attributes;
-use crate::provision::rules::Decision;
 
 /// The ordering state of one employee, read under its row lock.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -160,7 +160,7 @@ impl<'a> Activation<'a> {
         source: &'a str,
         employee_id: &'a str,
         attributes: &'a Attributes,
-        decision: &'a Decision,
+        decision: &'a Access,
     ) -> Self {
         Activation {
             source,

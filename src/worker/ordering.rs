@@ -19,7 +19,7 @@ use crate::store::employees::EmployeeState;
 
 /// Whether an employee event may change the employee's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum Verdict {
     Apply {
         rehire: bool,
     },
@@ -45,43 +45,43 @@ pub struct Incoming {
     pub start: bool,
 }
 
-pub fn decide(state: Option<&EmployeeState>, event: Incoming) -> Decision {
+pub fn decide(state: Option<&EmployeeState>, event: Incoming) -> Verdict {
     if event.start {
         return start(state);
     }
     let Some(state) = state else {
-        return Decision::Apply { rehire: false };
+        return Verdict::Apply { rehire: false };
     };
     let Some(last) = state.last_occurred_at else {
-        return Decision::Apply { rehire: false };
+        return Verdict::Apply { rehire: false };
     };
     if event.kind == EventKind::Terminated {
         return termination(state, event.at);
     }
     if event.at < last {
-        return Decision::Stale("older than the last applied event");
+        return Verdict::Stale("older than the last applied event");
     }
     if state.is_terminated() {
         let terminated = state.terminated_occurred_at.unwrap_or(last);
         if !(event.says_active || event.prehire) {
-            return Decision::KeepInactive;
+            return Verdict::KeepInactive;
         }
         if event.at <= terminated {
-            return Decision::Stale("not newer than the termination");
+            return Verdict::Stale("not newer than the termination");
         }
-        return Decision::Apply {
+        return Verdict::Apply {
             rehire: event.says_active,
         };
     }
     if state.is_pending() {
         if !(event.status_active || event.prehire) {
-            return Decision::KeepInactive;
+            return Verdict::KeepInactive;
         }
-        return Decision::Apply {
+        return Verdict::Apply {
             rehire: event.status_active && returns(state),
         };
     }
-    Decision::Apply { rehire: false }
+    Verdict::Apply { rehire: false }
 }
 
 /// A pre-hire who was terminated before (and not active since): activating them is a
@@ -94,27 +94,27 @@ fn returns(state: &EmployeeState) -> bool {
 
 /// The scheduled activation of a pre-hire: only a pre-hire still pending starts. Someone
 /// terminated before the start (whatever the times say) stays out.
-fn start(state: Option<&EmployeeState>) -> Decision {
+fn start(state: Option<&EmployeeState>) -> Verdict {
     match state {
         Some(s) if s.last_occurred_at.is_none() => {
-            Decision::Stale("no pre-hire recorded for this start")
+            Verdict::Stale("no pre-hire recorded for this start")
         }
-        Some(s) if s.is_pending() => Decision::Apply { rehire: returns(s) },
-        Some(s) if s.is_terminated() => Decision::Stale("terminated before the start date"),
-        Some(_) => Decision::Stale("already active before the start date"),
-        None => Decision::Stale("no pre-hire recorded for this start"),
+        Some(s) if s.is_pending() => Verdict::Apply { rehire: returns(s) },
+        Some(s) if s.is_terminated() => Verdict::Stale("terminated before the start date"),
+        Some(_) => Verdict::Stale("already active before the start date"),
+        None => Verdict::Stale("no pre-hire recorded for this start"),
     }
 }
 
 /// A termination applies unless the employee was (re-)activated after it happened. A
 /// termination of someone already terminated applies again (it is idempotent), so it never
 /// shows up as stale.
-fn termination(state: &EmployeeState, at: DateTime<Utc>) -> Decision {
+fn termination(state: &EmployeeState, at: DateTime<Utc>) -> Verdict {
     let activated_later = state.activated_occurred_at.is_some_and(|a| a > at);
     if !state.is_terminated() && activated_later {
-        return Decision::Stale("older than the employee's (re-)activation");
+        return Verdict::Stale("older than the employee's (re-)activation");
     }
-    Decision::Apply { rehire: false }
+    Verdict::Apply { rehire: false }
 }
 
 #[cfg(test)]
@@ -155,37 +155,37 @@ mod tests {
     #[test]
     fn a_new_employee_is_applied() {
         let d = decide(None, created(10));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
     fn an_older_update_is_stale() {
         let s = state("active", 20);
         let d = decide(Some(&s), event(EventKind::Updated, 10, false));
-        assert!(matches!(d, Decision::Stale(_)));
+        assert!(matches!(d, Verdict::Stale(_)));
     }
 
     #[test]
     fn an_older_created_never_resurrects_a_terminated_employee() {
         let s = state("terminated", 20);
-        assert!(matches!(decide(Some(&s), created(19)), Decision::Stale(_)));
-        assert!(matches!(decide(Some(&s), created(20)), Decision::Stale(_)));
+        assert!(matches!(decide(Some(&s), created(19)), Verdict::Stale(_)));
+        assert!(matches!(decide(Some(&s), created(20)), Verdict::Stale(_)));
     }
 
     #[test]
     fn a_newer_active_event_after_termination_is_a_rehire() {
         let s = state("terminated", 20);
         let d = decide(Some(&s), created(21));
-        assert_eq!(d, Decision::Apply { rehire: true });
+        assert_eq!(d, Verdict::Apply { rehire: true });
         let d = decide(Some(&s), event(EventKind::Updated, 21, true));
-        assert_eq!(d, Decision::Apply { rehire: true });
+        assert_eq!(d, Verdict::Apply { rehire: true });
     }
 
     #[test]
     fn a_newer_update_without_status_keeps_a_leaver_terminated() {
         let s = state("terminated", 20);
         let d = decide(Some(&s), event(EventKind::Updated, 99, false));
-        assert_eq!(d, Decision::KeepInactive);
+        assert_eq!(d, Verdict::KeepInactive);
     }
 
     fn prehire(secs: i64) -> Incoming {
@@ -204,23 +204,23 @@ mod tests {
 
     #[test]
     fn a_pre_hire_applies_and_a_bare_update_keeps_it_pending() {
-        assert_eq!(decide(None, prehire(10)), Decision::Apply { rehire: false });
+        assert_eq!(decide(None, prehire(10)), Verdict::Apply { rehire: false });
         let s = state("pending", 10);
         let d = decide(Some(&s), event(EventKind::Updated, 20, false));
-        assert_eq!(d, Decision::KeepInactive);
+        assert_eq!(d, Verdict::KeepInactive);
         // A hire without a status is not enough before the start date.
         let d = decide(Some(&s), created(20));
-        assert_eq!(d, Decision::KeepInactive);
+        assert_eq!(d, Verdict::KeepInactive);
         let d = decide(Some(&s), event(EventKind::Updated, 20, true));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
     fn a_pre_hire_of_a_leaver_must_be_newer_than_the_termination() {
         let s = state("terminated", 20);
-        assert!(matches!(decide(Some(&s), prehire(20)), Decision::Stale(_)));
+        assert!(matches!(decide(Some(&s), prehire(20)), Verdict::Stale(_)));
         let d = decide(Some(&s), prehire(21));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
@@ -230,36 +230,36 @@ mod tests {
         s.terminated_occurred_at = Some(at(20));
         assert_eq!(
             decide(Some(&s), start_of(25)),
-            Decision::Apply { rehire: true }
+            Verdict::Apply { rehire: true }
         );
         let d = decide(Some(&s), event(EventKind::Updated, 40, true));
-        assert_eq!(d, Decision::Apply { rehire: true });
+        assert_eq!(d, Verdict::Apply { rehire: true });
     }
 
     #[test]
     fn the_start_activates_only_a_pending_pre_hire() {
         let pending = state("pending", 10);
         let d = decide(Some(&pending), start_of(5));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
         // Terminated before the start: stale whatever the times say.
         let terminated = state("terminated", 1);
         assert!(matches!(
             decide(Some(&terminated), start_of(99)),
-            Decision::Stale("terminated before the start date")
+            Verdict::Stale("terminated before the start date")
         ));
         let active = state("active", 10);
         assert!(matches!(
             decide(Some(&active), start_of(99)),
-            Decision::Stale(_)
+            Verdict::Stale(_)
         ));
-        assert!(matches!(decide(None, start_of(1)), Decision::Stale(_)));
+        assert!(matches!(decide(None, start_of(1)), Verdict::Stale(_)));
     }
 
     #[test]
     fn a_termination_at_the_same_time_as_the_last_event_applies() {
         let s = state("active", 20);
         let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
@@ -267,20 +267,20 @@ mod tests {
         let mut s = state("active", 30);
         s.activated_occurred_at = Some(at(10));
         let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
     fn a_termination_older_than_a_reactivation_is_stale() {
         let s = state("active", 30);
         let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
-        assert!(matches!(d, Decision::Stale(_)));
+        assert!(matches!(d, Verdict::Stale(_)));
     }
 
     #[test]
     fn an_older_termination_of_a_leaver_applies_again() {
         let s = state("terminated", 30);
         let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
-        assert_eq!(d, Decision::Apply { rehire: false });
+        assert_eq!(d, Verdict::Apply { rehire: false });
     }
 }

@@ -11,17 +11,18 @@ use sqlx::{PgConnection, PgPool};
 
 use super::failure::ProcessError;
 use super::guard;
-use super::ordering::{decide, Decision, Incoming};
+use super::ordering::{decide, Incoming, Verdict};
 use super::schedule::{SchedulePolicy, TerminationTime};
 use super::scheduler;
 use crate::config::GuardConfig;
+use crate::domain::access::Access;
 use crate::domain::event::{CanonicalEvent, EventKind, Normalized};
 use crate::domain::SourceKind;
 use crate::enrich::Enricher;
 use crate::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::normalize::{normalize, parse_time};
 use crate::provision::error::TargetError;
-use crate::provision::rules::{Decision as RulesDecision, Rules};
+use crate::provision::rules::Rules;
 use crate::provision::ExternalTarget;
 use crate::queue::{Publisher, QueueMessage};
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
@@ -717,12 +718,12 @@ impl Processor {
             holds::mark_released(conn, &msg.source, &msg.event_id).await?;
         }
         let decision = match self.start_cancelled(conn, msg, incoming.start).await? {
-            Some(reason) => Decision::Stale(reason),
+            Some(reason) => Verdict::Stale(reason),
             None => decide(state, incoming),
         };
         let rehire = match decision {
-            Decision::Apply { rehire } => rehire,
-            Decision::KeepInactive => {
+            Verdict::Apply { rehire } => rehire,
+            Verdict::KeepInactive => {
                 writes.attribute_updates.push((&msg.source, event));
                 let mut kept = kept_inactive(msg, event, state);
                 // A pre-hire's leave date still counts: it waits for its date.
@@ -743,7 +744,7 @@ impl Processor {
                 record.directory_action = Some(("update", account));
                 return Ok((Outcome::Applied, record));
             }
-            Decision::Stale(reason) => {
+            Verdict::Stale(reason) => {
                 record.outcome = Outcome::Stale.as_str();
                 record.reason = Some(reason);
                 return Ok((Outcome::Stale, record));
@@ -1085,7 +1086,7 @@ fn kept_inactive<'a>(
 /// The directory and employee writes of one round, sent as one statement each.
 #[derive(Default)]
 struct Writes<'a> {
-    activations: Vec<(&'a str, &'a CanonicalEvent, RulesDecision)>,
+    activations: Vec<(&'a str, &'a CanonicalEvent, Access)>,
     deactivations: Vec<Key<'a>>,
     /// Leavers (and pre-hires) whose attributes change while they stay inactive.
     attribute_updates: Vec<(&'a str, &'a CanonicalEvent)>,
@@ -1103,7 +1104,7 @@ impl Writes<'_> {
             .collect();
         employees::activate_accounts(conn, directory, &activations).await?;
         employees::deactivate_accounts(conn, directory, &self.deactivations).await?;
-        let none = RulesDecision::default();
+        let none = Access::default();
         let updates: Vec<Activation> = self
             .attribute_updates
             .iter()
