@@ -24,8 +24,10 @@ use tokio::time::Instant;
 use super::load::{ClosedLoop, LoadClient};
 use super::payload::Senders;
 use super::stats::{self, Latency};
+use crate::domain::message::QueueMessage;
 use crate::domain::Secret;
-use crate::queue::{MessageKey, QueueMessage};
+use crate::domain::Trigger;
+use crate::queue::MessageKey;
 
 /// A measured ceiling: completed operations per second in the window, and their latency.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +85,7 @@ pub async fn publish_confirm(
                     published_at: None,
                     attempt: 0,
                     first_failed_at: None,
-                    trigger: "webhook".to_owned(),
+                    trigger: Trigger::Webhook,
                     body: request.body,
                 };
                 let options = BasicPublishOptions {

@@ -9,8 +9,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
 use sha2::Sha256;
 
+use crate::domain::message::QueueMessage;
 use crate::domain::Secret;
-use crate::domain::SourceKind;
+use crate::domain::Trigger;
 
 const H_SOURCE: &str = "x-provisiond-source";
 const H_SOURCE_KIND: &str = "x-provisiond-source-kind";
@@ -111,24 +112,6 @@ impl fmt::Debug for MessageKey {
 /// How many facts a signature covers (see [`signed_facts`]).
 const FACTS: usize = 8;
 
-/// One accepted webhook on its way to the workers.
-#[derive(Debug, Clone)]
-pub struct QueueMessage {
-    pub source: String,
-    pub source_kind: SourceKind,
-    /// The sender's event id, else the SHA-256 of the body (hex).
-    pub event_id: String,
-    pub received_at: DateTime<Utc>,
-    pub published_at: Option<DateTime<Utc>>,
-    /// Attempts made before this delivery (0 on receipt and on replay).
-    pub attempt: u32,
-    /// When the first attempt failed; carried through the retry tiers.
-    pub first_failed_at: Option<DateTime<Utc>>,
-    /// `webhook` for receipts, `manual` for operator replays.
-    pub trigger: String,
-    pub body: bytes::Bytes,
-}
-
 /// A delivery whose headers do not describe a provisiond message.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed queue message: {0}")]
@@ -158,7 +141,7 @@ impl QueueMessage {
         put(&mut headers, H_SOURCE_KIND, self.source_kind.as_str());
         put(&mut headers, H_RECEIVED_AT, &received_at);
         put(&mut headers, H_PUBLISHED_AT, &published_at);
-        put(&mut headers, H_TRIGGER, &self.trigger);
+        put(&mut headers, H_TRIGGER, self.trigger.as_str());
         if let Some(at) = &first_failed_at {
             put(&mut headers, H_FIRST_FAILED_AT, at);
         }
@@ -169,7 +152,7 @@ impl QueueMessage {
             Some(self.source_kind.as_str().as_bytes()),
             Some(received_at.as_bytes()),
             Some(published_at.as_bytes()),
-            Some(self.trigger.as_bytes()),
+            Some(self.trigger.as_str().as_bytes()),
             first_failed_at.as_deref().map(str::as_bytes),
             Some(attempt.as_bytes()),
         ];
@@ -248,7 +231,10 @@ impl QueueMessage {
             published_at: text(H_PUBLISHED_AT).and_then(|t| parse_time(&t).ok()),
             attempt: get_u32(headers, H_ATTEMPT).unwrap_or(0),
             first_failed_at: text(H_FIRST_FAILED_AT).and_then(|t| parse_time(&t).ok()),
-            trigger: text(H_TRIGGER).unwrap_or_else(|| "webhook".to_owned()),
+            trigger: match text(H_TRIGGER) {
+                Some(name) => name.parse().map_err(MalformedMessage)?,
+                None => Trigger::Webhook,
+            },
             body: bytes::Bytes::copy_from_slice(body),
         })
     }
@@ -353,6 +339,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, MalformedMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SourceKind;
 
     fn key(text: &str) -> MessageKey {
         MessageKey::new(&Secret::new(text))
@@ -367,7 +354,7 @@ mod tests {
             published_at: None,
             attempt: 2,
             first_failed_at: Some(Utc::now()),
-            trigger: "webhook".into(),
+            trigger: crate::domain::Trigger::Webhook,
             body: bytes::Bytes::from_static(br#"{"type":"employee.created"}"#),
         }
     }

@@ -4,7 +4,7 @@ pub mod message;
 pub mod publisher;
 pub mod topology;
 
-pub use message::{MessageKey, QueueMessage, UnreadableMessage};
+pub use message::{MessageKey, UnreadableMessage};
 pub use publisher::{PublishError, Publisher};
 pub use topology::Topology;
 

@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::topology::WORK_KEY;
-use super::{connect, MessageKey, QueueMessage, ReconnectDelay, Topology};
+use super::{connect, MessageKey, ReconnectDelay, Topology};
+use crate::domain::message::QueueMessage;
 use crate::domain::Secret;
 
 /// Why a publish was not confirmed; every case means "answer 503, the sender retries".

@@ -5,13 +5,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{DiffKind, Difference, TRIGGER};
+use super::{DiffKind, Difference};
 use crate::domain::access::Access;
 use crate::domain::event::{Attributes, CanonicalEvent, EventKind};
+use crate::domain::message::QueueMessage;
 use crate::domain::SourceKind;
+use crate::domain::Trigger;
 use crate::enrich::Record;
 use crate::normalize::parse_time;
-use crate::queue::QueueMessage;
 use crate::store::reconcile::Here;
 
 /// The record's own modification time, where the sender gives one.
@@ -114,7 +115,7 @@ pub(super) fn message(
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: TRIGGER.to_owned(),
+        trigger: Trigger::Reconcile,
         body: body.to_string().into_bytes().into(),
     }
 }

@@ -32,9 +32,6 @@ use crate::provision::rules::Rules;
 use crate::queue::Publisher;
 use crate::store::reconcile::{self as store, Counts, Here};
 
-/// The trigger of the events a run publishes.
-pub const TRIGGER: &str = "reconcile";
-
 /// A list longer than this many pages is taken as a sender that never ends it.
 const MAX_PAGES: u32 = 200_000;
 

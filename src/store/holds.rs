@@ -8,7 +8,8 @@ use sqlx::{PgConnection, PgPool};
 
 use super::audit_log::{self, Entry};
 use super::Actor;
-use crate::queue::QueueMessage;
+use crate::domain::message::QueueMessage;
+use crate::domain::Trigger;
 
 /// `category` of the guard's holds and the operators' releases and rejections.
 pub const GUARD: &str = "guard";
@@ -29,7 +30,7 @@ pub async fn hold(
     .bind(employee_id)
     .bind(&msg.event_id)
     .bind(msg.source_kind.as_str())
-    .bind(&msg.trigger)
+    .bind(msg.trigger.as_str())
     .bind(msg.body.as_ref())
     .bind(msg.received_at)
     .bind(reason)
@@ -274,7 +275,7 @@ pub async fn decide_many(
                 published_at: None,
                 attempt: 0,
                 first_failed_at: None,
-                trigger: "released".to_owned(),
+                trigger: Trigger::Released,
                 body: row.body.clone().into(),
             };
             publisher

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::queue::QueueMessage;
+use crate::domain::message::QueueMessage;
 
 /// Which scheduled change: each has its own table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 
 use super::budget::{self, Reservation};
 use super::handshake::{self, Handshake};
+use crate::domain::message::QueueMessage;
+use crate::domain::Trigger;
 use crate::http::{ApiError, AppState};
-use crate::queue::QueueMessage;
 use crate::signing::{self, SignatureError};
 
 /// Sender ids longer than this are replaced by the body hash (they are keys in the inbox).
@@ -78,7 +79,7 @@ pub async fn receive(
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: "webhook".to_owned(),
+        trigger: Trigger::Webhook,
         body,
     };
     publish(&state, &message).await?;

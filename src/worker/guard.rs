@@ -11,9 +11,6 @@ use sqlx::PgConnection;
 use crate::config::GuardConfig;
 use crate::store::holds;
 
-/// The trigger of a held termination an operator released: the guard lets it through.
-pub const RELEASED_TRIGGER: &str = "released";
-
 /// Terminations let through by earlier items of the same batch, per source (not yet in
 /// `events` when the next item is weighed).
 pub type Tally = HashMap<String, i64>;

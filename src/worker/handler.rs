@@ -12,8 +12,9 @@ use sqlx::PgPool;
 use super::acks::Received;
 use super::failure::ProcessError;
 use super::process::{Outcome, Processor};
+use crate::domain::message::QueueMessage;
 use crate::queue::message::{claimed_headers, first_death_reason, retry_trips};
-use crate::queue::{MessageKey, Publisher, QueueMessage, Topology, UnreadableMessage};
+use crate::queue::{MessageKey, Publisher, Topology, UnreadableMessage};
 use crate::store::dead_letters::{self, NewDeadLetter, Reason};
 
 /// Called with each message before it is processed: fault injection for tests (a hook

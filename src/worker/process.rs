@@ -17,14 +17,16 @@ use super::scheduler;
 use crate::config::GuardConfig;
 use crate::domain::access::Access;
 use crate::domain::event::{CanonicalEvent, EventKind, Normalized};
+use crate::domain::message::QueueMessage;
 use crate::domain::SourceKind;
+use crate::domain::Trigger;
 use crate::enrich::Enricher;
 use crate::normalize::deel::{self, CONTRACT_PREFIX};
 use crate::normalize::{normalize, parse_time};
 use crate::provision::error::TargetError;
 use crate::provision::rules::Rules;
 use crate::provision::ExternalTarget;
-use crate::queue::{Publisher, QueueMessage};
+use crate::queue::Publisher;
 use crate::store::employees::{self, Activation, EmployeeState, Key, Save};
 use crate::store::events::{self, EventKey, EventRecord};
 use crate::store::schedule::{self, Scheduled};
@@ -93,8 +95,6 @@ pub const DEFAULT_CLOCK_TOLERANCE: std::time::Duration = std::time::Duration::fr
 pub const DIRECTORY_DELETED: &str = "directory deleted: each of its active users is terminated";
 /// The event reason of a user event for a directory deleted earlier: a termination.
 pub const IN_DELETED_DIRECTORY: &str = "the user's directory was deleted at the sender: terminated";
-/// The trigger of the terminations a deleted directory fans out to.
-pub const DIRECTORY_DELETED_TRIGGER: &str = "directory_deleted";
 
 /// The event reason of a thin event (ids only) of a source without `api`.
 pub const NO_API_TO_ENRICH: &str = "no_api_to_enrich";
@@ -239,7 +239,7 @@ impl Processor {
             let came_while_queued = event.effective_at.is_some_and(|date| {
                 date > msg.received_at && self.policy.future_due(date).is_none()
             });
-            if came_while_queued && msg.trigger != scheduler::TRIGGER {
+            if came_while_queued && msg.trigger != Trigger::Scheduled {
                 event.kind = EventKind::Terminated;
             }
         }
@@ -329,7 +329,7 @@ impl Processor {
                 published_at: None,
                 attempt: 0,
                 first_failed_at: None,
-                trigger: DIRECTORY_DELETED_TRIGGER.to_owned(),
+                trigger: Trigger::DirectoryDeleted,
                 body: body.to_string().into_bytes().into(),
             };
             let published = publisher.publish(&message).await;
@@ -344,7 +344,7 @@ impl Processor {
     async fn record_deprovision_latency(&self, msg: &QueueMessage) {
         // With the directory as the only target, revocation committed just now: no need to
         // read the timeline back (that query costs more than the termination itself).
-        if self.targets.is_empty() && msg.trigger != scheduler::TRIGGER {
+        if self.targets.is_empty() && msg.trigger != Trigger::Scheduled {
             crate::audit::metrics::termination_completed(msg.received_at, chrono::Utc::now());
             return;
         }
@@ -467,7 +467,7 @@ impl Processor {
         let mut sources: Vec<&str> = items
             .iter()
             .enumerate()
-            .filter(|(i, item)| claimed[*i] && item.msg.trigger != guard::RELEASED_TRIGGER)
+            .filter(|(i, item)| claimed[*i] && item.msg.trigger != Trigger::Released)
             .filter(|(i, item)| terminates(*i, item))
             .map(|(_, item)| item.msg.source.as_str())
             .collect();
@@ -701,7 +701,7 @@ impl Processor {
         let reached = start == Start::Reached;
         // A reconcile run's hire dated only by when the run saw the list cannot prove a
         // rehire, nor start a pre-hire: it never activates someone without access.
-        let untimed = msg.trigger == crate::reconcile::TRIGGER
+        let untimed = msg.trigger == Trigger::Reconcile
             && event.attributes.data.get("record_timed") != Some(&serde_json::Value::Bool(true))
             && state.is_some_and(|s| s.is_terminated() || s.is_pending());
         let incoming = Incoming {
@@ -710,9 +710,9 @@ impl Processor {
             says_active: ((event.says_active() && !waits) || reached) && !untimed,
             status_active: (event.status_says_active() || reached) && !untimed,
             prehire: waits,
-            start: msg.trigger == scheduler::START_TRIGGER,
+            start: msg.trigger == Trigger::StartDate,
         };
-        if msg.trigger == guard::RELEASED_TRIGGER {
+        if msg.trigger == Trigger::Released {
             // Released by an operator: the hold says so even if the release's own
             // transaction did not commit after publishing.
             holds::mark_released(conn, &msg.source, &msg.event_id).await?;
@@ -750,8 +750,8 @@ impl Processor {
                 return Ok((Outcome::Stale, record));
             }
         };
-        let due = match msg.trigger.as_str() {
-            scheduler::TRIGGER => None,
+        let due = match msg.trigger {
+            Trigger::Scheduled => None,
             _ => event.effective_at.and_then(|at| self.policy.future_due(at)),
         };
         // A termination that takes access away now weighs against the mass-change guard.
@@ -759,7 +759,7 @@ impl Processor {
             && due.is_none()
             && state.is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated());
         if let (true, Some(guard)) = (revokes, &self.guard) {
-            if msg.trigger != guard::RELEASED_TRIGGER {
+            if msg.trigger != Trigger::Released {
                 if let Some(reason) = guard::check(guard, conn, &msg.source, tally).await? {
                     holds::hold(conn, msg, id, &reason).await?;
                     metrics::counter!("provisiond_terminations_held_total",
@@ -877,7 +877,7 @@ impl Processor {
         event: &CanonicalEvent,
         state: Option<&EmployeeState>,
     ) -> Start {
-        if msg.trigger == scheduler::START_TRIGGER || !event.says_prehire() {
+        if msg.trigger == Trigger::StartDate || !event.says_prehire() {
             return Start::NotPrehire;
         }
         let Some(day) = event.attributes.start_date.as_deref().and_then(start_day) else {
@@ -1002,10 +1002,10 @@ impl<'a> Prepared<'a> {
         let mut normalized = normalize(msg.source_kind, &msg.body, msg.received_at)?;
         let mut clock_skew = false;
         if let Normalized::Employee(event) = &mut normalized {
-            if msg.trigger == scheduler::TRIGGER {
+            if msg.trigger == Trigger::Scheduled {
                 // A scheduled termination that has become due.
                 event.kind = EventKind::Terminated;
-            } else if msg.trigger == scheduler::START_TRIGGER && event.kind == EventKind::Updated {
+            } else if msg.trigger == Trigger::StartDate && event.kind == EventKind::Updated {
                 // A pre-hire's start date has come: its hire.
                 event.kind = EventKind::Created;
             }
@@ -1047,7 +1047,7 @@ impl<'a> Prepared<'a> {
             sender_event,
             outcome: outcome.as_str(),
             reason: None,
-            trigger: &msg.trigger,
+            trigger: msg.trigger.as_str(),
             attempt: i32::try_from(msg.attempt + 1).unwrap_or(i32::MAX),
             occurred_at: employee.map(|e| e.occurred_at),
             effective_at: employee.and_then(|e| e.effective_at),

@@ -10,7 +10,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::clock::SharedClock;
-use crate::queue::{Publisher, QueueMessage};
+use crate::domain::message::QueueMessage;
+use crate::domain::Trigger;
+use crate::queue::Publisher;
 use crate::store::schedule::{self, Due, Scheduled};
 
 /// Event id of the termination a scheduled row turns into when due.
@@ -18,15 +20,10 @@ pub fn effective_event_id(event_id: &str) -> String {
     format!("{event_id}:effective")
 }
 
-pub const TRIGGER: &str = "scheduled";
-
 /// Event id of the activation a pre-hire's scheduled row turns into at its start date.
 pub fn start_event_id(event_id: &str) -> String {
     format!("{event_id}:start")
 }
-
-/// The trigger of a pre-hire's activation at its start date.
-pub const START_TRIGGER: &str = "start_date";
 
 /// The pre-hire event a start message (`<event id>:start`) comes from.
 pub fn start_of_event(event_id: &str) -> &str {
@@ -96,8 +93,8 @@ pub async fn tick(
 
 fn message(which: Scheduled, row: &Due) -> anyhow::Result<QueueMessage> {
     let (event_id, trigger) = match which {
-        Scheduled::Termination => (effective_event_id(&row.event_id), TRIGGER),
-        Scheduled::Activation => (start_event_id(&row.event_id), START_TRIGGER),
+        Scheduled::Termination => (effective_event_id(&row.event_id), Trigger::Scheduled),
+        Scheduled::Activation => (start_event_id(&row.event_id), Trigger::StartDate),
     };
     Ok(QueueMessage {
         source: row.source.clone(),
@@ -107,7 +104,7 @@ fn message(which: Scheduled, row: &Due) -> anyhow::Result<QueueMessage> {
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: trigger.to_owned(),
+        trigger,
         body: bytes::Bytes::from(row.body.clone()),
     })
 }

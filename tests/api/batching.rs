@@ -6,8 +6,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use provisiond::domain::message::QueueMessage;
 use provisiond::domain::SourceKind;
-use provisiond::queue::QueueMessage;
 use provisiond::worker::handler::ProcessingHook;
 use provisiond::worker::process::{Prepared, KEPT_TERMINATED};
 use provisiond::worker::{Outcome, Processor};
@@ -35,7 +35,7 @@ fn message(event_id: &str, body: Vec<u8>) -> QueueMessage {
         published_at: Some(at("2026-03-20T12:00:00.234567Z")),
         attempt: 0,
         first_failed_at: None,
-        trigger: "webhook".into(),
+        trigger: provisiond::domain::Trigger::Webhook,
         body: body.into(),
     }
 }

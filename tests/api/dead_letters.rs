@@ -648,7 +648,7 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
     // Published straight to the broker (not by a receiver): an event id with a NUL, which
     // no text column can hold.
     let employee = unique("nul");
-    let message = provisiond::queue::QueueMessage {
+    let message = provisiond::domain::message::QueueMessage {
         source: "hris".into(),
         source_kind: provisiond::domain::SourceKind::StandardWebhooks,
         event_id: "evil\u{0}id".into(),
@@ -656,7 +656,7 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: "webhook".into(),
+        trigger: provisiond::domain::Trigger::Webhook,
         body: hris_body("created", &employee, "2026-03-02T09:00:00Z").into(),
     };
     let publisher = TestPublisher::start(&app).await;

@@ -5,10 +5,11 @@
 use chrono::Utc;
 use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
+use provisiond::domain::message::QueueMessage;
 use provisiond::domain::Secret;
 use provisiond::domain::SourceKind;
 use provisiond::queue::topology::WORK_KEY;
-use provisiond::queue::{MessageKey, QueueMessage, Topology};
+use provisiond::queue::{MessageKey, Topology};
 use provisiond::Role;
 use serde_json::{json, Value};
 
@@ -25,7 +26,7 @@ fn hire(employee: &str, key: &str) -> (QueueMessage, BasicProperties) {
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: "webhook".into(),
+        trigger: provisiond::domain::Trigger::Webhook,
         body: body.into(),
     };
     let properties = message.properties(Utc::now(), &MessageKey::new(&Secret::new(key)));

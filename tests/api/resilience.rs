@@ -1,7 +1,7 @@
 //! Broker outages, crashed workers, graceful shutdown: nothing accepted is lost.
 
 use lapin::options::BasicGetOptions;
-use provisiond::queue::QueueMessage;
+use provisiond::domain::message::QueueMessage;
 use provisiond::worker::{Outcome, Processor};
 use provisiond::Role;
 use serde_json::Value;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
-use provisiond::queue::QueueMessage;
+use provisiond::domain::message::QueueMessage;
 use provisiond::worker::handler::{FaultHook, ProcessingHook};
 use provisiond::Role;
 use serde_json::Value;

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use super::Reason;
-use crate::queue::{PublishError, Publisher, QueueMessage};
+use crate::domain::message::QueueMessage;
+use crate::domain::Trigger;
+use crate::queue::{PublishError, Publisher};
 use crate::store::{audit_log, jobs, Actor};
 
 /// Rows `list` returns when the caller sets no limit of its own.
@@ -19,9 +21,6 @@ pub const DEFAULT_LIMIT: i64 = 100;
 
 /// The largest `limit` a caller may ask for.
 pub const MAX_LIMIT: i64 = 10_000;
-
-/// The trigger carried by an operator's replay (a receipt carries `webhook`).
-pub const REPLAY_TRIGGER: &str = "manual";
 
 /// Where a dead letter stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -393,9 +392,6 @@ struct ReplayRow {
     scheduled: Option<bool>,
 }
 
-/// The trigger of a due scheduled termination (the worker's scheduler sets it).
-const SCHEDULED_TRIGGER: &str = "scheduled";
-
 /// One id, in one transaction: lock the row, mark it replayed and record the action, then
 /// publish and await the confirm, then commit. A worker that dead-letters the replayed
 /// event again waits on the row lock, so its `dead` always lands after our `replayed`.
@@ -447,9 +443,9 @@ async fn replay_one(
     // with a date): replayed as `manual` it would be read as that update. It keeps the
     // scheduler's trigger, which makes it the termination it is.
     let trigger = if row.scheduled.unwrap_or(false) {
-        SCHEDULED_TRIGGER
+        Trigger::Scheduled
     } else {
-        REPLAY_TRIGGER
+        Trigger::Manual
     };
     let detail = actor.annotate(json!({
         "previous_status": row.status,
@@ -477,7 +473,7 @@ async fn replay_one(
         published_at: None,
         attempt: 0,
         first_failed_at: None,
-        trigger: trigger.to_owned(),
+        trigger,
         body: bytes::Bytes::from(row.body),
     };
     if let Err(source) = publisher.publish(&message).await {
