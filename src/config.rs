@@ -16,7 +16,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::domain::{Secret, SourceKind};
 use crate::provision::rules::Rules;
 use crate::signing::SigningKey;
-use crate::worker::schedule::TerminationTime;
 
 /// Shortest `rabbitmq.message_key` accepted.
 const MIN_MESSAGE_KEY_LEN: usize = 32;
@@ -269,12 +268,27 @@ impl Default for GuardConfig {
     }
 }
 
+/// When a termination dated without a time of day takes effect (`audit.termination_time`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminationTime {
+    /// Access lasts through the termination date (the common HR meaning of "last day").
+    #[default]
+    EndOfDay,
+    StartOfDay,
+    /// The date or timestamp exactly as sent (a date means midnight UTC).
+    Exact,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,
     pub kind: SourceKind,
     pub secrets: Vec<Secret>,
+    /// `secrets` decoded as the sender's scheme says, once, when the config is read.
+    #[serde(skip)]
+    keys: Vec<SigningKey>,
     #[serde(default, with = "humantime_serde")]
     pub tolerance: Option<Duration>,
     /// The sender's API, to fetch the full record of thin events.
@@ -307,16 +321,53 @@ pub struct ApiConfig {
     pub timeout: Option<Duration>,
 }
 
+impl ApiConfig {
+    /// What each sender's API needs besides `base_url` and `token`.
+    pub fn check(&self, kind: SourceKind) -> Result<(), String> {
+        match kind {
+            SourceKind::Hibob if self.user.is_none() => {
+                Err("`user` (the service user id) is required for HiBob".into())
+            }
+            SourceKind::Merge if self.account_token.is_none() => {
+                Err("`account_token` (the linked account's token) is required for Merge".into())
+            }
+            SourceKind::Bamboohr if self.company.is_none() => Err(
+                "`company` is required for BambooHR (the `{company}.bamboohr.com` domain)".into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl SourceConfig {
+    /// Whether provisiond can reconcile this source: it reads the sender's employee list.
+    pub fn check_reconcile(&self) -> Result<(), String> {
+        let Some(api) = &self.api else {
+            return Err("needs the source's `api` (the sender's employee list)".into());
+        };
+        match self.kind {
+            SourceKind::Finch | SourceKind::StandardWebhooks => Err(format!(
+                "`{}` has no employee list provisiond reads",
+                self.kind
+            )),
+            SourceKind::Workos if api.directory.is_none() => {
+                Err("WorkOS needs `api.directory` (the directory whose users are listed)".into())
+            }
+            SourceKind::Gusto if api.company.is_none() => {
+                Err("Gusto needs `api.company` (the company UUID)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The timestamp window: the configured one, else the scheme's default.
     pub fn effective_tolerance(&self) -> Option<Duration> {
         self.tolerance.or(self.kind.default_tolerance())
     }
 
-    pub fn signing_keys(&self) -> Result<Vec<SigningKey>, String> {
-        let keys = self.secrets.iter();
-        keys.map(|s| SigningKey::from_secret(self.kind, s.expose()))
-            .collect()
+    /// The decoded `secrets` (empty until the config is read through [`Config`]).
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
     }
 }
 
@@ -386,12 +437,26 @@ impl Config {
         Self::from_figment(Figment::from(Toml::string(text)))
     }
 
-    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment
+    /// Read, validate and decode a configuration: the one way every command gets one.
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Parse(Box::new(e)))?;
         config.validate()?;
+        config.decode_keys()?;
         Ok(config)
+    }
+
+    /// Decode every source's secrets into its signing keys; an error names the secret.
+    fn decode_keys(&mut self) -> Result<(), ConfigError> {
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            let decoded = source.secrets.iter().enumerate().map(|(j, secret)| {
+                SigningKey::from_secret(source.kind, secret.expose())
+                    .map_err(|e| invalid(format!("sources[{i}].secrets[{j}]"), e))
+            });
+            source.keys = decoded.collect::<Result<_, _>>()?;
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -485,7 +550,7 @@ impl Config {
                 let message = "must be 1 to 64 letters, digits or `. _ @ -`";
                 return Err(invalid(key("name"), message));
             }
-            if name.eq_ignore_ascii_case(crate::store::dead_letters::SYSTEM_ACTOR) {
+            if name.eq_ignore_ascii_case(crate::domain::SYSTEM_ACTOR) {
                 let message = "`provisiond` is the actor of what provisiond does itself";
                 return Err(invalid(key("name"), message));
             }
@@ -639,20 +704,15 @@ impl Config {
                 if !matches!(url.scheme(), "http" | "https") {
                     return Err(invalid(key("api.base_url"), "must be http or https"));
                 }
-                crate::enrich::Enricher::new(source.kind, api)
-                    .map_err(|e| invalid(key("api"), e))?;
+                api.check(source.kind).map_err(|e| invalid(key("api"), e))?;
             }
             if let Some(every) = source.reconcile_every {
                 if every < Duration::from_secs(60) {
                     return Err(invalid(key("reconcile_every"), "must be at least 1m"));
                 }
-                let api = source.api.as_ref();
-                crate::reconcile::check_source(source.kind, api)
+                source
+                    .check_reconcile()
                     .map_err(|e| invalid(key("reconcile_every"), e))?;
-            }
-            for (j, secret) in source.secrets.iter().enumerate() {
-                SigningKey::from_secret(source.kind, secret.expose())
-                    .map_err(|e| invalid(key(&format!("secrets[{j}]")), e))?;
             }
         }
         Ok(())

@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod provision;
 pub mod queue;
 pub mod reconcile;
+pub mod services;
 pub mod signing;
 pub mod startup;
 pub mod store;

@@ -9,10 +9,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::domain::clock::SharedClock;
 use crate::http::serve::{serve, ConnectionLimits};
-use crate::http::{self, AppState, Source};
+use crate::http::{self, AppState};
 use crate::provision::ExternalTarget;
 use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store;
@@ -215,7 +215,7 @@ impl Application {
             None
         };
         let state = AppState {
-            sources: Arc::new(sources(config)?),
+            sources: Arc::new(sources(config)),
             receives: self.role.receives(),
             publisher: Some(publisher),
             workers,
@@ -313,12 +313,7 @@ fn processor(
         .with_guard(config.guard.clone()))
 }
 
-fn sources(config: &Config) -> anyhow::Result<HashMap<String, Source>> {
-    let mut map = HashMap::new();
-    for source in &config.sources {
-        let runtime = Source::from_config(source)
-            .map_err(|e| anyhow::anyhow!("sources `{}`: {e}", source.name))?;
-        map.insert(source.name.clone(), runtime);
-    }
-    Ok(map)
+fn sources(config: &Config) -> HashMap<String, SourceConfig> {
+    let named = config.sources.iter().map(|s| (s.name.clone(), s.clone()));
+    named.collect()
 }

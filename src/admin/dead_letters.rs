@@ -13,7 +13,8 @@ use super::auth::{actor, Caller};
 use crate::config::AdminRole;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
-use crate::store::dead_letters::ops::{self, Detail, Filter, OpsError, Summary};
+use crate::services::dead_letters::{self as ops, Detail, Filter, OpsError, Summary};
+use crate::services::since::parse_since;
 use crate::store::jobs;
 
 /// `?source=&reason=&status=&since=&limit=`; empty values mean "any".
@@ -200,7 +201,7 @@ fn filter(
     since: Option<String>,
 ) -> Result<Filter, ApiError> {
     let reason = given(reason).map(|r| ops::parse_reason(&r));
-    let since = given(since).map(|s| ops::parse_since(&s, Utc::now()));
+    let since = given(since).map(|s| parse_since(&s, Utc::now()));
     Ok(Filter {
         source: given(source),
         reason: reason.transpose().map_err(ApiError::BadRequest)?,

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use super::auth::{actor, Caller};
 use super::dead_letters::{json_body, publisher};
 use crate::http::{ApiError, AppState};
-use crate::store::holds::{self, Decision, HeldView};
+use crate::services::holds::{decide_many, Decision};
+use crate::store::holds::{self, HeldView};
 
 /// `?status=held|released|rejected|all&source=`; open holds by default.
 #[derive(Debug, Default, Deserialize)]
@@ -88,7 +89,7 @@ async fn decide(
         Decision::Reject => None,
     };
     let actor = actor(&caller, &headers);
-    let decided = holds::decide_many(&state.pool, publisher, &ids, decision, &actor, reason)
+    let decided = decide_many(&state.pool, publisher, &ids, decision, &actor, reason)
         .await
         .map_err(|error| {
             tracing::warn!(error = %format!("{error:#}"), "hold decision failed; answering 503");

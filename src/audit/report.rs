@@ -29,7 +29,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::not_revoked::{self, NotRevoked, Reactivation, Reason};
 use super::percentile::{seconds, Percentiles};
-use crate::store::dead_letters::ops::parse_since;
+use crate::services::since::parse_since;
 
 /// A non-empty, trimmed value.
 fn given(value: Option<&str>) -> Option<&str> {

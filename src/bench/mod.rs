@@ -104,11 +104,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, ConfigSource)
     }
     let figment =
         Figment::from(Toml::string(EXAMPLE_CONFIG)).merge(Env::prefixed(ENV_PREFIX).split("__"));
-    let config: Config = figment
-        .extract()
-        .map_err(|e| crate::config::ConfigError::Parse(Box::new(e)))?;
-    config.validate()?;
-    Ok((config, ConfigSource::Example))
+    Ok((Config::from_figment(figment)?, ConfigSource::Example))
 }
 
 fn progress(step: &str) {

@@ -295,12 +295,12 @@ mod tests {
             for (name, value) in &request.headers {
                 headers.insert(*name, value.parse().unwrap());
             }
-            let keys = source.signing_keys().unwrap();
+            let keys = source.keys();
             let verified = signing::verify(
                 source.kind,
                 &headers,
                 &request.body,
-                &keys,
+                keys,
                 source.effective_tolerance(),
                 SystemTime::now(),
             );

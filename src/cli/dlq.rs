@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::employee::Format;
 use crate::config::Config;
 use crate::queue::{MessageKey, Publisher, Topology};
-use crate::store::dead_letters::ops::{self, Detail, Filter, Status, Summary};
+use crate::services::dead_letters::{self as ops, Detail, Filter, Status, Summary};
+use crate::services::since::parse_since;
 use crate::store::dead_letters::Reason;
 use crate::store::{jobs, Actor};
 
@@ -242,7 +243,7 @@ fn status_arg(text: &str) -> Result<Status, String> {
 }
 
 fn since_arg(text: &str) -> Result<DateTime<Utc>, String> {
-    ops::parse_since(text, Utc::now())
+    parse_since(text, Utc::now())
 }
 
 /// At most `width` characters, with `…` when cut.

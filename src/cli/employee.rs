@@ -2,8 +2,8 @@
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::admin::employees;
 use crate::config::Config;
+use crate::services::employees;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::queue::{MessageKey, Publisher, Topology};
-use crate::store::holds::{self, Decision};
+use crate::services::holds::{decide_many, Decision};
+use crate::store::holds;
 use crate::store::Actor;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -126,14 +127,14 @@ pub async fn run(config: Config, command: HoldCommand) -> anyhow::Result<()> {
                 .wait_connected(CONNECT_TIMEOUT)
                 .await
                 .context("cannot reach the broker")?;
-            holds::decide_many(&pool, Some(&publisher), &ids, decision, &actor, reason).await
+            decide_many(&pool, Some(&publisher), &ids, decision, &actor, reason).await
         }
         .await;
         token.cancel();
         let _ = task.await;
         decided?
     } else {
-        holds::decide_many(&pool, None, &ids, decision, &actor, reason).await?
+        decide_many(&pool, None, &ids, decision, &actor, reason).await?
     };
     let list: Vec<String> = decided.iter().map(i64::to_string).collect();
     println!("{} {}: {}", decision.as_str(), list.len(), list.join(", "));

@@ -12,3 +12,6 @@ pub mod trigger;
 pub use secret::Secret;
 pub use source::SourceKind;
 pub use trigger::Trigger;
+
+/// The actor recorded for what provisiond does on its own (a dead letter, an event).
+pub const SYSTEM_ACTOR: &str = "provisiond";

@@ -112,19 +112,6 @@ impl Enricher {
         ) {
             return Ok(None);
         }
-        if kind == SourceKind::Hibob && api.user.is_none() {
-            return Err("`user` (the service user id) is required for HiBob".into());
-        }
-        if kind == SourceKind::Merge && api.account_token.is_none() {
-            return Err(
-                "`account_token` (the linked account's token) is required for Merge".into(),
-            );
-        }
-        if kind == SourceKind::Bamboohr && api.company.is_none() {
-            return Err(
-                "`company` is required for BambooHR (the `{company}.bamboohr.com` domain)".into(),
-            );
-        }
         let timeout = api.timeout.unwrap_or(Duration::from_secs(10));
         let client = Client::builder()
             .timeout(timeout)

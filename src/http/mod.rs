@@ -20,35 +20,14 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use crate::config::SourceConfig;
-use crate::domain::SourceKind;
 use crate::queue::Publisher;
-use crate::signing::SigningKey;
 use crate::worker::WorkerPool;
 
 pub use error::ApiError;
 
-/// A configured webhook source with its keys decoded once at start.
-pub struct Source {
-    pub name: String,
-    pub kind: SourceKind,
-    pub keys: Vec<SigningKey>,
-    pub tolerance: Option<Duration>,
-}
-
-impl Source {
-    pub fn from_config(config: &SourceConfig) -> Result<Source, String> {
-        Ok(Source {
-            name: config.name.clone(),
-            kind: config.kind,
-            keys: config.signing_keys()?,
-            tolerance: config.effective_tolerance(),
-        })
-    }
-}
-
 #[derive(Clone)]
 pub struct AppState {
-    pub sources: Arc<HashMap<String, Source>>,
+    pub sources: Arc<HashMap<String, SourceConfig>>,
     /// Whether this process accepts webhooks (`serve --role all|receiver`).
     pub receives: bool,
     pub publisher: Option<Publisher>,

@@ -35,26 +35,6 @@ use crate::store::reconcile::{self as store, Counts, Here};
 /// A list longer than this many pages is taken as a sender that never ends it.
 const MAX_PAGES: u32 = 200_000;
 
-/// Whether a source can be reconciled: it needs `api`, a sender with an employee list, and
-/// what that list needs (WorkOS `directory`, Gusto `company`).
-pub fn check_source(kind: SourceKind, api: Option<&ApiConfig>) -> Result<(), String> {
-    let Some(api) = api else {
-        return Err("needs the source's `api` (the sender's employee list)".into());
-    };
-    match kind {
-        SourceKind::Finch | SourceKind::StandardWebhooks => {
-            Err(format!("`{kind}` has no employee list provisiond reads"))
-        }
-        SourceKind::Workos if api.directory.is_none() => {
-            Err("WorkOS needs `api.directory` (the directory whose users are listed)".into())
-        }
-        SourceKind::Gusto if api.company.is_none() => {
-            Err("Gusto needs `api.company` (the company UUID)".into())
-        }
-        _ => Ok(()),
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiffKind {

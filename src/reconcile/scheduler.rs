@@ -106,7 +106,7 @@ pub async fn run_with(
     trigger: &str,
     each: &mut (dyn FnMut(&super::Difference) + Send),
 ) -> anyhow::Result<super::RunReport> {
-    super::check_source(source.kind, Some(api)).map_err(anyhow::Error::msg)?;
+    source.check_reconcile().map_err(anyhow::Error::msg)?;
     let enricher = Enricher::new(source.kind, api)
         .map_err(anyhow::Error::msg)?
         .ok_or_else(|| anyhow::anyhow!("`{}` has no API client", source.kind))?;

@@ -4,8 +4,8 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::audit_log;
-use super::dead_letters::SYSTEM_ACTOR;
 use crate::domain::event::CanonicalEvent;
+use crate::domain::SYSTEM_ACTOR;
 
 /// The actions one applied event asks of the external targets.
 pub struct NewActions<'a> {

@@ -7,8 +7,8 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::audit_log;
-use super::dead_letters::SYSTEM_ACTOR;
 use super::rows;
+use crate::domain::SYSTEM_ACTOR;
 
 /// An event, by `(source, event_id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::budget::{self, Reservation};
 use super::handshake::{self, Handshake};
+use crate::config::SourceConfig;
 use crate::domain::message::QueueMessage;
 use crate::domain::Trigger;
 use crate::http::{ApiError, AppState};
@@ -47,12 +48,12 @@ pub async fn receive(
         };
         reject(source, reason);
     })?;
-    let keys = &config.keys;
+    let keys = config.keys();
     let now = SystemTime::now();
-    let verified = match signing::verify(config.kind, &headers, &body, keys, config.tolerance, now)
-    {
+    let tolerance = config.effective_tolerance();
+    let verified = match signing::verify(config.kind, &headers, &body, keys, tolerance, now) {
         Ok(verified) => verified,
-        Err(error) => match handshake::detect(config.kind, &body, !config.keys.is_empty()) {
+        Err(error) => match handshake::detect(config.kind, &body, !keys.is_empty()) {
             Some(found) => return answer_handshake(&state, config, found).await,
             None => return Err(signature_error(source, error)),
         },
@@ -90,7 +91,7 @@ pub async fn receive(
 /// A sender's subscription handshake: answered 200, never queued (see `webhook::handshake`).
 async fn answer_handshake(
     state: &AppState,
-    config: &crate::http::Source,
+    config: &SourceConfig,
     found: Handshake,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let source = config.name.as_str();

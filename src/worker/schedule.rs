@@ -6,20 +6,9 @@
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
-use serde::Deserialize;
 
+use crate::config::TerminationTime;
 use crate::domain::clock::SharedClock;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TerminationTime {
-    /// Access lasts through the termination date (the common HR meaning of "last day").
-    #[default]
-    EndOfDay,
-    StartOfDay,
-    /// The date or timestamp exactly as sent (a date means midnight UTC).
-    Exact,
-}
 
 #[derive(Debug, Clone)]
 pub struct SchedulePolicy {

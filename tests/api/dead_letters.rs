@@ -511,9 +511,14 @@ async fn bulk_replay_with_the_dlq_cli_needs_yes_and_then_replays_only_matching_d
     let b = dead_letter(&app, "hris", Reason::PermanentError).await;
     let c = dead_letter(&app, "hris", Reason::AttemptsExhausted).await;
     let d = dead_letter(&app, "hris", Reason::PermanentError).await;
-    dead_letters::ops::discard(&app.pool, d.id, &Actor::named("tester"), "not wanted")
-        .await
-        .unwrap();
+    provisiond::services::dead_letters::discard(
+        &app.pool,
+        d.id,
+        &Actor::named("tester"),
+        "not wanted",
+    )
+    .await
+    .unwrap();
     let config = config_file(&app);
 
     let refused = dlq(config.path(), &["replay", "--reason", "permanent_error"]).await;
@@ -619,9 +624,14 @@ async fn replaying_a_discarded_dead_letter_is_a_conflict() {
     let app = spawn_app(Role::Receiver).await;
     let kept = dead_letter(&app, "hris", Reason::PermanentError).await;
     let gone = dead_letter(&app, "hris", Reason::PermanentError).await;
-    dead_letters::ops::discard(&app.pool, gone.id, &Actor::named("tester"), "not wanted")
-        .await
-        .unwrap();
+    provisiond::services::dead_letters::discard(
+        &app.pool,
+        gone.id,
+        &Actor::named("tester"),
+        "not wanted",
+    )
+    .await
+    .unwrap();
 
     let path = format!("/admin/dead-letters/{}/replay", gone.id);
     let body = json_of(admin_post(&app, &path, None, None).await, 409).await;
@@ -707,7 +717,7 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     assert_eq!(cancelled["cancel_requested"], true);
     let mut seen = Vec::new();
     let mut counted = |done| seen.push(done);
-    let run = dead_letters::ops::run_replay_job;
+    let run = provisiond::services::dead_letters::run_replay_job;
     run(
         &app.pool,
         &publisher.publisher,
@@ -741,7 +751,7 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
             .await
             .unwrap();
     let mut counted = |done| seen.push(done);
-    let run = dead_letters::ops::run_replay_job;
+    let run = provisiond::services::dead_letters::run_replay_job;
     run(
         &app.pool,
         &publisher.publisher,

@@ -1,7 +1,8 @@
 //! The dead-letter log: every event that could not be applied, kept whole for replay.
 
-pub mod ops;
+pub mod query;
 
+use crate::domain::SYSTEM_ACTOR;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -31,9 +32,6 @@ impl Reason {
         }
     }
 }
-
-/// The actor recorded when provisiond itself dead-letters an event.
-pub const SYSTEM_ACTOR: &str = "provisiond";
 
 #[derive(Debug, Clone)]
 pub struct NewDeadLetter<'a> {
