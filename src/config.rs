@@ -14,9 +14,10 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::{Secret, SourceKind};
-use crate::provision::rules::Rules;
 use crate::signing::SigningKey;
 use crate::worker::schedule::TerminationTime;
+
+pub mod rules;
 
 /// Shortest `rabbitmq.message_key` accepted.
 const MIN_MESSAGE_KEY_LEN: usize = 32;
@@ -38,10 +39,11 @@ pub struct Config {
     pub guard: GuardConfig,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
-    /// Provisioning rules (`[[rules]]`), compiled and checked by [`Config::rules`].
-    pub rules: Vec<serde_json::Value>,
+    /// Provisioning rules (`[[rules]]`), checked as they are read.
+    #[serde(deserialize_with = "rules::unique_rules")]
+    pub rules: Vec<rules::RuleConfig>,
     /// What an employee gets when no rule matches (`[default]`).
-    pub default: Option<serde_json::Value>,
+    pub default: Option<rules::GrantConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,6 +369,15 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A rules error names its key the way the rules are written (`rules[0].when.title`), as
+/// their checks did before they were typed; any other keeps figment's wording.
+fn parse_error(error: figment::Error) -> ConfigError {
+    match rules::key(&error.path) {
+        Some(key) => invalid(key, error.kind.to_string()),
+        None => ConfigError::Parse(Box::new(error)),
+    }
+}
+
 impl Config {
     /// Read the file (if any), overlay the environment, validate.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -387,9 +398,7 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        let config: Config = figment.extract().map_err(parse_error)?;
         config.validate()?;
         Ok(config)
     }
@@ -400,7 +409,6 @@ impl Config {
         self.validate_sources()?;
         self.validate_targets()?;
         self.validate_guard()?;
-        self.rules()?;
         Ok(())
     }
 
@@ -416,12 +424,6 @@ impl Config {
             return Err(invalid("guard.max_terminations", "must be greater than 0"));
         }
         Ok(())
-    }
-
-    /// The compiled `[[rules]]` and `[default]`; an error names the bad key.
-    pub fn rules(&self) -> Result<Rules, ConfigError> {
-        Rules::from_config(&self.rules, self.default.as_ref())
-            .map_err(|(key, message)| ConfigError::Invalid { key, message })
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
