@@ -26,7 +26,7 @@ pub struct RuleConfig {
 impl RuleConfig {
     /// Its `name`, else its position: `rules[{index}]`.
     pub fn label(&self, index: usize) -> String {
-        let name = self.name.as_ref().map(|name| name.to_string());
+        let name = self.name.as_deref().map(str::to_owned);
         name.unwrap_or_else(|| format!("rules[{index}]"))
     }
 }
@@ -61,12 +61,6 @@ impl Deref for Name {
 
     fn deref(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -236,7 +230,7 @@ impl<'de> DeserializeSeed<'de> for NameSeed<'_> {
             return Err(de::Error::custom(message));
         }
         if let Some(j) = taken_by(self.0, &name) {
-            let message = format!("duplicate rule name `{name}` (also rules[{j}])");
+            let message = format!("duplicate rule name `{}` (also rules[{j}])", &*name);
             return Err(de::Error::custom(message));
         }
         Ok(name)

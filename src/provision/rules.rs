@@ -70,7 +70,7 @@ impl Rules {
 fn access(rule: String, grant: &GrantConfig) -> Access {
     Access {
         rule: Some(rule),
-        role: grant.role.as_ref().map(|role| role.to_string()),
+        role: grant.role.as_deref().map(str::to_owned),
         groups: unique(grant.groups.iter().map(|group| &**group)),
         entitlements: grant.entitlements.clone(),
     }
