@@ -14,8 +14,9 @@ use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::{Secret, SourceKind};
-use crate::provision::rules::Rules;
 use crate::signing::SigningKey;
+
+pub mod rules;
 
 /// Shortest `rabbitmq.message_key` accepted.
 const MIN_MESSAGE_KEY_LEN: usize = 32;
@@ -37,10 +38,11 @@ pub struct Config {
     pub guard: GuardConfig,
     pub sources: Vec<SourceConfig>,
     pub targets: Vec<TargetConfig>,
-    /// Provisioning rules (`[[rules]]`), compiled and checked by [`Config::rules`].
-    pub rules: Vec<serde_json::Value>,
+    /// Provisioning rules (`[[rules]]`), checked as they are read.
+    #[serde(deserialize_with = "rules::unique_rules")]
+    pub rules: Vec<rules::RuleConfig>,
     /// What an employee gets when no rule matches (`[default]`).
-    pub default: Option<serde_json::Value>,
+    pub default: Option<rules::GrantConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -418,6 +420,15 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A rules error names its key the way the rules are written (`rules[0].when.title`), as
+/// their checks did before they were typed; any other keeps figment's wording.
+fn parse_error(error: figment::Error) -> ConfigError {
+    match rules::key(&error.path) {
+        Some(key) => invalid(key, error.kind.to_string()),
+        None => ConfigError::Parse(Box::new(error)),
+    }
+}
+
 impl Config {
     /// Read the file (if any), overlay the environment, validate.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -439,9 +450,7 @@ impl Config {
 
     /// Read, validate and decode a configuration: the one way every command gets one.
     pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let mut config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        let mut config: Config = figment.extract().map_err(parse_error)?;
         config.validate()?;
         config.decode_keys()?;
         Ok(config)
@@ -465,7 +474,6 @@ impl Config {
         self.validate_sources()?;
         self.validate_targets()?;
         self.validate_guard()?;
-        self.rules()?;
         Ok(())
     }
 
@@ -481,12 +489,6 @@ impl Config {
             return Err(invalid("guard.max_terminations", "must be greater than 0"));
         }
         Ok(())
-    }
-
-    /// The compiled `[[rules]]` and `[default]`; an error names the bad key.
-    pub fn rules(&self) -> Result<Rules, ConfigError> {
-        Rules::from_config(&self.rules, self.default.as_ref())
-            .map_err(|(key, message)| ConfigError::Invalid { key, message })
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {

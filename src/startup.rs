@@ -13,6 +13,7 @@ use crate::config::{Config, SourceConfig};
 use crate::domain::clock::SharedClock;
 use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{self, AppState};
+use crate::provision::rules::Rules;
 use crate::provision::ExternalTarget;
 use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store;
@@ -293,7 +294,7 @@ fn processor(
         termination_time: config.audit.termination_time,
         time_zone: config.audit.time_zone,
     };
-    let rules = config.rules()?;
+    let rules = Rules::new(&config.rules, config.default.as_ref());
     let tolerances = config
         .sources
         .iter()

@@ -11,6 +11,7 @@ use crate::config::{Config, SourceConfig};
 use crate::domain::event::Normalized;
 use crate::domain::SourceKind;
 use crate::normalize::normalize;
+use crate::provision::rules::Rules;
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
@@ -37,7 +38,7 @@ pub fn run(config: &Config, command: &RulesCommand) -> anyhow::Result<()> {
 
 fn test(config: &Config, args: &TestArgs) -> anyhow::Result<()> {
     let source = source(config, args.source.as_deref())?;
-    let rules = config.rules()?;
+    let rules = Rules::new(&config.rules, config.default.as_ref());
     let body = std::fs::read(&args.event)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.event.display()))?;
     let normalized = normalize(source.kind, &body, Utc::now()).map_err(|e| {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Reconciler;
 use crate::config::Config;
 use crate::enrich::Enricher;
+use crate::provision::rules::Rules;
 use crate::queue::Publisher;
 use crate::store::reconcile as store;
 
@@ -110,7 +111,7 @@ pub async fn run_with(
     let enricher = Enricher::new(source.kind, api)
         .map_err(anyhow::Error::msg)?
         .ok_or_else(|| anyhow::anyhow!("`{}` has no API client", source.kind))?;
-    let rules = config.rules()?;
+    let rules = Rules::new(&config.rules, config.default.as_ref());
     let directory = config.directory_target();
     let reconciler = Reconciler {
         pool,

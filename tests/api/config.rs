@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use provisiond::provision::rules::Rules;
 use provisiond::Config;
 
 fn file(text: &str) -> tempfile::NamedTempFile {
@@ -150,13 +151,16 @@ groups = ["all-staff"]
 "#;
     let f = file(text);
     let config = Config::load(Some(f.path())).expect("rules config loads");
-    let rules = config.rules().unwrap();
+    let rules = Rules::new(&config.rules, config.default.as_ref());
     assert_eq!(rules.managed_groups(), ["sales", "crm", "eng", "all-staff"]);
     assert_eq!(
-        config.rules[0]["entitlements"],
+        serde_json::Value::from(config.rules[0].grant.entitlements.clone()),
         serde_json::json!({"card_limit_usd": 500, "tier": "gold"})
     );
-    assert_eq!(config.default.as_ref().unwrap()["role"], "employee");
+    assert_eq!(
+        config.default.as_ref().unwrap().role.as_deref(),
+        Some("employee")
+    );
 }
 
 #[test]
