@@ -15,16 +15,13 @@ use sha2::Sha256;
 use super::*;
 use crate::domain::event::{Attributes, EventKind, Normalized};
 use crate::normalize::normalize;
+use crate::provision::test_support::{at, options, permanent, transient};
 
 const KEY_BYTES: &[u8] = b"a signing key only these tests know";
 const EVENT_ID: &str = "msg_2vQk8Hq1";
 
 fn secret() -> String {
     format!("whsec_{}", BASE64.encode(KEY_BYTES))
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
 }
 
 fn hire() -> CanonicalEvent {
@@ -57,21 +54,12 @@ fn termination() -> CanonicalEvent {
     }
 }
 
-fn config(options: Value) -> TargetConfig {
-    TargetConfig {
-        name: "product".into(),
-        kind: TargetKind::Http,
-        options: options.as_object().cloned().unwrap(),
-    }
+fn target_with(config: Value) -> HttpTarget {
+    HttpTarget::new("product", &options(config)).unwrap()
 }
 
 fn target(url: &str, timeout: &str) -> HttpTarget {
-    let options = json!({"url": url, "secret": secret(), "timeout": timeout});
-    HttpTarget::from_config(&config(options)).unwrap()
-}
-
-fn config_error(options: Value) -> String {
-    HttpTarget::from_config(&config(options)).unwrap_err()
+    target_with(json!({"url": url, "secret": secret(), "timeout": timeout}))
 }
 
 /// What the scripted server answers.
@@ -173,23 +161,6 @@ async fn apply_against(script: Script) -> (Result<(), TargetError>, Server) {
         .apply("hris", EVENT_ID, &hire())
         .await;
     (result, server)
-}
-
-fn transient(result: Result<(), TargetError>) -> (String, Option<Duration>) {
-    match result {
-        Err(TargetError::Transient {
-            message,
-            retry_after,
-        }) => (message, retry_after),
-        other => panic!("expected a transient error, got {other:?}"),
-    }
-}
-
-fn permanent(result: Result<(), TargetError>) -> String {
-    match result {
-        Err(TargetError::Permanent { message }) => message,
-        other => panic!("expected a permanent error, got {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -380,71 +351,14 @@ fn provisiond_reads_its_own_envelope_back_as_the_same_event() {
 }
 
 #[test]
-fn from_config_reads_url_secret_and_timeout_with_a_10s_default() {
-    let options = json!({"url": "https://product.example.com/hooks", "secret": secret()});
-    let target = HttpTarget::from_config(&config(options)).unwrap();
+fn new_reads_url_secret_and_timeout_with_a_10s_default() {
+    let target =
+        target_with(json!({"url": "https://product.example.com/hooks", "secret": secret()}));
     assert_eq!(target.name(), "product");
     assert_eq!(target.timeout, Duration::from_secs(10));
     assert_eq!(target.url.as_str(), "https://product.example.com/hooks");
     let options = json!({"url": "http://127.0.0.1:9/h", "secret": secret(), "timeout": "1m 30s"});
-    let target = HttpTarget::from_config(&config(options)).unwrap();
-    assert_eq!(target.timeout, Duration::from_secs(90));
-}
-
-#[test]
-fn from_config_errors_name_the_url_key() {
-    for url in [
-        json!(null),
-        json!("ftp://example.com/x"),
-        json!("not a url"),
-        json!(42),
-    ] {
-        let mut options = json!({"secret": secret()});
-        if !url.is_null() {
-            options["url"] = url.clone();
-        }
-        let error = config_error(options);
-        assert!(error.starts_with("url: "), "{url}: {error}");
-    }
-    let error = config_error(json!({"url": "gopher://x", "secret": secret()}));
-    assert_eq!(error, "url: must be an http(s) URL");
-}
-
-#[test]
-fn from_config_errors_name_the_secret_key_without_showing_it() {
-    let bad = "whsec_!!not-base64!!";
-    let unset = "env:PROVISIOND_TEST_HTTP_TARGET_SECRET_THAT_IS_NEVER_SET";
-    for options in [
-        json!({"url": "https://x.example"}),
-        json!({"url": "https://x.example", "secret": bad}),
-        json!({"url": "https://x.example", "secret": unset}),
-        json!({"url": "https://x.example", "secret": "file:/nonexistent/provisiond/secret"}),
-        json!({"url": "https://x.example", "secret": ""}),
-    ] {
-        let error = config_error(options);
-        assert!(error.starts_with("secret: "), "{error}");
-        assert!(!error.contains("!!not-base64!!"), "{error}");
-    }
-}
-
-#[test]
-fn from_config_errors_name_the_timeout_key() {
-    for timeout in [json!("soon"), json!("0s"), json!(10)] {
-        let options = json!({"url": "https://x.example", "secret": secret(), "timeout": timeout});
-        let error = config_error(options);
-        assert!(error.starts_with("timeout: "), "{timeout}: {error}");
-    }
-}
-
-#[test]
-fn from_config_refuses_unknown_keys_and_other_kinds() {
-    let options = json!({"url": "https://x.example", "secret": secret(), "tokn": "x"});
-    assert!(config_error(options).starts_with("tokn: "));
-    let mut scim = config(json!({"url": "https://x.example", "secret": secret()}));
-    scim.kind = TargetKind::Scim;
-    assert!(HttpTarget::from_config(&scim)
-        .unwrap_err()
-        .starts_with("kind: "));
+    assert_eq!(target_with(options).timeout, Duration::from_secs(90));
 }
 
 #[test]
@@ -452,15 +366,13 @@ fn a_secret_can_be_read_from_a_file() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), format!("{}\n", secret())).unwrap();
     let reference = format!("file:{}", file.path().display());
-    let options = json!({"url": "https://x.example", "secret": reference});
-    HttpTarget::from_config(&config(options)).unwrap();
+    target_with(json!({"url": "https://x.example", "secret": reference}));
 }
 
 #[test]
 fn debug_shows_neither_the_secret_nor_url_credentials() {
     let options = json!({"url": "https://user:hunter2@x.example/h", "secret": secret()});
-    let target = HttpTarget::from_config(&config(options)).unwrap();
-    let shown = format!("{target:?}");
+    let shown = format!("{:?}", target_with(options));
     assert!(shown.contains("product"), "{shown}");
     assert!(!shown.contains(&BASE64.encode(KEY_BYTES)), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
