@@ -25,7 +25,7 @@ impl ExternalTarget {
     /// building an HTTP client can fail here.
     pub fn from_config(config: &TargetConfig) -> Result<Option<ExternalTarget>, String> {
         let name = &config.name;
-        Ok(Some(match &config.kind {
+        let target = match &config.kind {
             TargetKind::Directory => return Ok(None),
             TargetKind::Http(options) => {
                 ExternalTarget::Http(http::HttpTarget::new(name, options)?)
@@ -33,7 +33,8 @@ impl ExternalTarget {
             TargetKind::Scim(options) => {
                 ExternalTarget::Scim(scim::ScimTarget::new(name, options)?)
             }
-        }))
+        };
+        Ok(Some(target))
     }
 
     pub fn name(&self) -> &str {
