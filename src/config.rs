@@ -2,21 +2,22 @@
 //! variables, with `env:` / `file:` secret references resolved and every value validated at
 //! start so a bad key is named before anything runs.
 
+pub mod rules;
+pub mod targets;
+
 use std::collections::HashSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use crate::domain::{Secret, SourceKind};
 use crate::signing::SigningKey;
 
-pub mod rules;
+pub use targets::{TargetConfig, TargetKind};
 
 /// Shortest `rabbitmq.message_key` accepted.
 const MIN_MESSAGE_KEY_LEN: usize = 32;
@@ -373,35 +374,6 @@ impl SourceConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TargetKind {
-    Directory,
-    Scim,
-    Http,
-}
-
-#[derive(Clone, Deserialize)]
-pub struct TargetConfig {
-    pub name: String,
-    pub kind: TargetKind,
-    /// Kind-specific keys (`base_url`, `token`, `url`, `secret`, …).
-    #[serde(flatten)]
-    pub options: serde_json::Map<String, serde_json::Value>,
-}
-
-/// The option values may be secrets (`token`, `secret`): `Debug` names the keys only.
-impl fmt::Debug for TargetConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<&String> = self.options.keys().collect();
-        f.debug_struct("TargetConfig")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("options", &keys)
-            .finish()
-    }
-}
-
 /// A configuration problem, always naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -423,6 +395,9 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 /// A rules error names its key the way the rules are written (`rules[0].when.title`), as
 /// their checks did before they were typed; any other keeps figment's wording.
 fn parse_error(error: figment::Error) -> ConfigError {
+    if let Some((key, message)) = targets::invalid_key(&error) {
+        return invalid(key, message);
+    }
     match rules::key(&error.path) {
         Some(key) => invalid(key, error.kind.to_string()),
         None => ConfigError::Parse(Box::new(error)),
@@ -731,10 +706,6 @@ impl Config {
                 let msg = format!("duplicate target name `{}`", target.name);
                 return Err(invalid(key("name"), msg));
             }
-            crate::provision::ExternalTarget::from_config(target).map_err(|message| {
-                let (field, detail) = message.split_once(": ").unwrap_or(("kind", &message));
-                invalid(key(field), detail)
-            })?;
         }
         Ok(())
     }
@@ -744,7 +715,7 @@ impl Config {
         let dir = self
             .targets
             .iter()
-            .find(|t| t.kind == TargetKind::Directory);
+            .find(|t| matches!(t.kind, TargetKind::Directory));
         dir.map_or_else(|| "directory".to_owned(), |t| t.name.clone())
     }
 

@@ -10,51 +10,41 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::CONTENT_TYPE;
-use reqwest::{redirect, Client, Response, Url};
-use serde_json::{json, Map, Value};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
 
-use crate::config::{TargetConfig, TargetKind};
+use crate::config::targets::{HttpOptions, HttpUrl};
 use crate::domain::access::Access;
 use crate::domain::event::CanonicalEvent;
-use crate::domain::Secret;
 use crate::domain::SourceKind;
 use crate::provision::error::TargetError;
 use crate::provision::response::{
-    self, error_chain, honours_retry_after, is_transient_status, redacted_url, retry_after,
-    EXCERPT_BYTES,
+    self, honours_retry_after, is_transient_status, retry_after, transport_error, EXCERPT_BYTES,
 };
 use crate::signing::{sign, SigningKey};
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
-const KNOWN_KEYS: [&str; 3] = ["url", "secret", "timeout"];
 
 /// A configured `http` target. Its `Debug` shows neither the key nor URL credentials.
 pub struct HttpTarget {
     name: String,
-    url: Url,
+    url: HttpUrl,
     key: SigningKey,
     client: Client,
     timeout: Duration,
 }
 
 impl HttpTarget {
-    /// Build from a `[[targets]]` entry of kind "http". Errors name the key, e.g.
-    /// "url: must be an http(s) URL".
-    pub fn from_config(config: &TargetConfig) -> Result<HttpTarget, String> {
-        if config.kind != TargetKind::Http {
-            return Err("kind: must be `http` for an http target".to_string());
-        }
-        let options = &config.options;
-        reject_unknown_keys(options)?;
-        let timeout = timeout_option(options)?;
+    /// The `[[targets]]` entry `name` of kind "http"; only building the client can fail.
+    pub fn new(name: &str, options: &HttpOptions) -> Result<HttpTarget, String> {
+        let secret = options.secret.expose();
+        let key = SigningKey::from_secret(SourceKind::StandardWebhooks, secret)
+            .map_err(|e| format!("secret: {e}"))?;
         Ok(HttpTarget {
-            name: config.name.clone(),
-            url: url_option(options)?,
-            key: secret_option(options)?,
-            client: build_client(timeout)?,
-            timeout,
+            name: name.to_string(),
+            url: options.url.clone(),
+            key,
+            client: response::client(options.timeout, HeaderMap::new())?,
+            timeout: options.timeout,
         })
     }
 
@@ -100,7 +90,7 @@ impl HttpTarget {
             .signed_request(event_id, body)
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| transport_error(&self.describe(), self.timeout, e))?;
         self.classify(response).await
     }
 
@@ -112,7 +102,7 @@ impl HttpTarget {
             SystemTime::now(),
             event_id,
         );
-        let request = self.client.post(self.url.clone());
+        let request = self.client.post(self.url.url().clone());
         signed
             .into_iter()
             .fold(request, |request, (name, value)| {
@@ -145,35 +135,13 @@ impl HttpTarget {
         }
     }
 
-    /// A request that never got an answer. Only a request that cannot be built (an event id
-    /// that is no valid header value) is permanent; the URL is left out, as it may hold
-    /// credentials.
-    fn transport_error(&self, error: reqwest::Error) -> TargetError {
-        let what = if error.is_timeout() {
-            format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            )
-        } else {
-            "request failed".to_string()
-        };
-        let unbuildable = error.is_builder();
-        let message = format!(
-            "http target `{}`: {what}: {}",
-            self.name,
-            error_chain(&error.without_url())
-        );
-        if unbuildable {
-            return TargetError::Permanent { message };
-        }
-        TargetError::Transient {
-            message,
-            retry_after: None,
-        }
+    /// "http target `name`", the start of every message about this target.
+    fn describe(&self) -> String {
+        format!("http target `{}`", self.name)
     }
 
     fn permanent(&self, detail: String) -> TargetError {
-        let message = format!("http target `{}`: {detail}", self.name);
+        let message = format!("{}: {detail}", self.describe());
         TargetError::Permanent { message }
     }
 }
@@ -182,7 +150,7 @@ impl fmt::Debug for HttpTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpTarget")
             .field("name", &self.name)
-            .field("url", &redacted_url(&self.url))
+            .field("url", &self.url)
             .field("key", &"<redacted>")
             .field("timeout", &self.timeout)
             .finish()
@@ -226,72 +194,6 @@ fn envelope_data(source: &str, event: &CanonicalEvent) -> Value {
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn reject_unknown_keys(options: &Map<String, Value>) -> Result<(), String> {
-    match options.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
-        Some(key) => Err(format!(
-            "{key}: unknown key for an http target (expected url, secret, timeout)"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A string option; `Ok(None)` when absent.
-fn string_option<'a>(
-    options: &'a Map<String, Value>,
-    key: &str,
-) -> Result<Option<&'a str>, String> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(format!("{key}: must be a string")),
-    }
-}
-
-fn required<'a>(options: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
-    string_option(options, key)?.ok_or_else(|| format!("{key}: is required for an http target"))
-}
-
-fn url_option(options: &Map<String, Value>) -> Result<Url, String> {
-    let invalid = || "url: must be an http(s) URL".to_string();
-    let url = Url::parse(required(options, "url")?.trim()).map_err(|_| invalid())?;
-    let web = matches!(url.scheme(), "http" | "https");
-    if !web || url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid());
-    }
-    Ok(url)
-}
-
-/// The messages of `resolve` and `from_secret` name variables, paths and formats, never the
-/// value.
-fn secret_option(options: &Map<String, Value>) -> Result<SigningKey, String> {
-    let secret =
-        Secret::resolve(required(options, "secret")?).map_err(|e| format!("secret: {e}"))?;
-    SigningKey::from_secret(SourceKind::StandardWebhooks, secret.expose())
-        .map_err(|e| format!("secret: {e}"))
-}
-
-fn timeout_option(options: &Map<String, Value>) -> Result<Duration, String> {
-    let Some(raw) = string_option(options, "timeout")? else {
-        return Ok(DEFAULT_TIMEOUT);
-    };
-    let timeout = humantime::parse_duration(raw.trim())
-        .map_err(|e| format!("timeout: `{raw}` is not a duration such as \"10s\" ({e})"))?;
-    if timeout.is_zero() {
-        return Err("timeout: must be greater than zero".to_string());
-    }
-    Ok(timeout)
-}
-
-fn build_client(timeout: Duration) -> Result<Client, String> {
-    Client::builder()
-        .redirect(redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .user_agent(USER_AGENT)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// The start of the response body (at most `EXCERPT_BYTES` are read), on one line.

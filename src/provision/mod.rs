@@ -5,6 +5,8 @@ pub mod http;
 pub mod response;
 pub mod rules;
 pub mod scim;
+#[cfg(test)]
+mod test_support;
 
 use crate::config::{TargetConfig, TargetKind};
 use crate::domain::access::Access;
@@ -19,19 +21,20 @@ pub enum ExternalTarget {
 }
 
 impl ExternalTarget {
-    /// `None` for the directory target; an error names the bad key.
+    /// `None` for the directory target. The configuration was checked when it was read: only
+    /// building an HTTP client can fail here.
     pub fn from_config(config: &TargetConfig) -> Result<Option<ExternalTarget>, String> {
-        match config.kind {
-            TargetKind::Directory => Ok(None),
-            TargetKind::Http => {
-                let target = http::HttpTarget::from_config(config)?;
-                Ok(Some(ExternalTarget::Http(target)))
+        let name = &config.name;
+        let target = match &config.kind {
+            TargetKind::Directory => return Ok(None),
+            TargetKind::Http(options) => {
+                ExternalTarget::Http(http::HttpTarget::new(name, options)?)
             }
-            TargetKind::Scim => {
-                let target = scim::ScimTarget::from_config(config)?;
-                Ok(Some(ExternalTarget::Scim(target)))
+            TargetKind::Scim(options) => {
+                ExternalTarget::Scim(scim::ScimTarget::new(name, options)?)
             }
-        }
+        };
+        Ok(Some(target))
     }
 
     pub fn name(&self) -> &str {

@@ -1,16 +1,52 @@
-//! What the HTTP-based targets (http, scim) share about answers: which statuses are worth
-//! retrying, `Retry-After`, short error excerpts, and URLs fit for logs.
+//! What the HTTP-based targets (http, scim) share: their client, which statuses are worth
+//! retrying, `Retry-After`, short error excerpts, and requests that got no answer.
 
 use std::time::{Duration, SystemTime};
 
 use chrono::DateTime;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
+use reqwest::{redirect, Client, StatusCode};
+
+use crate::provision::error::TargetError;
+
+const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
 
 /// Error messages quote at most this many characters of a response body.
 pub const EXCERPT_CHARS: usize = 200;
 /// Bytes read for an excerpt (UTF-8 takes up to four bytes a character).
 pub const EXCERPT_BYTES: usize = 4 * EXCERPT_CHARS;
+
+/// A target's client: `timeout` for each request (and its connection), `headers` on every
+/// request, and redirects not followed (a moved endpoint is a configuration problem).
+pub fn client(timeout: Duration, headers: HeaderMap) -> Result<Client, String> {
+    Client::builder()
+        .default_headers(headers)
+        .redirect(redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// A request that never got a (whole) answer, `what` starting the message: transient, unless
+/// it could not be built. The URL is left out of the cause, as it may hold credentials.
+pub fn transport_error(what: &str, timeout: Duration, error: reqwest::Error) -> TargetError {
+    let failure = if error.is_timeout() {
+        format!("no answer within {}", humantime::format_duration(timeout))
+    } else {
+        "request failed".to_string()
+    };
+    let unbuildable = error.is_builder();
+    let message = format!("{what}: {failure}: {}", error_chain(&error.without_url()));
+    if unbuildable {
+        return TargetError::Permanent { message };
+    }
+    TargetError::Transient {
+        message,
+        retry_after: None,
+    }
+}
 
 /// 408, 409, 429 and 5xx are worth retrying; other 4xx and 3xx are not.
 pub fn is_transient_status(status: StatusCode) -> bool {
@@ -68,15 +104,6 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
-}
-
-/// The URL with any password replaced, for `Debug` and logs.
-pub fn redacted_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("<redacted>"));
-    }
-    shown.to_string()
 }
 
 #[cfg(test)]

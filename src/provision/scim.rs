@@ -16,7 +16,6 @@
 //!   DELETE with `deprovision = "delete"`; a user that is not there has nothing to revoke.
 
 mod client;
-mod options;
 mod resource;
 
 use std::fmt;
@@ -24,20 +23,13 @@ use std::fmt;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::config::{TargetConfig, TargetKind};
+use crate::config::targets::ScimOptions;
 use crate::domain::event::CanonicalEvent;
 use crate::provision::error::TargetError;
 use client::{Answer, ScimClient};
 use resource::{FoundGroup, FoundUser};
 
-/// What a termination does to the SCIM user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deprovision {
-    /// PATCH `active = false`: the account stays, unable to sign in (the default).
-    Deactivate,
-    /// DELETE the user.
-    Delete,
-}
+pub use crate::config::targets::Deprovision;
 
 /// A configured `scim` target. Its `Debug` shows neither the token nor URL credentials.
 pub struct ScimTarget {
@@ -47,22 +39,13 @@ pub struct ScimTarget {
 }
 
 impl ScimTarget {
-    /// Build from a `[[targets]]` entry of kind "scim". Errors name the key, e.g.
-    /// "base_url: must be an http(s) URL".
-    pub fn from_config(config: &TargetConfig) -> Result<ScimTarget, String> {
-        if config.kind != TargetKind::Scim {
-            return Err("kind: must be `scim` for a scim target".to_string());
-        }
-        let keys = &config.options;
-        options::reject_unknown_keys(keys)?;
-        let base = options::base_url(keys)?;
-        let token = options::token(keys)?;
-        let deprovision = options::deprovision(keys)?;
-        let timeout = options::timeout(keys)?;
+    /// The `[[targets]]` entry `name` of kind "scim"; only building the client can fail.
+    pub fn new(name: &str, options: &ScimOptions) -> Result<ScimTarget, String> {
+        let base = options.base_url.clone();
         Ok(ScimTarget {
-            name: config.name.clone(),
-            client: ScimClient::new(&config.name, base, &token, timeout)?,
-            deprovision,
+            name: name.to_string(),
+            client: ScimClient::new(name, base, &options.token, options.timeout)?,
+            deprovision: options.deprovision,
         })
     }
 
@@ -342,10 +325,7 @@ impl fmt::Debug for ScimTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScimTarget")
             .field("name", &self.name)
-            .field(
-                "base_url",
-                &crate::provision::response::redacted_url(self.client.base()),
-            )
+            .field("base_url", self.client.base())
             .field("token", &"<redacted>")
             .field("deprovision", &self.deprovision)
             .field("timeout", &self.client.timeout())

@@ -8,21 +8,21 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{redirect, Method, StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
+use crate::config::targets::HttpUrl;
 use crate::domain::Secret;
 use crate::provision::error::TargetError;
 use crate::provision::response::{
-    error_chain, excerpt, honours_retry_after, is_transient_status, retry_after,
+    self, excerpt, honours_retry_after, is_transient_status, retry_after, transport_error,
 };
 
 pub const SCIM_JSON: &str = "application/scim+json";
-const USER_AGENT: &str = concat!("provisiond/", env!("CARGO_PKG_VERSION"));
 
 pub struct ScimClient {
     target: String,
-    base: Url,
+    base: HttpUrl,
     http: reqwest::Client,
     timeout: Duration,
 }
@@ -31,7 +31,7 @@ impl ScimClient {
     /// The token only goes into a default header marked sensitive; errors name the key.
     pub fn new(
         target: &str,
-        base: Url,
+        base: HttpUrl,
         token: &Secret,
         timeout: Duration,
     ) -> Result<ScimClient, String> {
@@ -41,14 +41,7 @@ impl ScimClient {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
         headers.insert(ACCEPT, HeaderValue::from_static(SCIM_JSON));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .redirect(redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = response::client(timeout, headers)?;
         Ok(ScimClient {
             target: target.to_string(),
             base,
@@ -57,7 +50,7 @@ impl ScimClient {
         })
     }
 
-    pub fn base(&self) -> &Url {
+    pub fn base(&self) -> &HttpUrl {
         &self.base
     }
 
@@ -67,7 +60,7 @@ impl ScimClient {
 
     /// The base URL with `segments` appended, each percent-encoded as one segment.
     pub fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
+        let mut url = self.base.url().clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
         }
@@ -100,7 +93,7 @@ impl ScimClient {
         let response = request
             .send()
             .await
-            .map_err(|e| self.transport_error(&what, e))?;
+            .map_err(|e| transport_error(&what, self.timeout, e))?;
         let status = response.status();
         let retry_after = honours_retry_after(status)
             .then(|| retry_after(response.headers(), SystemTime::now()))
@@ -108,35 +101,13 @@ impl ScimClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(&what, e))?;
+            .map_err(|e| transport_error(&what, self.timeout, e))?;
         Ok(Answer {
             what,
             status,
             retry_after,
             body,
         })
-    }
-
-    /// A request that never got a (whole) answer: transient, unless it could not be built.
-    /// The URL is left out of the cause: the method and path are named already.
-    fn transport_error(&self, what: &str, error: reqwest::Error) -> TargetError {
-        let failure = if error.is_timeout() {
-            format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            )
-        } else {
-            "request failed".to_string()
-        };
-        let unbuildable = error.is_builder();
-        let message = format!("{what}: {failure}: {}", error_chain(&error.without_url()));
-        if unbuildable {
-            return TargetError::Permanent { message };
-        }
-        TargetError::Transient {
-            message,
-            retry_after: None,
-        }
     }
 }
 
