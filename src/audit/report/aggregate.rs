@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use super::not_revoked::{self, Reactivation};
+use super::percentile::{seconds, Percentiles};
 use super::{
     Breach, Counts, Incomplete, Latency, Params, Report, Scheduled, Status, TargetStats, Timeline,
     Window,
 };
-use crate::audit::not_revoked::{self, Reactivation};
-use crate::audit::percentile::{seconds, Percentiles};
 
 pub(super) fn assemble(
     params: &Params,

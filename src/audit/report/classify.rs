@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::not_revoked::Reason;
+use super::percentile::seconds;
 use super::query::{ActionRow, Candidate, DeadRow};
 use super::{DeadLetterRef, Micros, Status, Stuck, TargetRevocation, Timeline};
-use crate::audit::not_revoked::Reason;
-use crate::audit::percentile::seconds;
 
 /// Each candidate's timeline from its actions and dead letter, by clock start.
 pub(super) fn timelines(

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::aggregate::assemble;
 use super::classify::classify;
-use super::query::{ActionRow, Candidate};
+use super::not_revoked::Reactivation;
+use super::query::{ActionRow, Candidate, DeadRow};
 use super::{Params, Report};
-use crate::audit::not_revoked::Reactivation;
 
 pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
@@ -78,6 +78,18 @@ pub(super) fn action_on(
         error: error.map(str::to_owned),
         attempts: 1,
         finished_at: finished.map(at),
+    }
+}
+
+/// The dead letter of an applied termination that failed with `http 400`.
+pub(super) fn letter(id: i64, status: &str) -> DeadRow {
+    DeadRow {
+        source: "hris".into(),
+        event_id: "ev".into(),
+        id,
+        reason: "permanent_error".into(),
+        last_error: "http 400".into(),
+        status: status.into(),
     }
 }
 

@@ -27,8 +27,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::not_revoked::{self, NotRevoked, Reactivation};
+// The sibling modules by their names here too, so that the children's paths do not
+// depend on where `audit` sits in the crate.
+use super::not_revoked::{NotRevoked, Reactivation};
 use super::percentile::Percentiles;
+use super::{not_revoked, percentile};
 
 mod aggregate;
 mod classify;

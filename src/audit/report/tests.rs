@@ -6,9 +6,8 @@ use serde_json::Value;
 
 use super::classify::classify;
 use super::fixture::*;
-use super::query::DeadRow;
+use super::not_revoked::{self, Reason};
 use super::{Params, Status, Stuck};
-use crate::audit::not_revoked::{self, Reason};
 
 #[test]
 fn audit_a_directory_only_termination_completes_when_processed() {
@@ -38,14 +37,7 @@ fn audit_completion_waits_for_the_last_target() {
 fn audit_a_failed_target_or_dead_letter_makes_it_failed_and_says_where() {
     let c = applied("2026-03-01T09:00:00Z", "2026-03-01T09:00:01Z");
     let failed = action("failed", Some("2026-03-01T09:00:02Z"), Some("http 400"));
-    let dead = DeadRow {
-        source: "hris".into(),
-        event_id: "ev".into(),
-        id: 7,
-        reason: "permanent_error".into(),
-        last_error: "http 400".into(),
-        status: "dead".into(),
-    };
+    let dead = letter(7, "dead");
     let now = at("2026-03-01T09:10:00Z");
     let t = classify(&c, &[&failed], Some(&dead), now, SLA);
     assert_eq!(t.status, Status::Failed);
@@ -204,14 +196,7 @@ fn audit_a_discarded_dead_letter_stays_failed_and_a_replayed_one_pending() {
 fn audit_an_applied_termination_with_a_discarded_letter_is_dead_lettered() {
     let c = applied("2026-03-01T09:00:00Z", "2026-03-01T09:00:01Z");
     let failed = action("failed", None, Some("http 400"));
-    let letter = DeadRow {
-        source: "hris".into(),
-        event_id: "ev".into(),
-        id: 3,
-        reason: "permanent_error".into(),
-        last_error: "http 400".into(),
-        status: "discarded".into(),
-    };
+    let letter = letter(3, "discarded");
     let now = at("2026-03-01T09:05:00Z");
     let t = classify(&c, &[&failed], Some(&letter), now, SLA);
     assert_eq!(t.status, Status::Failed);

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::not_revoked::Reason;
+use super::not_revoked::Reason;
 
 /// Where a termination stands. For an applied one: failed > pending > superseded >
 /// completed.
