@@ -1,5 +1,4 @@
-//! The HTML page: self-contained (inline CSS and SVG, no scripts, nothing fetched), with
-//! the same numbers as the JSON.
+//! The HTML page: self-contained (inline CSS and SVG, no scripts), the JSON's numbers.
 
 use std::fmt::Write as _;
 

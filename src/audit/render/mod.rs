@@ -1,6 +1,7 @@
-//! The report for people and spreadsheets: a text table, CSV (one row per termination,
-//! then one per reactivation) and a self-contained HTML page (inline CSS and SVG, no
-//! scripts, nothing fetched). This file holds what the three formats share.
+//! The report for people and spreadsheets, and what its three formats share.
+//!
+//! A text table, CSV (one row per termination, then one per reactivation) and a
+//! self-contained HTML page (inline CSS and SVG, no scripts, nothing fetched).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

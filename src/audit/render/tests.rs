@@ -1,5 +1,4 @@
-//! The renderings of the fixture report: CSV quoting and columns, the text sections, HTML
-//! escaping and sections, durations for people.
+//! Tests of the renderings: CSV quoting and columns, text and HTML sections, durations.
 
 use super::csv::csv_field;
 use super::report::fixture;

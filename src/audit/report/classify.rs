@@ -1,5 +1,4 @@
-//! The classification of terminations: each one's rows reduced to a timeline, its status
-//! and where it is stuck.
+//! Classification: a termination's rows reduced to its timeline, status and where stuck.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,6 +1,8 @@
-//! The deprovision report: every termination's timeline, from the rows that processing
-//! wrote (`events`, `provisioning_actions`, `dead_letters`, `scheduled_terminations`),
-//! reduced to counts, exact percentiles, SLA breaches and what is still incomplete.
+//! The deprovision report: its types and entry points (`build`, `pending_past_sla`, `timeline`).
+//!
+//! Every termination's timeline, from the rows that processing wrote (`events`,
+//! `provisioning_actions`, `dead_letters`, `scheduled_terminations`), reduced to counts,
+//! exact percentiles, SLA breaches and what is still incomplete.
 //!
 //! A termination is, in the window:
 //! - an `events` row with `kind = 'terminated'` and `outcome = 'applied'`: the directory

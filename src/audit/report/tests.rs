@@ -1,4 +1,4 @@
-//! The classification of terminations, the assembled report and its parameters.
+//! Tests of the classification of terminations, the assembled report and its parameters.
 
 use std::time::Duration;
 
