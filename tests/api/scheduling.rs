@@ -3,18 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use provisiond::domain::clock::{ManualClock, SharedClock};
 use provisiond::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn envelope(kind: &str, employee: &str, timestamp: &str, termination: Option<&str>) -> Vec<u8> {
     json!({
@@ -24,13 +17,6 @@ fn envelope(kind: &str, employee: &str, timestamp: &str, termination: Option<&st
     })
     .to_string()
     .into_bytes()
-}
-
-async fn post(app: &TestApp, body: &[u8]) {
-    let response = app
-        .post("hris", &hris_headers(body, &unique("m")), body)
-        .await;
-    assert_eq!(response.status(), 202);
 }
 
 async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
@@ -49,34 +35,25 @@ pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
     enqueued
 }
 
-async fn wait_status(app: &TestApp, employee: &str, status: &str) -> Value {
-    wait_for(&format!("{employee} to be {status}"), || async {
-        let view = app.employee("hris", employee).await?;
-        (view["status"] == status).then_some(view)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_future_termination_waits_for_its_date_and_then_applies() {
     let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
     let app = start(&Isolation::new(), &clock, Role::All).await;
     let employee = unique("leaver");
-    post(
-        &app,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
+    app.send_hris(&envelope(
+        "created",
+        &employee,
+        "2030-01-01T00:00:00Z",
+        None,
+    ))
     .await;
     app.employee_after("hris", &employee, 1).await;
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-15"),
-        ),
-    )
+    app.send_hris(&envelope(
+        "terminated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-15"),
+    ))
     .await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "scheduled");
@@ -96,7 +73,7 @@ async fn a_future_termination_waits_for_its_date_and_then_applies() {
     );
 
     clock.set(at("2030-01-16T00:00:01Z"));
-    let view = wait_status(&app, &employee, "terminated").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     assert!(view["scheduled_termination"].is_null());
     app.cleanup().await;
@@ -107,15 +84,12 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
     let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
     let app = start(&Isolation::new(), &clock, Role::All).await;
     let employee = unique("stays");
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-20"),
-        ),
-    )
+    app.send_hris(&envelope(
+        "terminated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-20"),
+    ))
     .await;
     app.employee_after("hris", &employee, 1).await;
     // HR rescinds: a newer update that says the person is active, without a date.
@@ -127,7 +101,7 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
     ))
     .unwrap();
     rescind["data"]["status"] = json!("active");
-    post(&app, rescind.to_string().as_bytes()).await;
+    app.send_hris(rescind.to_string().as_bytes()).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_null());
     clock.set(at("2030-02-01T00:00:00Z"));
@@ -155,18 +129,18 @@ async fn an_ordinary_edit_does_not_rescind_a_scheduled_termination() {
         "2030-01-10T09:00:00Z",
         Some("2030-01-20"),
     );
-    post(&app, &leave).await;
+    app.send_hris(&leave).await;
     app.employee_after("hris", &employee, 1).await;
     // A thin sender's `updated` (a new address, final pay): no status, no date.
     let edit = envelope("updated", &employee, "2030-01-11T09:00:00Z", None);
-    post(&app, &edit).await;
+    app.send_hris(&edit).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(
         view["scheduled_termination"]["due_at"], "2030-01-21T00:00:00Z",
         "still waiting: {view}"
     );
     clock.set(at("2030-01-21T00:00:01Z"));
-    let view = wait_status(&app, &employee, "terminated").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     app.cleanup().await;
 }
@@ -176,17 +150,14 @@ async fn a_termination_dated_today_applies_at_once() {
     let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
     let app = start(&Isolation::new(), &clock, Role::All).await;
     let employee = unique("today");
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-10"),
-        ),
-    )
+    app.send_hris(&envelope(
+        "terminated",
+        &employee,
+        "2030-01-10T09:00:00Z",
+        Some("2030-01-10"),
+    ))
     .await;
-    let view = wait_status(&app, &employee, "terminated").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["events"][0]["outcome"], "applied");
     app.cleanup().await;
 }
@@ -197,22 +168,20 @@ async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
     let iso = Isolation::new();
     let mut first = start(&iso, &clock, Role::All).await;
     let employee = unique("restart");
-    post(
-        &first,
-        &envelope(
+    first
+        .send_hris(&envelope(
             "terminated",
             &employee,
             "2030-01-10T09:00:00Z",
             Some("2030-01-12"),
-        ),
-    )
-    .await;
+        ))
+        .await;
     first.employee_after("hris", &employee, 1).await;
     first.stop().await.unwrap();
 
     clock.set(at("2030-01-13T00:00:01Z"));
     let second = start(&iso, &clock, Role::Worker).await;
-    let view = wait_status(&second, &employee, "terminated").await;
+    let view = second.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     second.cleanup().await;
 }
@@ -228,10 +197,10 @@ async fn an_active_update_dated_before_the_leave_date_does_not_rehire_after_it()
         "2030-01-10T09:00:00Z",
         Some("2030-01-15"),
     );
-    post(&app, &leave).await;
+    app.send_hris(&leave).await;
     app.employee_after("hris", &employee, 1).await;
     clock.set(at("2030-01-16T00:00:01Z"));
-    wait_status(&app, &employee, "terminated").await;
+    app.wait_status("hris", &employee, "terminated").await;
     // Sent on the 12th (before the leave date), delivered after it: not a rehire.
     let mut late: Value = serde_json::from_slice(&envelope(
         "updated",
@@ -241,7 +210,7 @@ async fn an_active_update_dated_before_the_leave_date_does_not_rehire_after_it()
     ))
     .unwrap();
     late["data"]["status"] = json!("active");
-    post(&app, late.to_string().as_bytes()).await;
+    app.send_hris(late.to_string().as_bytes()).await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["events"][2]["outcome"], "stale", "{view}");
     assert_eq!(view["status"], "terminated");
@@ -261,10 +230,12 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
     let shared: SharedClock = Arc::new(clock.clone());
     let app = spawn_with_clock(config, iso, Role::All, shared).await;
     let employee = unique("announced");
-    post(
-        &app,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
+    app.send_hris(&envelope(
+        "created",
+        &employee,
+        "2030-01-01T00:00:00Z",
+        None,
+    ))
     .await;
     app.employee_after("hris", &employee, 1).await;
     // A full-snapshot update that carries the leave date: scheduled, not applied.
@@ -274,11 +245,11 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
         "2030-01-10T09:00:00Z",
         Some("2030-01-15"),
     );
-    post(&app, &update).await;
+    app.send_hris(&update).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_object(), "{view}");
     clock.set(at("2030-01-16T00:00:01Z"));
-    wait_status(&app, &employee, "terminated").await;
+    app.wait_status("hris", &employee, "terminated").await;
     let letter = wait_for("the refused deactivation's dead letter", || async {
         let id: i64 = sqlx::query_scalar("SELECT id FROM dead_letters WHERE status = 'dead'")
             .fetch_optional(&app.pool)
@@ -325,21 +296,24 @@ async fn a_termination_date_that_passes_while_the_update_waits_in_the_queue_term
     let iso = Isolation::new();
     let receiver = start(&iso, &clock, Role::Receiver).await;
     let employee = unique("queued");
-    post(
-        &receiver,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
-    .await;
+    receiver
+        .send_hris(&envelope(
+            "created",
+            &employee,
+            "2030-01-01T00:00:00Z",
+            None,
+        ))
+        .await;
     let update = envelope(
         "updated",
         &employee,
         "2030-01-10T09:00:00Z",
         Some("2030-01-15"),
     );
-    post(&receiver, &update).await;
+    receiver.send_hris(&update).await;
     clock.set(at("2030-01-20T00:00:00Z"));
     let worker = start(&iso, &clock, Role::Worker).await;
-    let view = wait_status(&worker, &employee, "terminated").await;
+    let view = worker.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["events"][1]["kind"], "terminated", "{view}");
     assert_eq!(view["targets"][0]["status"], "deactivated");
     worker.cleanup().await;
