@@ -671,6 +671,36 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
     app.cleanup().await;
 }
 
+/// A running replay job of two items, as the admin API creates it.
+async fn replay_job_row(app: &TestApp, actor: &Actor) -> i64 {
+    provisiond::store::jobs::create(&app.pool, "dead_letter_replay", actor, &json!({}), 2)
+        .await
+        .unwrap()
+}
+
+/// Run replay job `job` over the dead ones of `ids` by hand, noting each progress count.
+async fn run_job(
+    app: &TestApp,
+    publisher: &TestPublisher,
+    job: i64,
+    ids: &[i64],
+    actor: &Actor,
+    seen: &mut Vec<usize>,
+) {
+    let mut counted = |done| seen.push(done);
+    dead_letters::ops::run_replay_job(
+        &app.pool,
+        &publisher.publisher,
+        job,
+        ids,
+        true,
+        actor,
+        &mut counted,
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     let app = spawn_app(Role::Receiver).await;
@@ -683,27 +713,12 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     let publisher = TestPublisher::start(&app).await;
 
     // A running job that an operator cancels before its first item replays nothing.
-    let job =
-        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
-            .await
-            .unwrap();
+    let job = replay_job_row(&app, &actor).await;
     let path = format!("/admin/jobs/{job}/cancel");
     let cancelled = json_of(app.admin_send(ADMIN_TOKEN, &path, None, None).await, 200).await;
     assert_eq!(cancelled["cancel_requested"], true);
     let mut seen = Vec::new();
-    let mut counted = |done| seen.push(done);
-    let run = dead_letters::ops::run_replay_job;
-    run(
-        &app.pool,
-        &publisher.publisher,
-        job,
-        &ids,
-        true,
-        &actor,
-        &mut counted,
-    )
-    .await
-    .unwrap();
+    run_job(&app, &publisher, job, &ids, &actor, &mut seen).await;
     let shown = app.job_end(job).await;
     assert_eq!(shown["status"], "cancelled", "{shown}");
     assert_eq!(
@@ -723,23 +738,8 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     assert_eq!(json_of(missing, 404).await["error"], "unknown_job");
 
     // Run to the end, each item is counted as it goes.
-    let job =
-        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
-            .await
-            .unwrap();
-    let mut counted = |done| seen.push(done);
-    let run = dead_letters::ops::run_replay_job;
-    run(
-        &app.pool,
-        &publisher.publisher,
-        job,
-        &ids,
-        true,
-        &actor,
-        &mut counted,
-    )
-    .await
-    .unwrap();
+    let job = replay_job_row(&app, &actor).await;
+    run_job(&app, &publisher, job, &ids, &actor, &mut seen).await;
     assert_eq!(seen, [1, 2]);
     let shown = json_of(app.admin_get(&format!("/admin/jobs/{job}")).await, 200).await;
     assert_eq!(shown["status"], "succeeded");

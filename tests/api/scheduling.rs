@@ -24,6 +24,33 @@ async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
     spawn_with_clock(test_config(iso, &amqp_url()), iso.clone(), role, shared).await
 }
 
+/// A clock at 2030-01-10 noon and an app of every role that reads it.
+async fn rig() -> (ManualClock, TestApp) {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    (clock, app)
+}
+
+/// A hire sent before the rig's first day.
+async fn hire(app: &TestApp, employee: &str) {
+    let body = envelope("created", employee, "2030-01-01T00:00:00Z", None);
+    app.send_hris(&body).await;
+}
+
+/// A termination sent on the rig's first morning, effective on `date`.
+async fn leave(app: &TestApp, employee: &str, date: &str) {
+    let body = envelope("terminated", employee, "2030-01-10T09:00:00Z", Some(date));
+    app.send_hris(&body).await;
+}
+
+/// An update that says the employee is active: an explicit signal, unlike a bare edit.
+fn active_update(employee: &str, timestamp: &str) -> Vec<u8> {
+    let mut update: Value = serde_json::from_slice(&envelope("updated", employee, timestamp, None))
+        .expect("an envelope is JSON");
+    update["data"]["status"] = json!("active");
+    update.to_string().into_bytes()
+}
+
 /// Run one scheduler pass by hand; returns how many terminations it enqueued.
 pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
     let publisher = TestPublisher::start(app).await;
@@ -37,24 +64,11 @@ pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
 
 #[tokio::test]
 async fn a_future_termination_waits_for_its_date_and_then_applies() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("leaver");
-    app.send_hris(&envelope(
-        "created",
-        &employee,
-        "2030-01-01T00:00:00Z",
-        None,
-    ))
-    .await;
+    hire(&app, &employee).await;
     app.employee_after("hris", &employee, 1).await;
-    app.send_hris(&envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-15"),
-    ))
-    .await;
+    leave(&app, &employee, "2030-01-15").await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "scheduled");
     assert_eq!(view["status"], "active");
@@ -81,27 +95,13 @@ async fn a_future_termination_waits_for_its_date_and_then_applies() {
 
 #[tokio::test]
 async fn a_newer_event_rescinds_a_scheduled_termination() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("stays");
-    app.send_hris(&envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-20"),
-    ))
-    .await;
+    leave(&app, &employee, "2030-01-20").await;
     app.employee_after("hris", &employee, 1).await;
     // HR rescinds: a newer update that says the person is active, without a date.
-    let mut rescind: Value = serde_json::from_slice(&envelope(
-        "updated",
-        &employee,
-        "2030-01-11T09:00:00Z",
-        None,
-    ))
-    .unwrap();
-    rescind["data"]["status"] = json!("active");
-    app.send_hris(rescind.to_string().as_bytes()).await;
+    app.send_hris(&active_update(&employee, "2030-01-11T09:00:00Z"))
+        .await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_null());
     clock.set(at("2030-02-01T00:00:00Z"));
@@ -120,16 +120,9 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
 
 #[tokio::test]
 async fn an_ordinary_edit_does_not_rescind_a_scheduled_termination() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("leaving");
-    let leave = envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-20"),
-    );
-    app.send_hris(&leave).await;
+    leave(&app, &employee, "2030-01-20").await;
     app.employee_after("hris", &employee, 1).await;
     // A thin sender's `updated` (a new address, final pay): no status, no date.
     let edit = envelope("updated", &employee, "2030-01-11T09:00:00Z", None);
@@ -147,16 +140,9 @@ async fn an_ordinary_edit_does_not_rescind_a_scheduled_termination() {
 
 #[tokio::test]
 async fn a_termination_dated_today_applies_at_once() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (_clock, app) = rig().await;
     let employee = unique("today");
-    app.send_hris(&envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-10"),
-    ))
-    .await;
+    leave(&app, &employee, "2030-01-10").await;
     let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["events"][0]["outcome"], "applied");
     app.cleanup().await;
@@ -168,14 +154,7 @@ async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
     let iso = Isolation::new();
     let mut first = start(&iso, &clock, Role::All).await;
     let employee = unique("restart");
-    first
-        .send_hris(&envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-12"),
-        ))
-        .await;
+    leave(&first, &employee, "2030-01-12").await;
     first.employee_after("hris", &employee, 1).await;
     first.stop().await.unwrap();
 
@@ -188,29 +167,15 @@ async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
 
 #[tokio::test]
 async fn an_active_update_dated_before_the_leave_date_does_not_rehire_after_it() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("dated");
-    let leave = envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-15"),
-    );
-    app.send_hris(&leave).await;
+    leave(&app, &employee, "2030-01-15").await;
     app.employee_after("hris", &employee, 1).await;
     clock.set(at("2030-01-16T00:00:01Z"));
     app.wait_status("hris", &employee, "terminated").await;
     // Sent on the 12th (before the leave date), delivered after it: not a rehire.
-    let mut late: Value = serde_json::from_slice(&envelope(
-        "updated",
-        &employee,
-        "2030-01-12T09:00:00Z",
-        None,
-    ))
-    .unwrap();
-    late["data"]["status"] = json!("active");
-    app.send_hris(late.to_string().as_bytes()).await;
+    app.send_hris(&active_update(&employee, "2030-01-12T09:00:00Z"))
+        .await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["events"][2]["outcome"], "stale", "{view}");
     assert_eq!(view["status"], "terminated");
@@ -230,13 +195,7 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
     let shared: SharedClock = Arc::new(clock.clone());
     let app = spawn_with_clock(config, iso, Role::All, shared).await;
     let employee = unique("announced");
-    app.send_hris(&envelope(
-        "created",
-        &employee,
-        "2030-01-01T00:00:00Z",
-        None,
-    ))
-    .await;
+    hire(&app, &employee).await;
     app.employee_after("hris", &employee, 1).await;
     // A full-snapshot update that carries the leave date: scheduled, not applied.
     let update = envelope(
@@ -296,14 +255,7 @@ async fn a_termination_date_that_passes_while_the_update_waits_in_the_queue_term
     let iso = Isolation::new();
     let receiver = start(&iso, &clock, Role::Receiver).await;
     let employee = unique("queued");
-    receiver
-        .send_hris(&envelope(
-            "created",
-            &employee,
-            "2030-01-01T00:00:00Z",
-            None,
-        ))
-        .await;
+    hire(&receiver, &employee).await;
     let update = envelope(
         "updated",
         &employee,
