@@ -17,7 +17,7 @@ async fn audit_a_dead_lettered_target_leaves_the_termination_incomplete_until_re
     let event_id = app.send_event("terminated", &employee).await;
     let letter = dead_letter_id(&app, &event_id).await;
 
-    let r = report(&app, "sla=15m").await;
+    let r = app.deprovision_report("sla=15m").await;
     assert_eq!(r["counts"]["terminations"], 1);
     assert_eq!(r["counts"]["failed"], 1);
     assert_eq!(r["counts"]["completed"], 0);
@@ -46,14 +46,14 @@ async fn audit_a_dead_lettered_target_leaves_the_termination_incomplete_until_re
     assert!(timeline["completed_at"].is_null());
     assert_eq!(r["targets"]["product"]["failed"], 1);
     // Past a (tiny) SLA, a termination that is still incomplete is a breach.
-    let strict = report(&app, "sla=1ms").await;
+    let strict = app.deprovision_report("sla=1ms").await;
     assert_eq!(strict["breaches"][0]["event_id"], event_id.as_str());
     assert_eq!(strict["breaches"][0]["status"], "failed");
 
     target.set_otherwise(200);
     app.replay(letter).await;
     let r = wait_for("the termination to complete", || async {
-        let r = report(&app, "sla=15m").await;
+        let r = app.deprovision_report("sla=15m").await;
         (r["counts"]["completed"] == 1).then_some(r)
     })
     .await;
@@ -125,7 +125,7 @@ async fn audit_a_future_termination_counts_as_scheduled_not_as_a_breach() {
     let view = app.employee_after("hris", &employee, 1).await;
     assert_eq!(view["events"][0]["outcome"], "scheduled");
 
-    let r = report(&app, "sla=1ms").await;
+    let r = app.deprovision_report("sla=1ms").await;
     assert_eq!(r["counts"]["scheduled"], 1);
     assert_eq!(r["counts"]["terminations"], 0);
     assert_eq!(r["counts"]["breaches"], 0);
@@ -168,7 +168,7 @@ async fn audit_a_scheduled_termination_is_timed_from_its_due_time() {
     let tomorrow = now + chrono::Duration::days(1);
     insert_scheduled(pool, "sched_future", "orig3", "scheduled", now, tomorrow).await;
 
-    let r = report(&app, "sla=15m").await;
+    let r = app.deprovision_report("sla=15m").await;
     assert_eq!(r["counts"]["terminations"], 2);
     assert_eq!(r["counts"]["completed"], 1);
     assert_eq!(r["counts"]["pending"], 1);

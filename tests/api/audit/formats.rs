@@ -11,7 +11,7 @@ use super::*;
 async fn audit_csv_json_and_html_agree() {
     let app = spawn_app(Role::All).await;
     mixed_fixture(&app.pool).await;
-    let json_report = report(&app, "sla=15m").await;
+    let json_report = app.deprovision_report("sla=15m").await;
     assert_eq!(json_report["counts"]["terminations"], 4);
     assert_eq!(json_report["counts"]["failed"], 1);
     // The slow one, and the failed one (incomplete for a day).
@@ -126,7 +126,7 @@ async fn audit_endpoints_need_the_token_and_check_their_parameters() {
         .admin_get("/admin/audit/deprovision?since=1h&until=2h")
         .await;
     assert_eq!(response.status(), 400);
-    let empty = report(&app, "").await;
+    let empty = app.deprovision_report("").await;
     assert_eq!(
         empty["sla_seconds"], 900.0,
         "audit.deprovision_sla's default"

@@ -114,14 +114,6 @@ async fn action(
     .unwrap();
 }
 
-async fn report(app: &TestApp, query: &str) -> Value {
-    let response = app
-        .admin_get(&format!("/admin/audit/deprovision?{query}"))
-        .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 fn f(value: &Value) -> f64 {
     value
         .as_f64()

@@ -85,7 +85,7 @@ async fn audit_report_counts_terminations_and_computes_exact_percentiles() {
         .await;
     }
 
-    let r = report(&app, "source=hris&sla=15m").await;
+    let r = app.deprovision_report("source=hris&sla=15m").await;
     assert_eq!(r["sla_seconds"], 900.0);
     assert_eq!(r["source"], "hris");
     let c = &r["counts"];
@@ -178,13 +178,15 @@ async fn audit_report_counts_terminations_and_computes_exact_percentiles() {
     assert_eq!(timeline["receipt_to_revoked_seconds"], 1.5);
 
     // Every source: the merge one joins; a 30-minute SLA leaves two breaches.
-    let all = report(&app, "sla=30m").await;
+    let all = app.deprovision_report("sla=30m").await;
     assert_eq!(all["counts"]["terminations"], 21);
     assert_eq!(all["counts"]["breaches"], 2);
     assert_eq!(all["latency_seconds"]["receipt_to_revoked"]["count"], 21);
     // A window that ends before the last ten.
     let until = (t0 + secs(95.0)).to_rfc3339();
-    let early = report(&app, &format!("source=hris&until={}", urlencode(&until))).await;
+    let early = app
+        .deprovision_report(&format!("source=hris&until={}", urlencode(&until)))
+        .await;
     assert_eq!(early["counts"]["terminations"], 10);
     app.cleanup().await;
 }
@@ -216,7 +218,7 @@ async fn audit_report_counts_terminations_processed_through_webhooks() {
         expected.push(micros as f64 / 1e6);
     }
     expected.sort_by(f64::total_cmp);
-    let r = report(&app, "").await;
+    let r = app.deprovision_report("").await;
     assert_eq!(r["counts"]["terminations"], n);
     assert_eq!(r["counts"]["completed"], n);
     assert_eq!(r["counts"]["breaches"], 0);

@@ -94,4 +94,13 @@ impl TestApp {
             .await
             .unwrap()
     }
+
+    /// The deprovision report (`GET /admin/audit/deprovision?{query}`), which must be 200.
+    pub async fn deprovision_report(&self, query: &str) -> Value {
+        let response = self
+            .admin_get(&format!("/admin/audit/deprovision?{query}"))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
 }
