@@ -6,7 +6,9 @@ use provisiond::store::dead_letters::{self, NewDeadLetter, Reason};
 use provisiond::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{amqp_url, spawn_with, test_config_with, Isolation, TestApp, ADMIN_TOKEN};
+use crate::helpers::{
+    amqp_url, json_of, last_action, spawn_with, test_config_with, Isolation, TestApp, ADMIN_TOKEN,
+};
 
 const AUDITOR_TOKEN: &str = "auditor-token-for-ann-0123";
 const OPERATOR_TOKEN: &str = "operator-token-for-olga-0123";
@@ -47,26 +49,6 @@ async fn get(app: &TestApp, path: &str, authorization: &str) -> reqwest::Respons
     let url = format!("{}{path}", app.address);
     let request = app.client.get(url).header("authorization", authorization);
     request.send().await.expect("request sent")
-}
-
-async fn post(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    body: Value,
-    on_behalf_of: Option<&str>,
-) -> reqwest::Response {
-    let url = format!("{}{path}", app.address);
-    let mut request = app.client.post(url).bearer_auth(token).json(&body);
-    if let Some(name) = on_behalf_of {
-        request = request.header("x-provisiond-actor", name);
-    }
-    request.send().await.expect("request sent")
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status(), status);
-    response.json().await.expect("json body")
 }
 
 async fn shown(app: &TestApp, id: i64) -> Value {
@@ -128,7 +110,7 @@ async fn an_auditor_reads_reports_and_summaries_but_cannot_act_or_see_raw_bodies
         ),
     ];
     for (path, body) in acts {
-        let response = post(&app, &path, AUDITOR_TOKEN, body, None).await;
+        let response = app.admin_send(AUDITOR_TOKEN, &path, Some(body), None).await;
         private(&response);
         let answer = json_of(response, 403).await;
         assert_eq!(answer["error"], "forbidden", "{path}");
@@ -153,15 +135,12 @@ async fn an_operator_acts_under_its_own_name_and_the_header_is_only_on_whose_beh
 
     let path = format!("/admin/dead-letters/{id}/discard");
     let why = json!({"reason": "test data"});
-    let response = post(&app, &path, OPERATOR_TOKEN, why, Some("mallory")).await;
+    let response = app
+        .admin_send(OPERATOR_TOKEN, &path, Some(why), Some("mallory"))
+        .await;
     private(&response);
     let answer = json_of(response, 200).await;
-    let action = answer["actions"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let action = last_action(&answer);
     assert_eq!(action["action"], "discarded");
     assert_eq!(action["actor"], "olga");
     assert_eq!(action["detail"]["on_behalf_of"], "mallory");
@@ -180,14 +159,11 @@ async fn an_operator_acts_under_its_own_name_and_the_header_is_only_on_whose_beh
     // `server.admin_token` keeps working, as the operator `admin`.
     let other = letter(&app).await;
     let path = format!("/admin/dead-letters/{other}/discard");
-    let response = post(&app, &path, ADMIN_TOKEN, json!({"reason": "old"}), None).await;
+    let response = app
+        .admin_send(ADMIN_TOKEN, &path, Some(json!({"reason": "old"})), None)
+        .await;
     let answer = json_of(response, 200).await;
-    let action = answer["actions"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let action = last_action(&answer);
     assert_eq!(action["actor"], "admin");
     assert_eq!(action["detail"].get("on_behalf_of"), None);
     app.cleanup().await;

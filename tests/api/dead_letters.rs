@@ -67,40 +67,16 @@ async fn record(
     dead_letters::record(&app.pool, &letter).await.unwrap()
 }
 
-async fn admin_post(
-    app: &TestApp,
-    path: &str,
-    body: Option<Value>,
-    actor: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(format!("{}{path}", app.address))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(actor) = actor {
-        request = request.header("x-provisiond-actor", actor);
-    }
-    request.send().await.expect("request sent")
-}
-
 /// Start a bulk replay and wait for its job to end; returns the finished job.
 async fn replay_job(app: &TestApp, body: Option<Value>, actor: Option<&str>) -> Value {
-    let response = admin_post(app, "/admin/dead-letters/replay", body, actor).await;
+    let response = app
+        .admin_send(ADMIN_TOKEN, "/admin/dead-letters/replay", body, actor)
+        .await;
     let started = json_of(response, 202).await;
     let id = started["job"].as_i64().expect("a job id");
     let job = app.job_end(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     job
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let got = response.status();
-    let body: Value = response.json().await.expect("json body");
-    assert_eq!(got, status, "body: {body}");
-    body
 }
 
 async fn detail(app: &TestApp, id: i64) -> Value {
@@ -116,11 +92,6 @@ async fn list(app: &TestApp, query: &str) -> Vec<i64> {
     let rows = json_of(app.admin_get(&path).await, 200).await;
     let rows = rows.as_array().expect("an array").iter();
     rows.map(|row| row["id"].as_i64().unwrap()).collect()
-}
-
-fn last_action(detail: &Value) -> &Value {
-    let actions = detail["actions"].as_array().expect("actions array");
-    actions.last().expect("at least one action")
 }
 
 /// A config file for the CLI that points at this test's database and broker prefix.
@@ -389,13 +360,17 @@ async fn discarding_a_dead_letter_needs_a_reason_and_records_the_actor() {
     let first = dead_letter(&app, "hris", Reason::PermanentError).await;
     let path = format!("/admin/dead-letters/{}/discard", first.id);
     for body in [None, Some(json!({})), Some(json!({"reason": "  "}))] {
-        let response = admin_post(&app, &path, body, Some("alice")).await;
+        let response = app
+            .admin_send(ADMIN_TOKEN, &path, body, Some("alice"))
+            .await;
         assert_eq!(json_of(response, 400).await["error"], "bad_request");
     }
     assert_eq!(status_of(&app, first.id).await.0, "dead");
 
     let why = json!({"reason": "test data from the sandbox"});
-    let response = admin_post(&app, &path, Some(why.clone()), Some("alice")).await;
+    let response = app
+        .admin_send(ADMIN_TOKEN, &path, Some(why.clone()), Some("alice"))
+        .await;
     let shown = json_of(response, 200).await;
     assert_eq!(shown["id"], first.id);
     assert_eq!(shown["status"], "discarded");
@@ -405,14 +380,18 @@ async fn discarding_a_dead_letter_needs_a_reason_and_records_the_actor() {
     assert_eq!(action["actor"], "admin");
     assert_eq!(action["detail"]["on_behalf_of"], "alice");
     assert_eq!(action["reason"], "test data from the sandbox");
-    let again = json_of(admin_post(&app, &path, Some(why), None).await, 409).await;
+    let again = json_of(
+        app.admin_send(ADMIN_TOKEN, &path, Some(why), None).await,
+        409,
+    )
+    .await;
     assert_eq!(again["error"], "conflict");
     assert!(again["message"].as_str().unwrap().contains("discarded"));
 
     let second = dead_letter(&app, "hris", Reason::PermanentError).await;
     let path = format!("/admin/dead-letters/{}/discard", second.id);
     let body = Some(json!({"reason": "duplicate"}));
-    let shown = json_of(admin_post(&app, &path, body, None).await, 200).await;
+    let shown = json_of(app.admin_send(ADMIN_TOKEN, &path, body, None).await, 200).await;
     assert_eq!(last_action(&shown)["actor"], "admin");
 
     let config = config_file(&app);
@@ -453,7 +432,9 @@ async fn replaying_one_dead_letter_through_the_api_republishes_it_and_the_worker
     let app = spawn_app(Role::All).await;
     let letter = dead_letter(&app, "hris", Reason::PermanentError).await;
     let path = format!("/admin/dead-letters/{}/replay", letter.id);
-    let response = admin_post(&app, &path, None, Some("alice")).await;
+    let response = app
+        .admin_send(ADMIN_TOKEN, &path, None, Some("alice"))
+        .await;
     assert_eq!(
         json_of(response, 200).await,
         json!({"replayed": [letter.id]})
@@ -469,7 +450,7 @@ async fn replaying_one_dead_letter_through_the_api_republishes_it_and_the_worker
     assert_eq!(action["detail"]["trigger"], "manual");
 
     // A second replay of an applied event changes nothing: the worker sees a duplicate.
-    let response = admin_post(&app, &path, None, None).await;
+    let response = app.admin_send(ADMIN_TOKEN, &path, None, None).await;
     assert_eq!(json_of(response, 200).await["replayed"], json!([letter.id]));
     let view = app.employee_after("hris", &letter.employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "duplicate");
@@ -478,7 +459,9 @@ async fn replaying_one_dead_letter_through_the_api_republishes_it_and_the_worker
     assert_eq!(shown["replay_count"], 2);
     assert_eq!(last_action(&shown)["actor"], "admin");
 
-    let missing = admin_post(&app, "/admin/dead-letters/999999/replay", None, None).await;
+    let missing = app
+        .admin_send(ADMIN_TOKEN, "/admin/dead-letters/999999/replay", None, None)
+        .await;
     assert_eq!(json_of(missing, 404).await["error"], "unknown_dead_letter");
     app.cleanup().await;
 }
@@ -577,7 +560,7 @@ async fn bulk_replay_through_the_api_takes_ids_all_or_a_filter() {
         Some(json!({"reason": "boom"})),
         Some(json!({"since": "whenever"})),
     ] {
-        let response = admin_post(&app, path, bad.clone(), None).await;
+        let response = app.admin_send(ADMIN_TOKEN, path, bad.clone(), None).await;
         let body = json_of(response, 400).await;
         assert_eq!(body["error"], "bad_request", "for {bad:?}");
     }
@@ -613,7 +596,7 @@ async fn bulk_replay_through_the_api_takes_ids_all_or_a_filter() {
     assert_eq!(action["detail"]["on_behalf_of"], "erin");
 
     let unknown = Some(json!({"ids": [a.id, 999999]}));
-    let response = admin_post(&app, path, unknown, None).await;
+    let response = app.admin_send(ADMIN_TOKEN, path, unknown, None).await;
     assert_eq!(json_of(response, 404).await["error"], "unknown_dead_letter");
     assert_eq!(status_of(&app, a.id).await, ("replayed".to_owned(), 1));
     app.cleanup().await;
@@ -634,12 +617,14 @@ async fn replaying_a_discarded_dead_letter_is_a_conflict() {
     .unwrap();
 
     let path = format!("/admin/dead-letters/{}/replay", gone.id);
-    let body = json_of(admin_post(&app, &path, None, None).await, 409).await;
+    let body = json_of(app.admin_send(ADMIN_TOKEN, &path, None, None).await, 409).await;
     assert_eq!(body["error"], "conflict");
     assert!(body["message"].as_str().unwrap().contains("discarded"));
     // Every id is checked before any is republished.
     let ids = Some(json!({"ids": [kept.id, gone.id]}));
-    let response = admin_post(&app, "/admin/dead-letters/replay", ids, None).await;
+    let response = app
+        .admin_send(ADMIN_TOKEN, "/admin/dead-letters/replay", ids, None)
+        .await;
     assert_eq!(json_of(response, 409).await["error"], "conflict");
 
     let config = config_file(&app);
@@ -696,6 +681,36 @@ async fn a_queue_message_postgresql_cannot_store_is_dead_lettered_once_not_loope
     app.cleanup().await;
 }
 
+/// A running replay job of two items, as the admin API creates it.
+async fn replay_job_row(app: &TestApp, actor: &Actor) -> i64 {
+    provisiond::store::jobs::create(&app.pool, "dead_letter_replay", actor, &json!({}), 2)
+        .await
+        .unwrap()
+}
+
+/// Run replay job `job` over the dead ones of `ids` by hand, noting each progress count.
+async fn run_job(
+    app: &TestApp,
+    publisher: &TestPublisher,
+    job: i64,
+    ids: &[i64],
+    actor: &Actor,
+    seen: &mut Vec<usize>,
+) {
+    let mut counted = |done| seen.push(done);
+    provisiond::services::dead_letters::run_replay_job(
+        &app.pool,
+        &publisher.publisher,
+        job,
+        ids,
+        true,
+        actor,
+        &mut counted,
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     let app = spawn_app(Role::Receiver).await;
@@ -708,27 +723,12 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
     let publisher = TestPublisher::start(&app).await;
 
     // A running job that an operator cancels before its first item replays nothing.
-    let job =
-        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
-            .await
-            .unwrap();
+    let job = replay_job_row(&app, &actor).await;
     let path = format!("/admin/jobs/{job}/cancel");
-    let cancelled = json_of(admin_post(&app, &path, None, None).await, 200).await;
+    let cancelled = json_of(app.admin_send(ADMIN_TOKEN, &path, None, None).await, 200).await;
     assert_eq!(cancelled["cancel_requested"], true);
     let mut seen = Vec::new();
-    let mut counted = |done| seen.push(done);
-    let run = provisiond::services::dead_letters::run_replay_job;
-    run(
-        &app.pool,
-        &publisher.publisher,
-        job,
-        &ids,
-        true,
-        &actor,
-        &mut counted,
-    )
-    .await
-    .unwrap();
+    run_job(&app, &publisher, job, &ids, &actor, &mut seen).await;
     let shown = app.job_end(job).await;
     assert_eq!(shown["status"], "cancelled", "{shown}");
     assert_eq!(
@@ -740,29 +740,16 @@ async fn a_bulk_replay_job_reports_progress_and_stops_when_cancelled() {
         assert_eq!(status_of(&app, letter.id).await, ("dead".to_owned(), 0));
     }
     // An ended job cannot be cancelled; an unknown one is 404.
-    let again = json_of(admin_post(&app, &path, None, None).await, 409).await;
+    let again = json_of(app.admin_send(ADMIN_TOKEN, &path, None, None).await, 409).await;
     assert_eq!(again["error"], "conflict");
-    let missing = admin_post(&app, "/admin/jobs/999999/cancel", None, None).await;
+    let missing = app
+        .admin_send(ADMIN_TOKEN, "/admin/jobs/999999/cancel", None, None)
+        .await;
     assert_eq!(json_of(missing, 404).await["error"], "unknown_job");
 
     // Run to the end, each item is counted as it goes.
-    let job =
-        provisiond::store::jobs::create(&app.pool, "dead_letter_replay", &actor, &json!({}), 2)
-            .await
-            .unwrap();
-    let mut counted = |done| seen.push(done);
-    let run = provisiond::services::dead_letters::run_replay_job;
-    run(
-        &app.pool,
-        &publisher.publisher,
-        job,
-        &ids,
-        true,
-        &actor,
-        &mut counted,
-    )
-    .await
-    .unwrap();
+    let job = replay_job_row(&app, &actor).await;
+    run_job(&app, &publisher, job, &ids, &actor, &mut seen).await;
     assert_eq!(seen, [1, 2]);
     let shown = json_of(app.admin_get(&format!("/admin/jobs/{job}")).await, 200).await;
     assert_eq!(shown["status"], "succeeded");

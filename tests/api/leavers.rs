@@ -6,7 +6,6 @@ use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use provisiond::{Config, Role};
 use serde_json::{json, Value};
 
-use crate::batching::Rng;
 use crate::dead_letters::{config_file, dlq, stdout};
 use crate::helpers::*;
 use crate::proxy::BrokerProxy;

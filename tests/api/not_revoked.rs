@@ -16,14 +16,6 @@ use sqlx::PgPool;
 use crate::helpers::*;
 use crate::target_server::TargetServer;
 
-async fn report(app: &TestApp, query: &str) -> Value {
-    let response = app
-        .admin_get(&format!("/admin/audit/deprovision?{query}"))
-        .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn rendering(app: &TestApp, extension: &str, query: &str) -> String {
     let response = app
         .admin_get(&format!("/admin/audit/deprovision.{extension}?{query}"))
@@ -108,7 +100,7 @@ async fn stale_and_dead_lettered_terminations_show_in_json_csv_and_html_and_coun
     let letter = dead_letter_id(&app, &dead).await;
 
     // JSON.
-    let r = report(&app, "sla=15m").await;
+    let r = app.deprovision_report("sla=15m").await;
     assert_eq!(r["counts"]["terminations"], 2, "{r}");
     assert_eq!(r["counts"]["stale"], 1);
     assert_eq!(r["counts"]["failed"], 1);
@@ -164,7 +156,7 @@ async fn stale_and_dead_lettered_terminations_show_in_json_csv_and_html_and_coun
 
     // Past a tiny SLA both are breaches; the gauge counts each once, past the real one.
     let strict = wait_for("both past a 1 ms SLA", || async {
-        let r = report(&app, "sla=1ms").await;
+        let r = app.deprovision_report("sla=1ms").await;
         let all = r["not_revoked"]
             .as_array()?
             .iter()
@@ -338,7 +330,7 @@ async fn each_kind_of_unrevoked_termination_has_its_reason_and_rehires_name_the_
     let long_ago = t0 - chrono::Duration::days(60);
     event(pool, rehire("e_sup", "ev_old", long_ago)).await;
 
-    let r = report(&app, "source=hris&sla=15m").await;
+    let r = app.deprovision_report("source=hris&sla=15m").await;
     let c = &r["counts"];
     assert_eq!(c["terminations"], 7, "{r}");
     let by_status: Vec<u64> = [

@@ -13,10 +13,8 @@ fn outcomes(view: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn post_hris(app: &TestApp, kind: &str, employee: &str, at: &str, msg_id: &str) {
-    let body = hris_body(kind, employee, at);
-    let response = app.post("hris", &hris_headers(&body, msg_id), &body).await;
-    assert_eq!(response.status(), 202);
+async fn post_hris(app: &TestApp, kind: &str, employee: &str, at: &str) {
+    app.send_hris(&hris_body(kind, employee, at)).await;
 }
 
 #[tokio::test]
@@ -58,23 +56,9 @@ async fn the_same_delivery_posted_five_times_is_applied_once() {
 async fn terminated_then_an_older_created_stays_terminated() {
     let app = spawn_app(Role::All).await;
     let employee = unique("order");
-    post_hris(
-        &app,
-        "terminated",
-        &employee,
-        "2026-03-10T00:00:00Z",
-        &unique("m"),
-    )
-    .await;
+    post_hris(&app, "terminated", &employee, "2026-03-10T00:00:00Z").await;
     app.employee_after("hris", &employee, 1).await;
-    post_hris(
-        &app,
-        "created",
-        &employee,
-        "2026-03-01T00:00:00Z",
-        &unique("m"),
-    )
-    .await;
+    post_hris(&app, "created", &employee, "2026-03-01T00:00:00Z").await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(outcomes(&view), ["applied", "stale"]);
     assert_eq!(view["status"], "terminated");
@@ -86,34 +70,13 @@ async fn terminated_then_an_older_created_stays_terminated() {
 async fn terminated_then_a_newer_created_is_a_rehire() {
     let app = spawn_app(Role::All).await;
     let employee = unique("rehire");
-    post_hris(
-        &app,
-        "created",
-        &employee,
-        "2026-01-01T00:00:00Z",
-        &unique("m"),
-    )
-    .await;
+    post_hris(&app, "created", &employee, "2026-01-01T00:00:00Z").await;
     app.employee_after("hris", &employee, 1).await;
-    post_hris(
-        &app,
-        "terminated",
-        &employee,
-        "2026-03-10T00:00:00Z",
-        &unique("m"),
-    )
-    .await;
+    post_hris(&app, "terminated", &employee, "2026-03-10T00:00:00Z").await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["status"], "terminated");
     assert!(view["targets"][0]["deactivated_at"].is_string());
-    post_hris(
-        &app,
-        "created",
-        &employee,
-        "2026-06-01T00:00:00Z",
-        &unique("m"),
-    )
-    .await;
+    post_hris(&app, "created", &employee, "2026-06-01T00:00:00Z").await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(outcomes(&view), ["applied", "applied", "applied"]);
     assert_eq!(view["events"][2]["reason"], "rehire");

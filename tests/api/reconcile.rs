@@ -149,7 +149,7 @@ async fn a_missed_termination_is_found_applied_and_clocked_from_the_senders_date
     );
     // In a report of the last day, though its clock started two days ago: a missed webhook
     // shows as the long latency it was.
-    let report = deprovision_report(&app, "since=1d&sla=15m").await;
+    let report = app.deprovision_report("since=1d&sla=15m").await;
     let found = report["terminations"].as_array().unwrap();
     let row = found.iter().find(|t| t["employee_id"] == left.as_str());
     let row = row.unwrap_or_else(|| panic!("{report}"));
@@ -329,11 +329,6 @@ async fn holds(app: &TestApp, n: usize) -> Value {
     .await
 }
 
-async fn deprovision_report(app: &TestApp, query: &str) -> Value {
-    let path = format!("/admin/audit/deprovision?{query}");
-    app.admin_get(&path).await.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_releases_it() {
     let lists = SenderLists::start().await;
@@ -377,7 +372,7 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
         "{metrics}"
     );
     // The deprovision report lists them as not revoked, reason `held`.
-    let report = deprovision_report(&app, "sla=15m").await;
+    let report = app.deprovision_report("sla=15m").await;
     let held_rows: Vec<&Value> = report["not_revoked"]
         .as_array()
         .unwrap()
@@ -420,7 +415,7 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
     assert!(decisions
         .iter()
         .all(|(actor, detail)| actor == "admin" && detail["on_behalf_of"] == "security-lead"));
-    let report = deprovision_report(&app, "sla=15m").await;
+    let report = app.deprovision_report("sla=15m").await;
     assert_eq!(report["counts"]["held"], 0, "{report}");
     app.cleanup().await;
 }
@@ -459,7 +454,7 @@ async fn a_rejected_hold_keeps_access_and_stays_in_the_report() {
         .unwrap();
     assert_eq!(list[0]["decided_by"], "admin");
     assert_eq!(list[0]["decision_reason"], "contractor kept on");
-    let report = deprovision_report(&app, "sla=15m").await;
+    let report = app.deprovision_report("sla=15m").await;
     let reasons: Vec<&Value> = report["not_revoked"]
         .as_array()
         .unwrap()

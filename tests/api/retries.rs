@@ -7,18 +7,8 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::target_server::TargetServer;
 
-async fn spawn_with_target(target: &TargetServer) -> TestApp {
-    let iso = Isolation::new();
-    let config = test_config_with(&iso, &amqp_url(), &target.config("product"));
-    spawn_with(config, iso, Role::All).await
-}
-
 async fn hire(app: &TestApp, employee: &str) -> String {
-    let body = hris_body("created", employee, "2026-03-02T09:15:00Z");
-    let msg_id = unique("msg");
-    let response = app.post("hris", &hris_headers(&body, &msg_id), &body).await;
-    assert_eq!(response.status(), 202);
-    msg_id
+    app.send_event("created", employee).await
 }
 
 #[tokio::test]
@@ -52,13 +42,7 @@ async fn a_target_answering_400_is_dead_lettered_after_one_attempt() {
         Some("failed")
     );
     // A failing target does not make the process unready.
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
     app.cleanup().await;
 }
 
@@ -81,12 +65,7 @@ async fn a_target_answering_503_then_200_is_applied_after_retries() {
     .await
     .unwrap();
     assert_eq!(attempts, 4, "every try is recorded");
-    let list: Value = app
-        .admin_get("/admin/dead-letters")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.admin_json("/admin/dead-letters").await;
     assert_eq!(list, json!([]), "nothing in the dead-letter log");
     let view = app.employee("hris", &employee).await.unwrap();
     let outcomes = outcomes(&view);
@@ -95,16 +74,9 @@ async fn a_target_answering_503_then_200_is_applied_after_retries() {
         ["applied"],
         "retries are not recorded as duplicates"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
+    assert!(app
+        .metrics()
         .await
-        .unwrap();
-    assert!(metrics
-        .text()
-        .await
-        .unwrap()
         .contains("provisiond_retries_total{tier="));
     app.cleanup().await;
 }
@@ -120,12 +92,9 @@ async fn a_target_always_failing_is_dead_lettered_after_exactly_max_attempts() {
     // Attempts are deliveries; each delivery also makes `quick_retries` (1) quick retries.
     assert_eq!(letter["attempts"], MAX_ATTEMPTS);
     assert_eq!(target.requests().len(), 2 * MAX_ATTEMPTS as usize);
-    let detail: Value = app
-        .admin_get(&format!("/admin/dead-letters/{}", letter["id"]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = app
+        .admin_json(&format!("/admin/dead-letters/{}", letter["id"]))
+        .await;
     assert!(detail["error_chain"]
         .as_array()
         .is_some_and(|c| !c.is_empty()));
@@ -140,32 +109,12 @@ async fn replay_after_the_target_is_fixed_applies_only_what_was_missing() {
     let employee = unique("fix");
     let event_id = hire(&app, &employee).await;
     let letter = app.dead_letter(&event_id).await;
-    let directory_before: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
-            .bind(&employee)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let directory_before = app.account_updated_at(&employee).await;
 
     target.set_otherwise(200);
-    let replayed = app
-        .client
-        .post(format!(
-            "{}/admin/dead-letters/{}/replay",
-            app.address, letter["id"]
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 200);
+    app.replay(&letter["id"]).await;
     app.wait_target(&employee, "product", "active").await;
-    let directory_after: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
-            .bind(&employee)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let directory_after = app.account_updated_at(&employee).await;
     assert_eq!(
         directory_before, directory_after,
         "the directory's success is not redone"
@@ -177,12 +126,9 @@ async fn replay_after_the_target_is_fixed_applies_only_what_was_missing() {
         event_id.as_str(),
         "the product can dedupe"
     );
-    let detail: Value = app
-        .admin_get(&format!("/admin/dead-letters/{}", letter["id"]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detail = app
+        .admin_json(&format!("/admin/dead-letters/{}", letter["id"]))
+        .await;
     assert_eq!(detail["status"], "replayed");
     assert_eq!(detail["replay_count"], 1);
     app.cleanup().await;
@@ -196,15 +142,7 @@ async fn a_replay_that_fails_again_returns_to_dead_with_the_new_error() {
     let event_id = hire(&app, &employee).await;
     let letter = app.dead_letter(&event_id).await;
     target.set_otherwise(422);
-    let url = format!("{}/admin/dead-letters/{}/replay", app.address, letter["id"]);
-    let replayed = app
-        .client
-        .post(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 200);
+    app.replay(&letter["id"]).await;
     let detail: Value = wait_for("the replayed letter to be dead again", || async {
         let path = format!("/admin/dead-letters/{}", letter["id"]);
         let detail: Value = app.admin_get(&path).await.json().await.ok()?;
@@ -248,15 +186,7 @@ async fn replaying_an_event_that_has_since_succeeded_changes_nothing() {
     let id = provisiond::store::dead_letters::record(&app.pool, &letter)
         .await
         .unwrap();
-    let url = format!("{}/admin/dead-letters/{id}/replay", app.address);
-    let replayed = app
-        .client
-        .post(&url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 200);
+    app.replay(id).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "duplicate");
     assert_eq!(view["status"], "active");

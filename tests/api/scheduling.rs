@@ -3,18 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use provisiond::domain::clock::{ManualClock, SharedClock};
 use provisiond::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn envelope(kind: &str, employee: &str, timestamp: &str, termination: Option<&str>) -> Vec<u8> {
     json!({
@@ -26,16 +19,36 @@ fn envelope(kind: &str, employee: &str, timestamp: &str, termination: Option<&st
     .into_bytes()
 }
 
-async fn post(app: &TestApp, body: &[u8]) {
-    let response = app
-        .post("hris", &hris_headers(body, &unique("m")), body)
-        .await;
-    assert_eq!(response.status(), 202);
-}
-
 async fn start(iso: &Isolation, clock: &ManualClock, role: Role) -> TestApp {
     let shared: SharedClock = Arc::new(clock.clone());
     spawn_with_clock(test_config(iso, &amqp_url()), iso.clone(), role, shared).await
+}
+
+/// A clock at 2030-01-10 noon and an app of every role that reads it.
+async fn rig() -> (ManualClock, TestApp) {
+    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
+    let app = start(&Isolation::new(), &clock, Role::All).await;
+    (clock, app)
+}
+
+/// A hire sent before the rig's first day.
+async fn hire(app: &TestApp, employee: &str) {
+    let body = envelope("created", employee, "2030-01-01T00:00:00Z", None);
+    app.send_hris(&body).await;
+}
+
+/// A termination sent on the rig's first morning, effective on `date`.
+async fn leave(app: &TestApp, employee: &str, date: &str) {
+    let body = envelope("terminated", employee, "2030-01-10T09:00:00Z", Some(date));
+    app.send_hris(&body).await;
+}
+
+/// An update that says the employee is active: an explicit signal, unlike a bare edit.
+fn active_update(employee: &str, timestamp: &str) -> Vec<u8> {
+    let mut update: Value = serde_json::from_slice(&envelope("updated", employee, timestamp, None))
+        .expect("an envelope is JSON");
+    update["data"]["status"] = json!("active");
+    update.to_string().into_bytes()
 }
 
 /// Run one scheduler pass by hand; returns how many terminations it enqueued.
@@ -49,35 +62,13 @@ pub(crate) async fn tick(app: &TestApp, clock: &ManualClock) -> usize {
     enqueued
 }
 
-async fn wait_status(app: &TestApp, employee: &str, status: &str) -> Value {
-    wait_for(&format!("{employee} to be {status}"), || async {
-        let view = app.employee("hris", employee).await?;
-        (view["status"] == status).then_some(view)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_future_termination_waits_for_its_date_and_then_applies() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("leaver");
-    post(
-        &app,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
-    .await;
+    hire(&app, &employee).await;
     app.employee_after("hris", &employee, 1).await;
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-15"),
-        ),
-    )
-    .await;
+    leave(&app, &employee, "2030-01-15").await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(view["events"][1]["outcome"], "scheduled");
     assert_eq!(view["status"], "active");
@@ -96,7 +87,7 @@ async fn a_future_termination_waits_for_its_date_and_then_applies() {
     );
 
     clock.set(at("2030-01-16T00:00:01Z"));
-    let view = wait_status(&app, &employee, "terminated").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     assert!(view["scheduled_termination"].is_null());
     app.cleanup().await;
@@ -104,30 +95,13 @@ async fn a_future_termination_waits_for_its_date_and_then_applies() {
 
 #[tokio::test]
 async fn a_newer_event_rescinds_a_scheduled_termination() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("stays");
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-20"),
-        ),
-    )
-    .await;
+    leave(&app, &employee, "2030-01-20").await;
     app.employee_after("hris", &employee, 1).await;
     // HR rescinds: a newer update that says the person is active, without a date.
-    let mut rescind: Value = serde_json::from_slice(&envelope(
-        "updated",
-        &employee,
-        "2030-01-11T09:00:00Z",
-        None,
-    ))
-    .unwrap();
-    rescind["data"]["status"] = json!("active");
-    post(&app, rescind.to_string().as_bytes()).await;
+    app.send_hris(&active_update(&employee, "2030-01-11T09:00:00Z"))
+        .await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_null());
     clock.set(at("2030-02-01T00:00:00Z"));
@@ -146,47 +120,30 @@ async fn a_newer_event_rescinds_a_scheduled_termination() {
 
 #[tokio::test]
 async fn an_ordinary_edit_does_not_rescind_a_scheduled_termination() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("leaving");
-    let leave = envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-20"),
-    );
-    post(&app, &leave).await;
+    leave(&app, &employee, "2030-01-20").await;
     app.employee_after("hris", &employee, 1).await;
     // A thin sender's `updated` (a new address, final pay): no status, no date.
     let edit = envelope("updated", &employee, "2030-01-11T09:00:00Z", None);
-    post(&app, &edit).await;
+    app.send_hris(&edit).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert_eq!(
         view["scheduled_termination"]["due_at"], "2030-01-21T00:00:00Z",
         "still waiting: {view}"
     );
     clock.set(at("2030-01-21T00:00:01Z"));
-    let view = wait_status(&app, &employee, "terminated").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     app.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_termination_dated_today_applies_at_once() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (_clock, app) = rig().await;
     let employee = unique("today");
-    post(
-        &app,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-10"),
-        ),
-    )
-    .await;
-    let view = wait_status(&app, &employee, "terminated").await;
+    leave(&app, &employee, "2030-01-10").await;
+    let view = app.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["events"][0]["outcome"], "applied");
     app.cleanup().await;
 }
@@ -197,51 +154,28 @@ async fn a_restart_between_scheduling_and_due_time_loses_nothing() {
     let iso = Isolation::new();
     let mut first = start(&iso, &clock, Role::All).await;
     let employee = unique("restart");
-    post(
-        &first,
-        &envelope(
-            "terminated",
-            &employee,
-            "2030-01-10T09:00:00Z",
-            Some("2030-01-12"),
-        ),
-    )
-    .await;
+    leave(&first, &employee, "2030-01-12").await;
     first.employee_after("hris", &employee, 1).await;
     first.stop().await.unwrap();
 
     clock.set(at("2030-01-13T00:00:01Z"));
     let second = start(&iso, &clock, Role::Worker).await;
-    let view = wait_status(&second, &employee, "terminated").await;
+    let view = second.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["targets"][0]["status"], "deactivated");
     second.cleanup().await;
 }
 
 #[tokio::test]
 async fn an_active_update_dated_before_the_leave_date_does_not_rehire_after_it() {
-    let clock = ManualClock::new(at("2030-01-10T12:00:00Z"));
-    let app = start(&Isolation::new(), &clock, Role::All).await;
+    let (clock, app) = rig().await;
     let employee = unique("dated");
-    let leave = envelope(
-        "terminated",
-        &employee,
-        "2030-01-10T09:00:00Z",
-        Some("2030-01-15"),
-    );
-    post(&app, &leave).await;
+    leave(&app, &employee, "2030-01-15").await;
     app.employee_after("hris", &employee, 1).await;
     clock.set(at("2030-01-16T00:00:01Z"));
-    wait_status(&app, &employee, "terminated").await;
+    app.wait_status("hris", &employee, "terminated").await;
     // Sent on the 12th (before the leave date), delivered after it: not a rehire.
-    let mut late: Value = serde_json::from_slice(&envelope(
-        "updated",
-        &employee,
-        "2030-01-12T09:00:00Z",
-        None,
-    ))
-    .unwrap();
-    late["data"]["status"] = json!("active");
-    post(&app, late.to_string().as_bytes()).await;
+    app.send_hris(&active_update(&employee, "2030-01-12T09:00:00Z"))
+        .await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["events"][2]["outcome"], "stale", "{view}");
     assert_eq!(view["status"], "terminated");
@@ -261,11 +195,7 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
     let shared: SharedClock = Arc::new(clock.clone());
     let app = spawn_with_clock(config, iso, Role::All, shared).await;
     let employee = unique("announced");
-    post(
-        &app,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
-    .await;
+    hire(&app, &employee).await;
     app.employee_after("hris", &employee, 1).await;
     // A full-snapshot update that carries the leave date: scheduled, not applied.
     let update = envelope(
@@ -274,11 +204,11 @@ async fn a_replayed_scheduled_termination_deactivates_even_when_announced_as_an_
         "2030-01-10T09:00:00Z",
         Some("2030-01-15"),
     );
-    post(&app, &update).await;
+    app.send_hris(&update).await;
     let view = app.employee_after("hris", &employee, 2).await;
     assert!(view["scheduled_termination"].is_object(), "{view}");
     clock.set(at("2030-01-16T00:00:01Z"));
-    wait_status(&app, &employee, "terminated").await;
+    app.wait_status("hris", &employee, "terminated").await;
     let letter = wait_for("the refused deactivation's dead letter", || async {
         let id: i64 = sqlx::query_scalar("SELECT id FROM dead_letters WHERE status = 'dead'")
             .fetch_optional(&app.pool)
@@ -325,21 +255,17 @@ async fn a_termination_date_that_passes_while_the_update_waits_in_the_queue_term
     let iso = Isolation::new();
     let receiver = start(&iso, &clock, Role::Receiver).await;
     let employee = unique("queued");
-    post(
-        &receiver,
-        &envelope("created", &employee, "2030-01-01T00:00:00Z", None),
-    )
-    .await;
+    hire(&receiver, &employee).await;
     let update = envelope(
         "updated",
         &employee,
         "2030-01-10T09:00:00Z",
         Some("2030-01-15"),
     );
-    post(&receiver, &update).await;
+    receiver.send_hris(&update).await;
     clock.set(at("2030-01-20T00:00:00Z"));
     let worker = start(&iso, &clock, Role::Worker).await;
-    let view = wait_status(&worker, &employee, "terminated").await;
+    let view = worker.wait_status("hris", &employee, "terminated").await;
     assert_eq!(view["events"][1]["kind"], "terminated", "{view}");
     assert_eq!(view["targets"][0]["status"], "deactivated");
     worker.cleanup().await;

@@ -137,42 +137,21 @@ fn config(iso: &Isolation, base_url: &str, deprovision: &str, max_attempts: u32)
     Config::from_toml(&text).expect("valid config")
 }
 
-async fn post(app: &TestApp, body: &[u8]) -> String {
-    let msg_id = unique("msg");
-    let response = app.post("hris", &hris_headers(body, &msg_id), body).await;
-    assert_eq!(response.status(), 202);
-    msg_id
-}
-
-async fn wait_apps(app: &TestApp, employee: &str, status: &str) {
-    wait_for(&format!("apps to be {status}"), || async {
-        let view = app.employee("hris", employee).await?;
-        let targets = view["targets"].as_array()?;
-        targets
-            .iter()
-            .any(|t| t["target"] == "apps" && t["status"] == status)
-            .then_some(())
-    })
-    .await;
+/// An app whose `apps` target is `scim`.
+async fn spawn_scim(scim: &ScimServer, deprovision: &str, max_attempts: u32) -> TestApp {
+    let iso = Isolation::new();
+    let config = config(&iso, &scim.base_url(), deprovision, max_attempts);
+    spawn_with(config, iso, Role::All).await
 }
 
 #[tokio::test]
 async fn a_hire_in_sales_creates_an_active_scim_user_in_the_sales_group() {
     let scim = ScimServer::start().await;
-    let iso = Isolation::new();
-    let app = spawn_with(
-        config(&iso, &scim.base_url(), "deactivate", 4),
-        iso,
-        Role::All,
-    )
-    .await;
+    let app = spawn_scim(&scim, "deactivate", 4).await;
     let employee = unique("sales");
-    post(
-        &app,
-        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
-    )
-    .await;
-    wait_apps(&app, &employee, "active").await;
+    app.send_hris(&body("created", &employee, "Sales", "2026-03-02T09:00:00Z"))
+        .await;
+    app.wait_target(&employee, "apps", "active").await;
     let user = scim.user(&employee).await;
     assert_eq!(user["externalId"], format!("hris:{employee}"));
     assert_eq!(user["userName"], format!("{employee}@example.com"));
@@ -197,17 +176,11 @@ async fn a_hire_in_sales_creates_an_active_scim_user_in_the_sales_group() {
 #[tokio::test]
 async fn the_same_hire_sent_three_times_makes_one_scim_user() {
     let scim = ScimServer::start().await;
-    let iso = Isolation::new();
-    let app = spawn_with(
-        config(&iso, &scim.base_url(), "deactivate", 4),
-        iso,
-        Role::All,
-    )
-    .await;
+    let app = spawn_scim(&scim, "deactivate", 4).await;
     let employee = unique("thrice");
     let hire = body("created", &employee, "Sales", "2026-03-02T09:00:00Z");
     for _ in 0..3 {
-        post(&app, &hire).await;
+        app.send_hris(&hire).await;
     }
     app.employee_after("hris", &employee, 3).await;
     // Each hire's action supersedes the older ones still open: every action ends sent or
@@ -233,28 +206,21 @@ async fn the_same_hire_sent_three_times_makes_one_scim_user() {
 #[tokio::test]
 async fn a_department_change_moves_scim_groups_and_a_termination_deactivates() {
     let scim = ScimServer::start().await;
-    let iso = Isolation::new();
-    let app = spawn_with(
-        config(&iso, &scim.base_url(), "deactivate", 4),
-        iso,
-        Role::All,
-    )
-    .await;
+    let app = spawn_scim(&scim, "deactivate", 4).await;
     let employee = unique("mover");
-    post(
-        &app,
-        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
-    )
-    .await;
-    wait_apps(&app, &employee, "active").await;
+    app.send_hris(&body("created", &employee, "Sales", "2026-03-02T09:00:00Z"))
+        .await;
+    app.wait_target(&employee, "apps", "active").await;
     let id = scim.user(&employee).await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    post(
-        &app,
-        &body("updated", &employee, "Engineering", "2026-04-02T09:00:00Z"),
-    )
+    app.send_hris(&body(
+        "updated",
+        &employee,
+        "Engineering",
+        "2026-04-02T09:00:00Z",
+    ))
     .await;
     // Groups are added before old ones are removed: wait for the whole move.
     wait_for("the move to engineering", || async {
@@ -274,17 +240,14 @@ async fn a_department_change_moves_scim_groups_and_a_termination_deactivates() {
         .clone();
     assert_eq!(directory["entitlements"]["card_limit_usd"], 100);
 
-    post(
-        &app,
-        &body(
-            "terminated",
-            &employee,
-            "Engineering",
-            "2026-05-02T09:00:00Z",
-        ),
-    )
+    app.send_hris(&body(
+        "terminated",
+        &employee,
+        "Engineering",
+        "2026-05-02T09:00:00Z",
+    ))
     .await;
-    wait_apps(&app, &employee, "deactivated").await;
+    app.wait_target(&employee, "apps", "deactivated").await;
     assert_eq!(scim.user(&employee).await["active"], false);
     app.cleanup().await;
 }
@@ -292,21 +255,19 @@ async fn a_department_change_moves_scim_groups_and_a_termination_deactivates() {
 #[tokio::test]
 async fn with_deprovision_delete_a_termination_removes_the_scim_user() {
     let scim = ScimServer::start().await;
-    let iso = Isolation::new();
-    let app = spawn_with(config(&iso, &scim.base_url(), "delete", 4), iso, Role::All).await;
+    let app = spawn_scim(&scim, "delete", 4).await;
     let employee = unique("deleted");
-    post(
-        &app,
-        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
-    )
+    app.send_hris(&body("created", &employee, "Sales", "2026-03-02T09:00:00Z"))
+        .await;
+    app.wait_target(&employee, "apps", "active").await;
+    app.send_hris(&body(
+        "terminated",
+        &employee,
+        "Sales",
+        "2026-05-02T09:00:00Z",
+    ))
     .await;
-    wait_apps(&app, &employee, "active").await;
-    post(
-        &app,
-        &body("terminated", &employee, "Sales", "2026-05-02T09:00:00Z"),
-    )
-    .await;
-    wait_apps(&app, &employee, "deactivated").await;
+    app.wait_target(&employee, "apps", "deactivated").await;
     assert!(scim.users(&employee).await.is_empty());
     app.cleanup().await;
 }
@@ -315,19 +276,11 @@ async fn with_deprovision_delete_a_termination_removes_the_scim_user() {
 async fn a_scim_server_that_is_down_is_retried_until_it_comes_back() {
     let mut scim = ScimServer::start().await;
     scim.stop().await;
-    let iso = Isolation::new();
-    let app = spawn_with(
-        config(&iso, &scim.base_url(), "deactivate", 1000),
-        iso,
-        Role::All,
-    )
-    .await;
+    let app = spawn_scim(&scim, "deactivate", 1000).await;
     let employee = unique("patient");
-    let event_id = post(
-        &app,
-        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
-    )
-    .await;
+    let event_id = app
+        .send_hris(&body("created", &employee, "Sales", "2026-03-02T09:00:00Z"))
+        .await;
     wait_for("a failed attempt", || async {
         let attempts: i32 =
             sqlx::query_scalar("SELECT attempts FROM provisioning_actions WHERE event_id = $1")
@@ -339,7 +292,7 @@ async fn a_scim_server_that_is_down_is_retried_until_it_comes_back() {
     })
     .await;
     scim.restart().await;
-    wait_apps(&app, &employee, "active").await;
+    app.wait_target(&employee, "apps", "active").await;
     assert_eq!(scim.user(&employee).await["active"], true);
     let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
         .fetch_one(&app.pool)
@@ -360,11 +313,9 @@ async fn a_scim_400_is_dead_lettered_and_replay_does_not_redo_the_directory() {
     )
     .await;
     let employee = unique("refused");
-    let event_id = post(
-        &first,
-        &body("created", &employee, "Sales", "2026-03-02T09:00:00Z"),
-    )
-    .await;
+    let event_id = first
+        .send_hris(&body("created", &employee, "Sales", "2026-03-02T09:00:00Z"))
+        .await;
     let id: i64 = wait_for("the dead letter", || async {
         sqlx::query_scalar(
             "SELECT id FROM dead_letters WHERE event_id = $1 AND reason = 'permanent_error'",
@@ -375,12 +326,7 @@ async fn a_scim_400_is_dead_lettered_and_replay_does_not_redo_the_directory() {
         .ok()?
     })
     .await;
-    let directory_at: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
-            .bind(&employee)
-            .fetch_one(&first.pool)
-            .await
-            .unwrap();
+    let directory_at = first.account_updated_at(&employee).await;
     first.stop().await.unwrap();
 
     // The operator points the target at the right server, restarts, and replays.
@@ -391,23 +337,10 @@ async fn a_scim_400_is_dead_lettered_and_replay_does_not_redo_the_directory() {
         Role::All,
     )
     .await;
-    let url = format!("{}/admin/dead-letters/{id}/replay", app.address);
-    let replayed = app
-        .client
-        .post(url)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), 200);
-    wait_apps(&app, &employee, "active").await;
+    app.replay(id).await;
+    app.wait_target(&employee, "apps", "active").await;
     assert_eq!(scim.users(&employee).await.len(), 1);
-    let after: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT updated_at FROM accounts WHERE employee_id = $1")
-            .bind(&employee)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let after = app.account_updated_at(&employee).await;
     assert_eq!(directory_at, after, "the directory's success is not redone");
     app.cleanup().await;
 }
@@ -415,34 +348,29 @@ async fn a_scim_400_is_dead_lettered_and_replay_does_not_redo_the_directory() {
 #[tokio::test]
 async fn a_rehire_reactivates_the_scim_user_with_the_rules_applied_afresh() {
     let scim = ScimServer::start().await;
-    let iso = Isolation::new();
-    let app = spawn_with(
-        config(&iso, &scim.base_url(), "deactivate", 4),
-        iso,
-        Role::All,
-    )
-    .await;
+    let app = spawn_scim(&scim, "deactivate", 4).await;
     let employee = unique("boomerang");
-    post(
-        &app,
-        &body("created", &employee, "Sales", "2026-01-02T09:00:00Z"),
-    )
+    app.send_hris(&body("created", &employee, "Sales", "2026-01-02T09:00:00Z"))
+        .await;
+    app.wait_target(&employee, "apps", "active").await;
+    app.send_hris(&body(
+        "terminated",
+        &employee,
+        "Sales",
+        "2026-02-02T09:00:00Z",
+    ))
     .await;
-    wait_apps(&app, &employee, "active").await;
-    post(
-        &app,
-        &body("terminated", &employee, "Sales", "2026-02-02T09:00:00Z"),
-    )
-    .await;
-    wait_apps(&app, &employee, "deactivated").await;
-    post(
-        &app,
-        &body("created", &employee, "Engineering", "2026-06-02T09:00:00Z"),
-    )
+    app.wait_target(&employee, "apps", "deactivated").await;
+    app.send_hris(&body(
+        "created",
+        &employee,
+        "Engineering",
+        "2026-06-02T09:00:00Z",
+    ))
     .await;
     let view = app.employee_after("hris", &employee, 3).await;
     assert_eq!(view["events"][2]["reason"], "rehire");
-    wait_apps(&app, &employee, "active").await;
+    app.wait_target(&employee, "apps", "active").await;
     let user = scim.user(&employee).await;
     assert_eq!(user["active"], true);
     let id = user["id"].as_str().unwrap().to_owned();

@@ -224,16 +224,79 @@ async fn spawn(api: &SenderApi) -> TestApp {
     spawn_with(config, iso, Role::All).await
 }
 
-/// Signed as the sender would (the signature is not what these tests are about).
-async fn post_signed(app: &TestApp, source: &str, kind: SourceKind, secret: &str, body: &[u8]) {
-    let key = SigningKey::from_secret(kind, secret).unwrap();
-    let signed = signing::sign(kind, &key, body, SystemTime::now(), &unique("msg"));
-    let headers: serde_json::Map<String, Value> = signed
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), Value::String(value)))
-        .collect();
-    let response = app.post(source, &Value::Object(headers), body).await;
-    assert_eq!(response.status(), 202);
+/// A source of `sources` (or of the plain test config) and how its sender signs.
+struct Sender {
+    source: &'static str,
+    kind: SourceKind,
+    secret: &'static str,
+}
+
+const BAMBOO: Sender = Sender {
+    source: "bamboo",
+    kind: SourceKind::Bamboohr,
+    secret: BAMBOO_KEY,
+};
+const FINCH_API: Sender = Sender {
+    source: "finch_api",
+    kind: SourceKind::Finch,
+    secret: FINCH_SECRET,
+};
+const FINCH_PLAIN: Sender = Sender {
+    source: "finch",
+    kind: SourceKind::Finch,
+    secret: FINCH_SECRET,
+};
+const GUSTO_API: Sender = Sender {
+    source: "gusto_api",
+    kind: SourceKind::Gusto,
+    secret: GUSTO_TOKEN,
+};
+const BOB: Sender = Sender {
+    source: "bob",
+    kind: SourceKind::Hibob,
+    secret: BOB_SECRET,
+};
+const DEEL: Sender = Sender {
+    source: "deel",
+    kind: SourceKind::Deel,
+    secret: DEEL_KEY,
+};
+const DEEL_PLAIN: Sender = Sender {
+    source: "deel_plain",
+    kind: SourceKind::Deel,
+    secret: DEEL_KEY,
+};
+const MERGE_API: Sender = Sender {
+    source: "merge_api",
+    kind: SourceKind::Merge,
+    secret: MERGE_SECRET,
+};
+const WORKOS_API: Sender = Sender {
+    source: "workos_api",
+    kind: SourceKind::Workos,
+    secret: WORKOS_SECRET,
+};
+
+impl Sender {
+    /// Signed as the sender would (the signature is not what these tests are about).
+    async fn send(&self, app: &TestApp, body: &[u8]) {
+        let key = SigningKey::from_secret(self.kind, self.secret).unwrap();
+        let signed = signing::sign(self.kind, &key, body, SystemTime::now(), &unique("msg"));
+        let headers: serde_json::Map<String, Value> = signed
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), Value::String(value)))
+            .collect();
+        let response = app.post(self.source, &Value::Object(headers), body).await;
+        assert_eq!(response.status(), 202);
+    }
+
+    /// Wait for the employee's `n`th event; the employee has left and lost its account.
+    async fn assert_left(&self, app: &TestApp, employee: &str, n: usize) -> Value {
+        let view = app.employee_after(self.source, employee, n).await;
+        assert_eq!(view["status"], "terminated", "{view}");
+        assert_eq!(view["targets"][0]["status"], "deactivated");
+        view
+    }
 }
 
 fn bamboo_event(kind: &str, employee: &str) -> Vec<u8> {
@@ -260,14 +323,7 @@ async fn a_thin_bamboohr_status_change_is_decided_from_the_employee_api() {
         json!({"id": employee, "firstName": "Mary", "workEmail": "m@acme.example",
                                "status": "Active", "terminationDate": "0000-00-00"}),
     );
-    post_signed(
-        &app,
-        "bamboo",
-        SourceKind::Bamboohr,
-        BAMBOO_KEY,
-        &bamboo_event("created", &employee),
-    )
-    .await;
+    BAMBOO.send(&app, &bamboo_event("created", &employee)).await;
     let view = app.employee_after("bamboo", &employee, 1).await;
     assert_eq!(view["status"], "active");
     assert_eq!(
@@ -280,14 +336,7 @@ async fn a_thin_bamboohr_status_change_is_decided_from_the_employee_api() {
         &employee,
         json!({"id": employee, "status": "Inactive", "terminationDate": "2026-03-01"}),
     );
-    post_signed(
-        &app,
-        "bamboo",
-        SourceKind::Bamboohr,
-        BAMBOO_KEY,
-        &bamboo_event("updated", &employee),
-    )
-    .await;
+    BAMBOO.send(&app, &bamboo_event("updated", &employee)).await;
     let view = app.employee_after("bamboo", &employee, 2).await;
     assert_eq!(view["status"], "terminated", "{view}");
     assert_eq!(view["events"][1]["kind"], "terminated");
@@ -305,14 +354,7 @@ async fn a_finch_employment_update_terminates_when_the_employment_says_so_and_re
         json!({"id": person, "first_name": "Ada", "is_active": true,
                              "employment_status": "active", "department": {"name": "Sales"}}),
     );
-    post_signed(
-        &app,
-        "finch_api",
-        SourceKind::Finch,
-        FINCH_SECRET,
-        &finch_event("created", &person),
-    )
-    .await;
+    FINCH_API.send(&app, &finch_event("created", &person)).await;
     let view = app.employee_after("finch_api", &person, 1).await;
     assert_eq!(view["status"], "active");
     assert_eq!(view["targets"][0]["department"], "Sales");
@@ -324,14 +366,7 @@ async fn a_finch_employment_update_terminates_when_the_employment_says_so_and_re
     );
     api.fail_next(1);
     let calls = api.calls();
-    post_signed(
-        &app,
-        "finch_api",
-        SourceKind::Finch,
-        FINCH_SECRET,
-        &finch_event("updated", &person),
-    )
-    .await;
+    FINCH_API.send(&app, &finch_event("updated", &person)).await;
     let view = app.employee_after("finch_api", &person, 2).await;
     assert_eq!(view["status"], "terminated", "{view}");
     assert!(api.calls() >= calls + 2, "the 503 was retried");
@@ -342,14 +377,9 @@ async fn a_finch_employment_update_terminates_when_the_employment_says_so_and_re
 async fn without_api_a_thin_event_is_applied_as_far_as_it_goes_and_says_so() {
     let app = spawn_app(Role::All).await;
     let person = unique("thin");
-    post_signed(
-        &app,
-        "finch",
-        SourceKind::Finch,
-        FINCH_SECRET,
-        &finch_event("created", &person),
-    )
-    .await;
+    FINCH_PLAIN
+        .send(&app, &finch_event("created", &person))
+        .await;
     let view = app.employee_after("finch", &person, 1).await;
     assert_eq!(view["events"][0]["reason"], "no_api_to_enrich");
     assert_eq!(view["status"], "active");
@@ -374,14 +404,9 @@ async fn gustos_old_employee_terminated_is_decided_from_the_employee_record() {
         json!({"uuid": uuid, "first_name": "Ada", "email": "ada@acme.example",
                            "terminated": false, "terminations": []}),
     );
-    post_signed(
-        &app,
-        "gusto_api",
-        SourceKind::Gusto,
-        GUSTO_TOKEN,
-        &gusto_event("employee.created", &uuid),
-    )
-    .await;
+    GUSTO_API
+        .send(&app, &gusto_event("employee.created", &uuid))
+        .await;
     let view = app.employee_after("gusto_api", &uuid, 1).await;
     assert_eq!(view["status"], "active");
     assert_eq!(view["targets"][0]["email"], "ada@acme.example");
@@ -392,14 +417,9 @@ async fn gustos_old_employee_terminated_is_decided_from_the_employee_record() {
         json!({"uuid": uuid, "terminated": true,
                            "terminations": [{"active": true, "effective_date": "2026-03-01"}]}),
     );
-    post_signed(
-        &app,
-        "gusto_api",
-        SourceKind::Gusto,
-        GUSTO_TOKEN,
-        &gusto_event("employee.terminated", &uuid),
-    )
-    .await;
+    GUSTO_API
+        .send(&app, &gusto_event("employee.terminated", &uuid))
+        .await;
     let view = app.employee_after("gusto_api", &uuid, 2).await;
     assert_eq!(view["status"], "terminated", "{view}");
     app.cleanup().await;
@@ -424,14 +444,7 @@ async fn hibob_inactivated_is_a_termination_only_when_the_person_record_says_ter
             json!({"id": id, "email": format!("{id}@bob.example"),
                            "internal": {"status": "Active", "lifecycleStatus": "Employed"}}),
         );
-        post_signed(
-            &app,
-            "bob",
-            SourceKind::Hibob,
-            BOB_SECRET,
-            &bob_event("employee.created", id),
-        )
-        .await;
+        BOB.send(&app, &bob_event("employee.created", id)).await;
         assert_eq!(app.employee_after("bob", id, 1).await["status"], "active");
     }
     api.set(
@@ -444,14 +457,7 @@ async fn hibob_inactivated_is_a_termination_only_when_the_person_record_says_ter
         "lifecycleStatus": "Terminated", "terminationDate": "2026-03-01"}}),
     );
     for id in [&on_leave, &leaver] {
-        post_signed(
-            &app,
-            "bob",
-            SourceKind::Hibob,
-            BOB_SECRET,
-            &bob_event("employee.inactivated", id),
-        )
-        .await;
+        BOB.send(&app, &bob_event("employee.inactivated", id)).await;
     }
     assert_eq!(
         app.employee_after("bob", &leaver, 2).await["status"],
@@ -479,14 +485,8 @@ async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
     let app = spawn(&api).await;
     let (worker, contract) = (unique("w"), unique("c"));
     let hire = json!({"id": worker, "first_name": "Mae", "work_email": "mae@deel.example"});
-    post_signed(
-        &app,
-        "deel",
-        SourceKind::Deel,
-        DEEL_KEY,
-        &deel_event("employee.created.direct", hire),
-    )
-    .await;
+    DEEL.send(&app, &deel_event("employee.created.direct", hire))
+        .await;
     assert_eq!(
         app.employee_after("deel", &worker, 1).await["status"],
         "active"
@@ -499,17 +499,9 @@ async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
         "termination_date": "2026-03-01", "worker": {"id": worker, "email": "mae@deel.example"}}),
     );
     let ended = json!({"id": contract, "completion_date": "2026-03-01"});
-    post_signed(
-        &app,
-        "deel",
-        SourceKind::Deel,
-        DEEL_KEY,
-        &deel_event("contract.terminated", ended),
-    )
-    .await;
-    let view = app.employee_after("deel", &worker, 2).await;
-    assert_eq!(view["status"], "terminated", "{view}");
-    assert_eq!(view["targets"][0]["status"], "deactivated");
+    DEEL.send(&app, &deel_event("contract.terminated", ended))
+        .await;
+    DEEL.assert_left(&app, &worker, 2).await;
     let phantom = app.employee("deel", &format!("contract:{contract}")).await;
     assert!(
         phantom.is_none(),
@@ -532,7 +524,7 @@ async fn a_merge_employee_without_a_status_is_decided_from_merges_employee_api()
         .into_bytes()
     };
     let hire = employee_body(json!("ACTIVE"), "2026-03-01T09:00:00Z");
-    post_signed(&app, "merge_api", SourceKind::Merge, MERGE_SECRET, &hire).await;
+    MERGE_API.send(&app, &hire).await;
     assert_eq!(
         app.employee_after("merge_api", &employee, 1).await["status"],
         "active"
@@ -546,10 +538,8 @@ async fn a_merge_employee_without_a_status_is_decided_from_merges_employee_api()
                "employment_status": "INACTIVE", "termination_date": "2026-03-02T00:00:00Z"}),
     );
     let thin = employee_body(Value::Null, "2026-03-02T09:00:00Z");
-    post_signed(&app, "merge_api", SourceKind::Merge, MERGE_SECRET, &thin).await;
-    let view = app.employee_after("merge_api", &employee, 2).await;
-    assert_eq!(view["status"], "terminated", "{view}");
-    assert_eq!(view["targets"][0]["status"], "deactivated");
+    MERGE_API.send(&app, &thin).await;
+    MERGE_API.assert_left(&app, &employee, 2).await;
     assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }
@@ -568,7 +558,7 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
         .into_bytes()
     };
     let hire = event(json!("active"), "2026-03-01T09:00:00.000Z");
-    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &hire).await;
+    WORKOS_API.send(&app, &hire).await;
     assert_eq!(
         app.employee_after("workos_api", &user, 1).await["status"],
         "active"
@@ -580,10 +570,8 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
                "email": "k@acme.example", "state": "inactive"}),
     );
     let thin = event(Value::Null, "2026-03-02T09:00:00.000Z");
-    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &thin).await;
-    let view = app.employee_after("workos_api", &user, 2).await;
-    assert_eq!(view["status"], "terminated", "{view}");
-    assert_eq!(view["targets"][0]["status"], "deactivated");
+    WORKOS_API.send(&app, &thin).await;
+    WORKOS_API.assert_left(&app, &user, 2).await;
     assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }
@@ -604,7 +592,7 @@ async fn a_workos_user_completed_from_the_api_still_leaves_with_its_directory() 
                  "email": "l@acme.example"},
         "created_at": "2026-03-01T09:00:00.000Z"});
     let body = thin.to_string().into_bytes();
-    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &body).await;
+    WORKOS_API.send(&app, &body).await;
     assert_eq!(
         app.employee_after("workos_api", &user, 1).await["status"],
         "active"
@@ -615,10 +603,8 @@ async fn a_workos_user_completed_from_the_api_still_leaves_with_its_directory() 
         "data": {"object": "directory", "id": directory, "state": "deleting"},
         "created_at": "2026-03-02T09:00:00.000Z"});
     let body = deleted.to_string().into_bytes();
-    post_signed(&app, "workos_api", SourceKind::Workos, WORKOS_SECRET, &body).await;
-    let view = app.employee_after("workos_api", &user, 2).await;
-    assert_eq!(view["status"], "terminated", "{view}");
-    assert_eq!(view["targets"][0]["status"], "deactivated");
+    WORKOS_API.send(&app, &body).await;
+    WORKOS_API.assert_left(&app, &user, 2).await;
     app.cleanup().await;
 }
 
@@ -633,7 +619,7 @@ async fn without_api_a_deel_contract_termination_lands_on_the_worker_its_hire_na
         let app = &app;
         async move {
             let body = deel_event(event, resource);
-            post_signed(app, "deel_plain", SourceKind::Deel, DEEL_KEY, &body).await;
+            DEEL_PLAIN.send(app, &body).await;
         }
     };
     // The hire names its contract; the termination names only the contract.
@@ -644,9 +630,7 @@ async fn without_api_a_deel_contract_termination_lands_on_the_worker_its_hire_na
     app.employee_after("deel_plain", &worker, 1).await;
     let ended = json!({"id": contract, "completion_date": "2026-03-01"});
     post("contract.terminated", ended).await;
-    let view = app.employee_after("deel_plain", &worker, 2).await;
-    assert_eq!(view["status"], "terminated", "{view}");
-    assert_eq!(view["targets"][0]["status"], "deactivated");
+    DEEL_PLAIN.assert_left(&app, &worker, 2).await;
 
     // A contractor hired under its contract's id is found by that id.
     let contractor = unique("c");
