@@ -1,7 +1,6 @@
 //! provisiond: signed HRIS webhooks → RabbitMQ → worker pool → provisioning targets.
 
 pub mod admin;
-pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;

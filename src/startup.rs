@@ -160,11 +160,14 @@ impl Application {
         tasks.push(task);
         // Every role seals the audit log's new rows and refreshes the SLA gauge.
         let seal_every = Duration::from_secs(5);
-        let sealer =
-            crate::audit::sealer::run(self.pool.clone(), seal_every, publisher_stop.clone());
+        let sealer = crate::services::audit::sealer::run(
+            self.pool.clone(),
+            seal_every,
+            publisher_stop.clone(),
+        );
         tasks.push(tokio::spawn(sealer));
         let sla = config.audit.deprovision_sla;
-        let gauges = crate::audit::metrics::run_gauges(
+        let gauges = crate::services::audit::metrics::run_gauges(
             self.pool.clone(),
             sla,
             Duration::from_secs(30),
@@ -221,9 +224,9 @@ impl Application {
             publisher: Some(publisher),
             workers,
             pool: self.pool.clone(),
-            admin_tokens: Arc::new(crate::admin::auth::AdminTokens::from_config(config)),
+            admin_tokens: Arc::new(crate::http::auth::AdminTokens::from_config(config)),
             max_body_bytes: config.server.max_body_bytes,
-            body_budget: crate::webhook::budget::BodyBudget::new(config.server.max_inflight_bytes),
+            body_budget: crate::http::budget::BodyBudget::new(config.server.max_inflight_bytes),
             retry_after_secs: config.rabbitmq.retry_after_secs,
             metrics: crate::telemetry::metrics_handle(),
         };
@@ -232,6 +235,7 @@ impl Application {
         };
         let metrics_on_main = self.ops_listener.is_none();
         let app = http::router(
+            routes(state.clone()),
             state.clone(),
             config.server.request_timeout,
             metrics_on_main,
@@ -312,6 +316,16 @@ fn processor(
         .with_clock_tolerances(tolerances)
         .with_enrichers(enrichers)
         .with_guard(config.guard.clone()))
+}
+
+/// The routes behind the main listener: webhooks in, the admin API.
+fn routes(state: AppState) -> axum::Router<AppState> {
+    axum::Router::new()
+        .route(
+            "/webhooks/{source}",
+            axum::routing::post(crate::webhook::handler::receive),
+        )
+        .nest("/admin", crate::admin::router(state))
 }
 
 fn sources(config: &Config) -> HashMap<String, SourceConfig> {

@@ -37,6 +37,8 @@ const DEPROVISION_BUCKETS: &[f64] = &[
     0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14_400.0, 86_400.0,
 ];
 
+pub const DEPROVISION_LATENCY: &str = "provisiond_deprovision_latency_seconds";
+
 /// The process-wide Prometheus recorder, installed on first use. Several applications
 /// in one process (tests) share it; series carry labels that tell them apart.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -46,7 +48,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets(LATENCY_BUCKETS)
                 .and_then(|b| {
-                    let name = crate::audit::metrics::LATENCY.to_owned();
+                    let name = DEPROVISION_LATENCY.to_owned();
                     b.set_buckets_for_metric(Matcher::Full(name), DEPROVISION_BUCKETS)
                 })
                 .expect("bucket lists are not empty");

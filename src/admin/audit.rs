@@ -9,9 +9,9 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::audit::{render, report};
 use crate::config::AuditConfig;
 use crate::http::{ApiError, AppState};
+use crate::services::audit::{render, report};
 
 /// The configured audit settings, given to the router as an `axum::Extension`; without
 /// it the defaults of `[audit]` apply (an `sla` query parameter always wins).

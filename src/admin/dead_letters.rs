@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{actor, Caller};
 use crate::config::AdminRole;
+use crate::http::auth::{actor, Caller};
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
 use crate::services::dead_letters::{self as ops, Detail, Filter, OpsError, Summary};

@@ -8,8 +8,8 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{actor, Caller};
 use super::dead_letters::{json_body, publisher};
+use crate::http::auth::{actor, Caller};
 use crate::http::{ApiError, AppState};
 use crate::services::holds::{decide_many, Decision};
 use crate::store::holds::{self, HeldView};

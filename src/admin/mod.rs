@@ -1,7 +1,6 @@
 //! The admin API under `/admin`: bearer-token authenticated JSON.
 
 pub mod audit;
-pub mod auth;
 pub mod dead_letters;
 pub mod employees;
 pub mod holds;
@@ -15,7 +14,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::http::AppState;
+use crate::http::{auth, AppState};
 
 pub fn router(state: AppState) -> Router<AppState> {
     let read = Router::new()

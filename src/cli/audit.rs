@@ -4,8 +4,8 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
-use crate::audit::{render, report};
 use crate::config::Config;
+use crate::services::audit::{render, report};
 use crate::store::audit_log;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

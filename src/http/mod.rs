@@ -1,5 +1,7 @@
 //! The HTTP interface: router, shared state, health, readiness and metrics.
 
+pub mod auth;
+pub mod budget;
 pub mod error;
 pub mod serve;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -33,19 +35,26 @@ pub struct AppState {
     pub publisher: Option<Publisher>,
     pub workers: Option<WorkerPool>,
     pub pool: PgPool,
-    pub admin_tokens: Arc<crate::admin::auth::AdminTokens>,
+    pub admin_tokens: Arc<auth::AdminTokens>,
     pub max_body_bytes: usize,
     /// Bytes of unverified webhook bodies buffered at once (`server.max_inflight_bytes`).
-    pub body_budget: crate::webhook::budget::BodyBudget,
+    pub body_budget: budget::BodyBudget,
     pub retry_after_secs: u32,
     pub metrics: PrometheusHandle,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The main listener's routes. With `serve_metrics` false (`server.ops_listen` set),
-/// `/metrics` is left to the ops listener ([`ops_router`]).
-pub fn router(state: AppState, request_timeout: Duration, serve_metrics: bool) -> Router {
+/// The main listener: `routes` (the webhook and admin routes startup assembles) with the
+/// probes, behind the request id, tracing, time limit and path checks every route gets.
+/// With `serve_metrics` false (`server.ops_listen` set), `/metrics` is left to the ops
+/// listener ([`ops_router`]).
+pub fn router(
+    routes: Router<AppState>,
+    state: AppState,
+    request_timeout: Duration,
+    serve_metrics: bool,
+) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let id = request.headers().get(&REQUEST_ID);
         let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -54,11 +63,9 @@ pub fn router(state: AppState, request_timeout: Duration, serve_metrics: bool) -
     // 5xx answers are mostly expected 503s (not ready yet, broker down, Retry-After);
     // real internal errors are logged at ERROR where they happen, with the request id.
     .on_failure(DefaultOnFailure::new().level(Level::WARN));
-    Router::new()
-        .route("/webhooks/{source}", post(crate::webhook::handler::receive))
+    routes
         .merge(health_routes())
         .merge(metrics_route(serve_metrics))
-        .nest("/admin", crate::admin::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             (state.retry_after_secs, request_timeout),
             time_limit,

@@ -13,11 +13,11 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::budget::{self, Reservation};
 use super::handshake::{self, Handshake};
 use crate::config::SourceConfig;
 use crate::domain::message::QueueMessage;
 use crate::domain::Trigger;
+use crate::http::budget::{self, Reservation};
 use crate::http::{ApiError, AppState};
 use crate::signing::{self, SignatureError};
 

@@ -1,3 +1,2 @@
-pub mod budget;
 pub mod handler;
 pub mod handshake;

@@ -346,11 +346,15 @@ impl Processor {
         // With the directory as the only target, revocation committed just now: no need to
         // read the timeline back (that query costs more than the termination itself).
         if self.targets.is_empty() && msg.trigger != Trigger::Scheduled {
-            crate::audit::metrics::termination_completed(msg.received_at, chrono::Utc::now());
+            crate::services::audit::metrics::termination_completed(
+                msg.received_at,
+                chrono::Utc::now(),
+            );
             return;
         }
         let (source, event_id) = (&msg.source, &msg.event_id);
-        let recorded = crate::audit::metrics::record_completion(&self.pool, source, event_id);
+        let recorded =
+            crate::services::audit::metrics::record_completion(&self.pool, source, event_id);
         if let Err(error) = recorded.await {
             tracing::warn!(%error, "cannot record the deprovision latency");
         }

@@ -508,7 +508,7 @@ async fn any_later_delivery_for_a_leaver_drives_a_failed_deactivation() {
 
 #[tokio::test]
 async fn a_stale_termination_stops_paging_once_a_later_termination_revoked_everything() {
-    use provisiond::audit::report::pending_past_sla;
+    use provisiond::services::audit::report::pending_past_sla;
     let app = spawn_app(Role::All).await;
     let employee = unique("twice");
     hire(&app, &employee).await;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use provisiond::audit::report::pending_past_sla;
+use provisiond::services::audit::report::pending_past_sla;
 use provisiond::Role;
 use serde_json::{json, Value};
 use sqlx::PgPool;

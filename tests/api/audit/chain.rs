@@ -207,7 +207,7 @@ async fn audit_new_rows_after_verification_extend_the_chain() {
     app.employee_after("hris", &second, 1).await;
     // The sealer loop chains it.
     let stop = tokio_util::sync::CancellationToken::new();
-    let sealer = tokio::spawn(provisiond::audit::sealer::run(
+    let sealer = tokio::spawn(provisiond::services::audit::sealer::run(
         app.pool.clone(),
         Duration::from_millis(20),
         stop.clone(),

@@ -189,9 +189,10 @@ async fn audit_a_scheduled_termination_is_timed_from_its_due_time() {
     assert_eq!(r["scheduled"][0]["employee_id"], "sched_future");
 
     // The gauge counts the late one only.
-    let past = provisiond::audit::report::pending_past_sla(pool, Duration::from_secs(900), now)
-        .await
-        .unwrap();
+    let past =
+        provisiond::services::audit::report::pending_past_sla(pool, Duration::from_secs(900), now)
+            .await
+            .unwrap();
     assert_eq!(past, 1);
     app.cleanup().await;
 }

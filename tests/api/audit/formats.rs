@@ -147,18 +147,18 @@ async fn audit_metrics_record_completed_terminations_and_the_late_ones() {
     let late = termination(pool, "hris", "late", t0, 0.1).await;
     action(pool, &late, "late", "product", "pending", None, None).await;
     assert!(
-        provisiond::audit::metrics::record_completion(pool, "hris", &event_id)
+        provisiond::services::audit::metrics::record_completion(pool, "hris", &event_id)
             .await
             .unwrap()
     );
     assert!(
-        !provisiond::audit::metrics::record_completion(pool, "hris", &late)
+        !provisiond::services::audit::metrics::record_completion(pool, "hris", &late)
             .await
             .unwrap(),
         "not complete"
     );
     let stop = tokio_util::sync::CancellationToken::new();
-    let gauges = tokio::spawn(provisiond::audit::metrics::run_gauges(
+    let gauges = tokio::spawn(provisiond::services::audit::metrics::run_gauges(
         pool.clone(),
         Duration::from_secs(900),
         Duration::from_millis(50),
@@ -177,9 +177,13 @@ async fn audit_metrics_record_completed_terminations_and_the_late_ones() {
         "{metrics}"
     );
     assert_eq!(
-        provisiond::audit::report::pending_past_sla(pool, Duration::from_secs(900), Utc::now())
-            .await
-            .unwrap(),
+        provisiond::services::audit::report::pending_past_sla(
+            pool,
+            Duration::from_secs(900),
+            Utc::now()
+        )
+        .await
+        .unwrap(),
         1
     );
     app.cleanup().await;

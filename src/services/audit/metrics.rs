@@ -16,8 +16,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::report::{self, Status};
+use crate::telemetry::DEPROVISION_LATENCY;
 
-pub const LATENCY: &str = "provisiond_deprovision_latency_seconds";
 pub const PENDING_PAST_SLA: &str = "provisiond_terminations_pending_past_sla";
 
 /// Record one completed termination: `received_at` is when its SLA clock started.
@@ -25,7 +25,7 @@ pub fn termination_completed(received_at: DateTime<Utc>, completed_at: DateTime<
     let micros = (completed_at - received_at)
         .num_microseconds()
         .unwrap_or(i64::MAX);
-    metrics::histogram!(LATENCY).record(micros as f64 / 1_000_000.0);
+    metrics::histogram!(DEPROVISION_LATENCY).record(micros as f64 / 1_000_000.0);
 }
 
 /// Look the termination `(source, event_id)` up and, if every target is now revoked,
