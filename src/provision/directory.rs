@@ -10,7 +10,7 @@ use crate::store::employees::{self, Activation, Key};
 /// The account changes of one round of a batch, each kind sent as one statement.
 #[derive(Default)]
 pub struct Changes<'a> {
-    activations: Vec<(&'a str, &'a CanonicalEvent, Access)>,
+    activations: Vec<(&'a str, &'a CanonicalEvent, &'a Access)>,
     deactivations: Vec<Key<'a>>,
     /// Leavers (and pre-hires) whose attributes change while they stay inactive.
     attribute_updates: Vec<(&'a str, &'a CanonicalEvent)>,
@@ -20,7 +20,7 @@ pub struct Changes<'a> {
 
 impl<'a> Changes<'a> {
     /// An active account with what the rules grant.
-    pub fn activate(&mut self, source: &'a str, event: &'a CanonicalEvent, access: Access) {
+    pub fn activate(&mut self, source: &'a str, event: &'a CanonicalEvent, access: &'a Access) {
         self.activations.push((source, event, access));
     }
 

@@ -215,7 +215,7 @@ impl Processor {
             record.directory_action = Some(("prehire", "pending"));
             Outcome::Applied
         } else {
-            self.apply_targets(conn, msg, event, writes).await?;
+            self.apply_targets(conn, item, event, writes).await?;
             if event.kind == EventKind::Terminated {
                 save.status = "terminated";
                 save.terminated_occurred_at = match state.filter(|s| s.is_terminated()) {
@@ -323,15 +323,14 @@ impl Processor {
     async fn apply_targets<'a>(
         &self,
         conn: &mut PgConnection,
-        msg: &'a QueueMessage,
+        item: &'a Prepared<'a>,
         event: &'a CanonicalEvent,
         writes: &mut Writes<'a>,
     ) -> Result<(), sqlx::Error> {
+        let msg = item.msg;
         match event.kind {
             EventKind::Terminated => writes.accounts.deactivate(&msg.source, &event.employee_id),
-            _ => writes
-                .accounts
-                .activate(&msg.source, event, self.rules.decide(event)),
+            _ => writes.accounts.activate(&msg.source, event, &item.access),
         }
         if self.targets.is_empty() {
             return Ok(());

@@ -7,7 +7,7 @@ mod prepare;
 mod record;
 mod targets;
 
-pub use prepare::Prepared;
+pub use prepare::{Prepared, Reading};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -169,9 +169,19 @@ impl Processor {
     /// Record the event (one transaction), then bring the external targets up to date.
     /// A redelivery after a target failure finds the event in the inbox and only runs
     /// the actions still open, so nothing that succeeded is redone.
-    #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
     pub async fn process(&self, msg: &QueueMessage) -> Result<Outcome, ProcessError> {
-        let item = self.prepare_enriched(msg).await?;
+        self.process_read(msg, &self.read(msg)?).await
+    }
+
+    /// [`Processor::process`] from the delivery's [`Reading`] (its body normalized once for
+    /// all its tries).
+    #[tracing::instrument(skip_all, fields(source = %msg.source, event_id = %msg.event_id))]
+    pub async fn process_read(
+        &self,
+        msg: &QueueMessage,
+        reading: &Reading,
+    ) -> Result<Outcome, ProcessError> {
+        let item = self.prepare_enriched(msg, reading).await?;
         let recorded = self.record_batch(std::slice::from_ref(&item)).await?;
         self.finish(&item, recorded[0]).await
     }
@@ -196,7 +206,8 @@ impl Processor {
             return Ok(recorded);
         };
         let msg = item.msg;
-        let ran = self.run_open_actions(msg, event).await?;
+        let recorded_now = recorded != Outcome::Duplicate;
+        let ran = self.run_open_actions(item, event, recorded_now).await?;
         let finished = recorded == Outcome::Applied || (recorded == Outcome::Duplicate && ran);
         if event.kind == EventKind::Terminated && finished {
             self.record_deprovision_latency(msg).await;
