@@ -9,7 +9,6 @@ use crate::domain::message::QueueMessage;
 use crate::domain::SourceKind;
 use crate::domain::Trigger;
 use crate::normalize::deel::{self, CONTRACT_PREFIX};
-use crate::normalize::parse_time;
 use crate::provision::ExternalTarget;
 use crate::store::employees::{EmployeeState, Save};
 use crate::store::events::EventRecord;
@@ -17,32 +16,14 @@ use crate::store::schedule::{self, Scheduled};
 use crate::store::{actions, contracts, holds};
 use crate::worker::guard;
 use crate::worker::ordering::{decide, Incoming, Verdict};
-use crate::worker::scheduler;
 
+use super::prehire::Start;
 use super::prepare::Prepared;
 use super::record::Writes;
 use super::{
     Outcome, Processor, HELD, IN_DELETED_DIRECTORY, KEPT_PENDING, KEPT_TERMINATED,
     NO_API_TO_ENRICH, PREHIRE_SCHEDULED, PREHIRE_WITHOUT_START, REHIRE, STARTED,
 };
-
-/// Where a hire stands against its start date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Start {
-    /// Not a pre-hire (or the scheduler's start itself).
-    NotPrehire,
-    /// A pre-hire before its start (`Some(due)`), or without a start date (`None`).
-    Waits(Option<DateTime<Utc>>),
-    /// A pre-hire whose start date has come: active now.
-    Reached,
-}
-
-/// The day a `start_date` names (its leading `YYYY-MM-DD`, whatever offset follows).
-fn start_day(text: &str) -> Option<chrono::NaiveDate> {
-    let day = chrono::NaiveDate::parse_from_str(text.trim().get(..10)?, "%Y-%m-%d");
-    day.ok()
-        .or_else(|| parse_time(text).map(|t| t.date_naive()))
-}
 
 impl Processor {
     /// One employee event under the employee's lock: decide, schedule, and queue the
@@ -99,22 +80,7 @@ impl Processor {
         let rehire = match decision {
             Verdict::Apply { rehire } => rehire,
             Verdict::KeepInactive => {
-                writes.accounts.update_inactive(&msg.source, event);
-                let mut kept = kept_inactive(msg, event, state);
-                // A pre-hire's leave date still counts: it waits for its date.
-                let due = event.effective_at.and_then(|at| self.policy.future_due(at));
-                if let (Some(due), Some(effective), "pending") =
-                    (due, event.effective_at, kept.status)
-                {
-                    let which = Scheduled::Termination;
-                    schedule::insert(conn, which, msg, id, effective, due).await?;
-                    kept.termination_scheduled = true;
-                }
-                let (reason, account) = match kept.status {
-                    "pending" => (KEPT_PENDING, "pending"),
-                    _ => (KEPT_TERMINATED, "deactivated"),
-                };
-                writes.saves.push(kept);
+                let (reason, account) = self.keep_inactive(conn, msg, event, state, writes).await?;
                 record.reason = Some(reason);
                 record.directory_action = Some(("update", account));
                 return Ok((Outcome::Applied, record));
@@ -133,19 +99,10 @@ impl Processor {
         let revokes = event.kind == EventKind::Terminated
             && due.is_none()
             && state.is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated());
-        if let (true, Some(guard)) = (revokes, &self.guard) {
-            if msg.trigger != Trigger::Released {
-                if let Some(reason) = guard::check(guard, conn, &msg.source, tally).await? {
-                    holds::hold(conn, msg, id, &reason).await?;
-                    metrics::counter!("provisiond_terminations_held_total",
-                        "source" => msg.source.clone())
-                    .increment(1);
-                    record.outcome = Outcome::Held.as_str();
-                    record.reason = Some(HELD);
-                    return Ok((Outcome::Held, record));
-                }
-                *tally.entry(msg.source.clone()).or_default() += 1;
-            }
+        if revokes && self.held(conn, msg, id, tally).await? {
+            record.outcome = Outcome::Held.as_str();
+            record.reason = Some(HELD);
+            return Ok((Outcome::Held, record));
         }
         // Counted by the guard: terminations that took access away.
         record.revoked = revokes;
@@ -166,27 +123,8 @@ impl Processor {
         if let (Some(due), Some(effective)) = (due, event.effective_at) {
             schedule::insert(conn, Scheduled::Termination, msg, id, effective, due).await?;
         }
-        // A pre-hire's activation waits for the start date; whatever settles the
-        // employee's access now (a newer pre-hire, an active status, a termination, even
-        // one dated later: fail closed) replaces it.
-        let settles = if incoming.start {
-            None
-        } else if waits {
-            Some("replaced by a newer pre-hire event")
-        } else if event.kind == EventKind::Terminated {
-            Some("terminated before the start date")
-        } else if incoming.says_active {
-            Some("activated before the start date")
-        } else {
-            None
-        };
-        if let Some(reason) = settles.filter(|_| waits || state.is_some_and(|s| s.is_pending())) {
-            let which = Scheduled::Activation;
-            schedule::cancel_for_employee(conn, which, &msg.source, id, reason).await?;
-        }
-        if let Start::Waits(Some(due)) = start {
-            schedule::insert(conn, Scheduled::Activation, msg, id, due, due).await?;
-        }
+        self.reschedule_start(conn, msg, event, &incoming, start, state)
+            .await?;
         let kept_waiting = !rescinds && state.is_some_and(|s| s.termination_scheduled);
         let mut save = Save {
             source: &msg.source,
@@ -242,81 +180,58 @@ impl Processor {
         Ok((outcome, record))
     }
 
-    /// Whether `event` is a pre-hire, and how it stands against its start date (the start
-    /// of that day in `audit.time_zone`). A start date that has passed activates, except
-    /// for a leaver whose start date is not after the termination (an old hire date): that
-    /// pre-hire waits for an explicit active status.
-    fn start_of(
-        &self,
-        msg: &QueueMessage,
-        event: &CanonicalEvent,
-        state: Option<&EmployeeState>,
-    ) -> Start {
-        if msg.trigger == Trigger::StartDate || !event.says_prehire() {
-            return Start::NotPrehire;
-        }
-        let Some(day) = event.attributes.start_date.as_deref().and_then(start_day) else {
-            return Start::Waits(None);
-        };
-        if let Some(due) = self.policy.start_due(day) {
-            return Start::Waits(Some(due));
-        }
-        let terminated = state.filter(|s| s.is_terminated());
-        let old_hire = terminated
-            .and_then(|s| s.terminated_occurred_at)
-            .is_some_and(|t| day <= t.date_naive());
-        if old_hire {
-            Start::Waits(None)
-        } else {
-            Start::Reached
-        }
-    }
-
-    /// A start message whose scheduled row was cancelled (a newer pre-hire, a termination
-    /// or an active status, after the scheduler sent it) is stale.
-    async fn start_cancelled(
-        &self,
-        conn: &mut PgConnection,
-        msg: &QueueMessage,
-        start: bool,
-    ) -> Result<Option<&'static str>, sqlx::Error> {
-        if !start {
-            return Ok(None);
-        }
-        let event_id = scheduler::start_of_event(&msg.event_id);
-        let which = Scheduled::Activation;
-        let status = schedule::status_of(conn, which, &msg.source, event_id).await?;
-        // `scheduled` too: the scheduler marks the row after the broker confirmed, and its
-        // transaction may not have committed yet when the message is already here.
-        let live = matches!(status.as_deref(), Some("scheduled" | "enqueued"));
-        Ok((!live).then_some("the start was cancelled by a newer event"))
-    }
-
-    /// A pre-hire: the directory account pending in this transaction; an employee who was
-    /// active loses access on the external targets until the start.
-    async fn apply_prehire<'a>(
+    /// A leaver's or pre-hire's update that does not activate: new attributes, still
+    /// inactive. The event reason and the account's state, for the record.
+    async fn keep_inactive<'a>(
         &self,
         conn: &mut PgConnection,
         msg: &'a QueueMessage,
         event: &'a CanonicalEvent,
         state: Option<&EmployeeState>,
         writes: &mut Writes<'a>,
-    ) -> Result<(), sqlx::Error> {
-        writes.accounts.prehire(&msg.source, event);
-        let was_active = state
-            .is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated() && !s.is_pending());
-        if !was_active || self.targets.is_empty() {
-            return Ok(());
+    ) -> Result<(&'static str, &'static str), sqlx::Error> {
+        let id = event.employee_id.as_str();
+        writes.accounts.update_inactive(&msg.source, event);
+        let mut kept = kept_inactive(msg, event, state);
+        // A pre-hire's leave date still counts: it waits for its date.
+        let due = event.effective_at.and_then(|at| self.policy.future_due(at));
+        if let (Some(due), Some(effective), "pending") = (due, event.effective_at, kept.status) {
+            let which = Scheduled::Termination;
+            schedule::insert(conn, which, msg, id, effective, due).await?;
+            kept.termination_scheduled = true;
         }
-        let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
-        let new = actions::NewActions {
-            source: &msg.source,
-            event_id: &msg.event_id,
-            employee_id: &event.employee_id,
-            action: "deactivate",
-            event,
+        let reason_and_account = match kept.status {
+            "pending" => (KEPT_PENDING, "pending"),
+            _ => (KEPT_TERMINATED, "deactivated"),
         };
-        actions::create_pending(conn, &new, &names).await
+        writes.saves.push(kept);
+        Ok(reason_and_account)
+    }
+
+    /// Whether the mass-change guard holds this termination (which takes access away now);
+    /// one it lets through counts against its limits. A release is never held again.
+    async fn held(
+        &self,
+        conn: &mut PgConnection,
+        msg: &QueueMessage,
+        id: &str,
+        tally: &mut guard::Tally,
+    ) -> Result<bool, sqlx::Error> {
+        let Some(guard) = &self.guard else {
+            return Ok(false);
+        };
+        if msg.trigger == Trigger::Released {
+            return Ok(false);
+        }
+        if let Some(reason) = guard::check(guard, conn, &msg.source, tally).await? {
+            holds::hold(conn, msg, id, &reason).await?;
+            metrics::counter!("provisiond_terminations_held_total",
+                "source" => msg.source.clone())
+            .increment(1);
+            return Ok(true);
+        }
+        *tally.entry(msg.source.clone()).or_default() += 1;
+        Ok(false)
     }
 
     /// The directory in this transaction; external targets as pending actions run after commit.

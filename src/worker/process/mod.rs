@@ -3,6 +3,7 @@
 //! caller acks only after this returns `Ok` (everything committed).
 
 mod apply;
+mod prehire;
 mod prepare;
 mod record;
 mod targets;
