@@ -1,5 +1,6 @@
 //! Provisioning targets beyond the directory (which lives in the worker's transaction).
 
+pub mod directory;
 pub mod error;
 pub mod http;
 pub mod response;

@@ -152,6 +152,19 @@ mod tests {
         event(EventKind::Created, secs, true)
     }
 
+    fn updated(secs: i64, says_active: bool) -> Incoming {
+        event(EventKind::Updated, secs, says_active)
+    }
+
+    fn terminated(secs: i64) -> Incoming {
+        event(EventKind::Terminated, secs, false)
+    }
+
+    /// The verdict on `incoming` for an employee last seen `status` at `last`.
+    fn verdict(status: &str, last: i64, incoming: Incoming) -> Verdict {
+        decide(Some(&state(status, last)), incoming)
+    }
+
     #[test]
     fn a_new_employee_is_applied() {
         let d = decide(None, created(10));
@@ -160,8 +173,7 @@ mod tests {
 
     #[test]
     fn an_older_update_is_stale() {
-        let s = state("active", 20);
-        let d = decide(Some(&s), event(EventKind::Updated, 10, false));
+        let d = verdict("active", 20, updated(10, false));
         assert!(matches!(d, Verdict::Stale(_)));
     }
 
@@ -177,14 +189,13 @@ mod tests {
         let s = state("terminated", 20);
         let d = decide(Some(&s), created(21));
         assert_eq!(d, Verdict::Apply { rehire: true });
-        let d = decide(Some(&s), event(EventKind::Updated, 21, true));
+        let d = decide(Some(&s), updated(21, true));
         assert_eq!(d, Verdict::Apply { rehire: true });
     }
 
     #[test]
     fn a_newer_update_without_status_keeps_a_leaver_terminated() {
-        let s = state("terminated", 20);
-        let d = decide(Some(&s), event(EventKind::Updated, 99, false));
+        let d = verdict("terminated", 20, updated(99, false));
         assert_eq!(d, Verdict::KeepInactive);
     }
 
@@ -206,12 +217,12 @@ mod tests {
     fn a_pre_hire_applies_and_a_bare_update_keeps_it_pending() {
         assert_eq!(decide(None, prehire(10)), Verdict::Apply { rehire: false });
         let s = state("pending", 10);
-        let d = decide(Some(&s), event(EventKind::Updated, 20, false));
+        let d = decide(Some(&s), updated(20, false));
         assert_eq!(d, Verdict::KeepInactive);
         // A hire without a status is not enough before the start date.
         let d = decide(Some(&s), created(20));
         assert_eq!(d, Verdict::KeepInactive);
-        let d = decide(Some(&s), event(EventKind::Updated, 20, true));
+        let d = decide(Some(&s), updated(20, true));
         assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
@@ -232,7 +243,7 @@ mod tests {
             decide(Some(&s), start_of(25)),
             Verdict::Apply { rehire: true }
         );
-        let d = decide(Some(&s), event(EventKind::Updated, 40, true));
+        let d = decide(Some(&s), updated(40, true));
         assert_eq!(d, Verdict::Apply { rehire: true });
     }
 
@@ -257,8 +268,7 @@ mod tests {
 
     #[test]
     fn a_termination_at_the_same_time_as_the_last_event_applies() {
-        let s = state("active", 20);
-        let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
+        let d = verdict("active", 20, terminated(20));
         assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
@@ -266,21 +276,19 @@ mod tests {
     fn a_termination_older_than_a_bare_update_still_applies() {
         let mut s = state("active", 30);
         s.activated_occurred_at = Some(at(10));
-        let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
+        let d = decide(Some(&s), terminated(20));
         assert_eq!(d, Verdict::Apply { rehire: false });
     }
 
     #[test]
     fn a_termination_older_than_a_reactivation_is_stale() {
-        let s = state("active", 30);
-        let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
+        let d = verdict("active", 30, terminated(20));
         assert!(matches!(d, Verdict::Stale(_)));
     }
 
     #[test]
     fn an_older_termination_of_a_leaver_applies_again() {
-        let s = state("terminated", 30);
-        let d = decide(Some(&s), event(EventKind::Terminated, 20, false));
+        let d = verdict("terminated", 30, terminated(20));
         assert_eq!(d, Verdict::Apply { rehire: false });
     }
 }

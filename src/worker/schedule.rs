@@ -81,67 +81,41 @@ mod tests {
 
     const NOW: &str = "2026-03-10T12:00:00Z";
 
+    /// When a termination dated `date` takes effect, seen at [`NOW`].
+    fn due(date: &str, policy: TerminationTime, zone: Tz) -> Option<DateTime<Utc>> {
+        due_at(at(date), policy, zone, at(NOW))
+    }
+
     #[test]
     fn a_termination_dated_today_or_earlier_applies_at_once() {
         let zone = chrono_tz::UTC;
         let policy = TerminationTime::EndOfDay;
-        assert_eq!(
-            due_at(at("2026-03-10T00:00:00Z"), policy, zone, at(NOW)),
-            None
-        );
-        assert_eq!(
-            due_at(at("2026-01-01T00:00:00Z"), policy, zone, at(NOW)),
-            None
-        );
+        assert_eq!(due("2026-03-10T00:00:00Z", policy, zone), None);
+        assert_eq!(due("2026-01-01T00:00:00Z", policy, zone), None);
     }
 
     #[test]
     fn end_of_day_takes_effect_at_the_next_local_midnight() {
         let zone: Tz = "America/New_York".parse().unwrap();
-        let due = due_at(
-            at("2026-03-31T00:00:00Z"),
-            TerminationTime::EndOfDay,
-            zone,
-            at(NOW),
-        );
+        let due = due("2026-03-31T00:00:00Z", TerminationTime::EndOfDay, zone);
         assert_eq!(due, Some(at("2026-04-01T04:00:00Z")));
     }
 
     #[test]
     fn start_of_day_takes_effect_at_that_local_midnight() {
         let zone: Tz = "Europe/Paris".parse().unwrap();
-        let due = due_at(
-            at("2026-03-31T00:00:00Z"),
-            TerminationTime::StartOfDay,
-            zone,
-            at(NOW),
-        );
+        let due = due("2026-03-31T00:00:00Z", TerminationTime::StartOfDay, zone);
         assert_eq!(due, Some(at("2026-03-30T22:00:00Z")));
     }
 
     #[test]
     fn exact_and_timestamps_with_a_time_of_day_are_taken_as_sent() {
         let zone = chrono_tz::UTC;
-        let exact = due_at(
-            at("2026-03-31T00:00:00Z"),
-            TerminationTime::Exact,
-            zone,
-            at(NOW),
-        );
+        let exact = due("2026-03-31T00:00:00Z", TerminationTime::Exact, zone);
         assert_eq!(exact, Some(at("2026-03-31T00:00:00Z")));
-        let timed = due_at(
-            at("2026-03-10T17:30:00Z"),
-            TerminationTime::EndOfDay,
-            zone,
-            at(NOW),
-        );
+        let timed = due("2026-03-10T17:30:00Z", TerminationTime::EndOfDay, zone);
         assert_eq!(timed, Some(at("2026-03-10T17:30:00Z")));
-        let past = due_at(
-            at("2026-03-10T08:00:00Z"),
-            TerminationTime::EndOfDay,
-            zone,
-            at(NOW),
-        );
+        let past = due("2026-03-10T08:00:00Z", TerminationTime::EndOfDay, zone);
         assert_eq!(past, None);
     }
 }
