@@ -13,8 +13,7 @@ use crate::config::{Config, SourceConfig};
 use crate::domain::clock::SharedClock;
 use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{self, AppState};
-use crate::provision::rules::Rules;
-use crate::provision::ExternalTarget;
+use crate::provision::runtime::{self, Runtime};
 use crate::queue::{MessageKey, Publisher, Topology};
 use crate::store;
 use crate::worker::schedule::SchedulePolicy;
@@ -192,17 +191,19 @@ impl Application {
                 stopping.clone(),
             );
             tasks.push(tokio::spawn(scheduler));
+            let runtime = Runtime::build(config)?;
             let reconciles = crate::reconcile::scheduler::run(
                 self.pool.clone(),
                 publisher.clone(),
                 Arc::new(config.clone()),
+                Arc::new(runtime.clone()),
                 stopping.clone(),
             );
             tasks.push(tokio::spawn(reconciles));
             let context = worker::Context {
                 hook: self.hook.clone(),
                 fault: self.fault.clone(),
-                processor: processor(config, &self.pool, &self.clock)?
+                processor: processor(config, &runtime, &self.pool, &self.clock)?
                     .with_publisher(publisher.clone()),
                 pool: self.pool.clone(),
                 publisher: publisher.clone(),
@@ -283,34 +284,26 @@ impl Application {
 
 fn processor(
     config: &Config,
+    runtime: &Runtime,
     pool: &sqlx::PgPool,
     clock: &SharedClock,
 ) -> anyhow::Result<Processor> {
-    let mut targets = Vec::new();
-    for target in &config.targets {
-        let external = ExternalTarget::from_config(target)
-            .map_err(|e| anyhow::anyhow!("targets `{}`: {e}", target.name))?;
-        targets.extend(external);
-    }
-    let directory = config.directory_target();
+    let targets = runtime::targets(config)?;
     let policy = SchedulePolicy {
         clock: clock.clone(),
         termination_time: config.audit.termination_time,
         time_zone: config.audit.time_zone,
     };
-    let rules = Rules::new(&config.rules, config.default.as_ref());
     let tolerances = config
         .sources
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.tolerance?)))
         .collect();
-    let mut enrichers = HashMap::new();
-    for source in &config.sources {
-        let Some(api) = &source.api else { continue };
-        let enricher = crate::enrich::Enricher::new(source.kind, api)
-            .map_err(|e| anyhow::anyhow!("sources `{}`: api: {e}", source.name))?;
-        enrichers.extend(enricher.map(|e| (source.name.clone(), e)));
-    }
+    let Runtime {
+        rules,
+        enrichers,
+        directory,
+    } = runtime.clone();
     let processor = Processor::with_targets(pool.clone(), directory, targets, rules, policy);
     Ok(processor
         .with_clock_tolerances(tolerances)

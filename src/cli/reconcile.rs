@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::provision::runtime::Runtime;
 use crate::queue::{MessageKey, Publisher, Topology};
 use crate::reconcile::{scheduler, Difference, RunReport};
 use crate::store::reconcile as store;
@@ -63,10 +64,11 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
         .iter()
         .find(|s| s.name == name)
         .with_context(|| format!("no source `{name}` in the configuration"))?;
-    let api = source
+    source
         .api
         .as_ref()
         .with_context(|| format!("source `{name}` has no `api`: nothing to list"))?;
+    let runtime = Runtime::build(&config)?;
     let pool = crate::store::pool(&config.database)?;
     let format = args.format;
     let mut first = true;
@@ -79,7 +81,7 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
         Format::Json => print!("{{\"differences\": ["),
     }
     let report = if args.dry_run {
-        scheduler::run_with(&pool, None, &config, source, api, "manual", &mut print).await?
+        scheduler::run_with(&pool, None, &runtime, source, "manual", &mut print).await?
     } else {
         let key = MessageKey::for_config(&config)?;
         let token = CancellationToken::new();
@@ -94,7 +96,7 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
                 .await
                 .context("cannot reach the broker")?;
             let publisher = Some(&publisher);
-            scheduler::run_with(&pool, publisher, &config, source, api, "manual", &mut print).await
+            scheduler::run_with(&pool, publisher, &runtime, source, "manual", &mut print).await
         }
         .await;
         token.cancel();

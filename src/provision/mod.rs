@@ -5,6 +5,7 @@ pub mod error;
 pub mod http;
 pub mod response;
 pub mod rules;
+pub mod runtime;
 pub mod scim;
 #[cfg(test)]
 mod test_support;

@@ -9,9 +9,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::Reconciler;
-use crate::config::Config;
-use crate::enrich::Enricher;
-use crate::provision::rules::Rules;
+use crate::config::{Config, SourceConfig};
+use crate::provision::runtime::Runtime;
 use crate::queue::Publisher;
 use crate::store::reconcile as store;
 
@@ -22,6 +21,7 @@ pub async fn run(
     pool: PgPool,
     publisher: Publisher,
     config: Arc<Config>,
+    runtime: Arc<Runtime>,
     shutdown: CancellationToken,
 ) {
     if config.sources.iter().all(|s| s.reconcile_every.is_none()) {
@@ -32,20 +32,25 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
-        tick(&pool, &publisher, &config).await;
+        tick(&pool, &publisher, &config, &runtime).await;
     }
 }
 
 /// Run every source whose schedule is due (a failure is logged, the others still run);
 /// the runs made.
-pub async fn tick(pool: &PgPool, publisher: &Publisher, config: &Config) -> Vec<super::RunReport> {
+pub async fn tick(
+    pool: &PgPool,
+    publisher: &Publisher,
+    config: &Config,
+    runtime: &Runtime,
+) -> Vec<super::RunReport> {
     let mut runs = Vec::new();
     for source in config
         .sources
         .iter()
         .filter(|s| s.reconcile_every.is_some())
     {
-        match due(pool, publisher, config, source).await {
+        match due(pool, publisher, runtime, source).await {
             Ok(run) => runs.extend(run),
             Err(error) => {
                 let error = format!("{error:#}");
@@ -59,10 +64,10 @@ pub async fn tick(pool: &PgPool, publisher: &Publisher, config: &Config) -> Vec<
 async fn due(
     pool: &PgPool,
     publisher: &Publisher,
-    config: &Config,
-    source: &crate::config::SourceConfig,
+    runtime: &Runtime,
+    source: &SourceConfig,
 ) -> anyhow::Result<Option<super::RunReport>> {
-    let (Some(every), Some(api)) = (source.reconcile_every, &source.api) else {
+    let Some(every) = source.reconcile_every else {
         return Ok(None);
     };
     let last = store::last_started(pool, &source.name).await?;
@@ -80,16 +85,7 @@ async fn due(
         return Ok(None);
     }
     let publisher = Some(publisher);
-    let result = run_with(
-        pool,
-        publisher,
-        config,
-        source,
-        api,
-        "scheduled",
-        &mut |_| {},
-    )
-    .await;
+    let result = run_with(pool, publisher, runtime, source, "scheduled", &mut |_| {}).await;
     sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
         .bind(&key)
         .execute(&mut *lock)
@@ -101,27 +97,24 @@ async fn due(
 pub async fn run_with(
     pool: &PgPool,
     publisher: Option<&Publisher>,
-    config: &Config,
-    source: &crate::config::SourceConfig,
-    api: &crate::config::ApiConfig,
+    runtime: &Runtime,
+    source: &SourceConfig,
     trigger: &str,
     each: &mut (dyn FnMut(&super::Difference) + Send),
 ) -> anyhow::Result<super::RunReport> {
     source.check_reconcile().map_err(anyhow::Error::msg)?;
-    let enricher = Enricher::new(source.kind, api)
-        .map_err(anyhow::Error::msg)?
-        .ok_or_else(|| anyhow::anyhow!("`{}` has no API client", source.kind))?;
-    let rules = Rules::new(&config.rules, config.default.as_ref());
-    let directory = config.directory_target();
+    let (Some(api), Some(enricher)) = (&source.api, runtime.enrichers.get(&source.name)) else {
+        anyhow::bail!("`{}` has no API client", source.kind);
+    };
     let reconciler = Reconciler {
         pool,
         publisher,
         source: &source.name,
         kind: source.kind,
-        enricher: &enricher,
+        enricher,
         api,
-        rules: &rules,
-        directory: &directory,
+        rules: &runtime.rules,
+        directory: &runtime.directory,
         trigger,
     };
     reconciler.run(each).await

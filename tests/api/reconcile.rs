@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
 use provisiond::config::Config;
+use provisiond::provision::runtime::Runtime;
 use provisiond::reconcile::{Difference, RunReport};
 use provisiond::Role;
 use serde_json::{json, Value};
@@ -41,13 +42,13 @@ pub(crate) async fn reconcile(
     dry_run: bool,
 ) -> (RunReport, Vec<Difference>) {
     let source = config.sources.iter().find(|s| s.name == source).unwrap();
-    let api = source.api.as_ref().unwrap();
+    let runtime = Runtime::build(config).unwrap();
     let publisher = TestPublisher::start(app).await;
     let mut found = Vec::new();
     let mut each = |d: &Difference| found.push(d.clone());
     let to = (!dry_run).then_some(&publisher.publisher);
     let report = provisiond::reconcile::scheduler::run_with(
-        &app.pool, to, config, source, api, "manual", &mut each,
+        &app.pool, to, &runtime, source, "manual", &mut each,
     )
     .await
     .unwrap();
@@ -477,10 +478,11 @@ async fn a_scheduled_source_is_reconciled_when_its_last_run_is_old_enough() {
     lists.remove(&ids[0]);
     let publisher = TestPublisher::start(&app).await;
     let scheduler = provisiond::reconcile::scheduler::tick;
-    let first = scheduler(&app.pool, &publisher.publisher, &config).await;
+    let runtime = Runtime::build(&config).unwrap();
+    let first = scheduler(&app.pool, &publisher.publisher, &config, &runtime).await;
     assert_eq!(first.len(), 1, "never run: due");
     assert_eq!(first[0].counts.published, 1);
-    let second = scheduler(&app.pool, &publisher.publisher, &config).await;
+    let second = scheduler(&app.pool, &publisher.publisher, &config, &runtime).await;
     assert!(second.is_empty(), "ran less than an hour ago: {second:?}");
     publisher.stop().await;
     wait_status(&app, &ids[0], "terminated").await;
