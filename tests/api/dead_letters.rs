@@ -102,9 +102,7 @@ pub(crate) fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
         amqp_url(),
         app.iso.prefix
     );
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    file
+    temp_file(&text)
 }
 
 async fn dlq_as(config: &Path, user: Option<&str>, args: &[&str]) -> Output {

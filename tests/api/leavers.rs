@@ -157,11 +157,8 @@ async fn a_hire_retried_after_the_termination_is_superseded_and_the_last_call_de
         .unwrap();
     assert_eq!(superseded["status"], "superseded");
     assert!(superseded["error"].as_str().unwrap().contains(&termination));
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("provisiond_actions_superseded_total{target=\"product\"}"),
-        "{metrics}"
-    );
+    app.assert_metric("provisiond_actions_superseded_total{target=\"product\"}")
+        .await;
     app.cleanup().await;
 }
 
@@ -408,11 +405,8 @@ async fn a_sender_clock_in_2099_cannot_pin_an_employee_and_is_flagged() {
             .any(|t| t["event_id"] == termination.as_str()),
         "the termination is in the report: {report}"
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("provisiond_events_clock_skew_total{source=\"hris\"}"),
-        "{metrics}"
-    );
+    app.assert_metric("provisiond_events_clock_skew_total{source=\"hris\"}")
+        .await;
     app.cleanup().await;
 }
 

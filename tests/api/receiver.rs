@@ -447,24 +447,11 @@ async fn gusto_verification_token_is_answered_and_kept_for_the_operator() {
     assert_eq!(answer["status"], "verification_received");
     assert_eq!(app.queued_messages().await, 0);
 
-    let config = tempfile::NamedTempFile::new().unwrap();
     let text = format!(
         "[database]\nurl = \"{}\"\n[[sources]]\nname = \"gusto\"\nkind = \"gusto\"\nsecrets = []\n",
         app.iso.database_url
     );
-    std::fs::write(config.path(), text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
-        .arg("--config")
-        .arg(config.path())
-        .args(["sources", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = cli_json(&text, &["sources", "--format", "json"]);
     assert_eq!(listed[0]["name"], "gusto");
     assert_eq!(listed[0]["verification_token"], token.as_str());
 

@@ -140,13 +140,10 @@ async fn a_missed_termination_is_found_applied_and_clocked_from_the_senders_date
     let view = app.employee("merge_list", stays).await.unwrap();
     assert_eq!(view["status"], "active");
 
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains(
-            "provisiond_reconcile_differences_total{source=\"merge_list\",kind=\"termination\"} 2"
-        ),
-        "{metrics}"
-    );
+    app.assert_metric(
+        "provisiond_reconcile_differences_total{source=\"merge_list\",kind=\"termination\"} 2",
+    )
+    .await;
     // In a report of the last day, though its clock started two days ago: a missed webhook
     // shows as the long latency it was.
     let report = app.deprovision_report("since=1d&sla=15m").await;
@@ -366,11 +363,8 @@ async fn a_run_that_would_deactivate_most_of_a_source_is_held_until_an_operator_
         .as_str()
         .unwrap()
         .contains("mass-change guard"));
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("provisiond_terminations_held_total{source=\"merge_list\"} 6"),
-        "{metrics}"
-    );
+    app.assert_metric("provisiond_terminations_held_total{source=\"merge_list\"} 6")
+        .await;
     // The deprovision report lists them as not revoked, reason `held`.
     let report = app.deprovision_report("sla=15m").await;
     let held_rows: Vec<&Value> = report["not_revoked"]
@@ -503,8 +497,7 @@ async fn cli(app: &TestApp, lists: &SenderLists, args: &[&str]) -> Value {
         app.iso.prefix,
         lists.api("merge")
     );
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
+    let file = temp_file(&text);
     // Async: the sender's list server runs on this test's runtime.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
         .arg("--config")
@@ -574,19 +567,7 @@ async fn the_cli_reconciles_lists_history_and_releases_holds() {
             .contains("HELD by the mass-change guard"),
         "{table}"
     );
-    let released = cli(
-        &app,
-        &lists,
-        &[
-            "hold",
-            "release",
-            "--all",
-            "--yes",
-            "--reason",
-            "HR confirmed",
-        ],
-    )
-    .await;
+    let released = cli(&app, &lists, &RELEASE_ALL_HOLDS).await;
     assert!(
         released.as_str().unwrap().starts_with("released 1"),
         "{released}"
