@@ -231,53 +231,25 @@ struct Sender {
     secret: &'static str,
 }
 
-const BAMBOO: Sender = Sender {
-    source: "bamboo",
-    kind: SourceKind::Bamboohr,
-    secret: BAMBOO_KEY,
-};
-const FINCH_API: Sender = Sender {
-    source: "finch_api",
-    kind: SourceKind::Finch,
-    secret: FINCH_SECRET,
-};
-const FINCH_PLAIN: Sender = Sender {
-    source: "finch",
-    kind: SourceKind::Finch,
-    secret: FINCH_SECRET,
-};
-const GUSTO_API: Sender = Sender {
-    source: "gusto_api",
-    kind: SourceKind::Gusto,
-    secret: GUSTO_TOKEN,
-};
-const BOB: Sender = Sender {
-    source: "bob",
-    kind: SourceKind::Hibob,
-    secret: BOB_SECRET,
-};
-const DEEL: Sender = Sender {
-    source: "deel",
-    kind: SourceKind::Deel,
-    secret: DEEL_KEY,
-};
-const DEEL_PLAIN: Sender = Sender {
-    source: "deel_plain",
-    kind: SourceKind::Deel,
-    secret: DEEL_KEY,
-};
-const MERGE_API: Sender = Sender {
-    source: "merge_api",
-    kind: SourceKind::Merge,
-    secret: MERGE_SECRET,
-};
-const WORKOS_API: Sender = Sender {
-    source: "workos_api",
-    kind: SourceKind::Workos,
-    secret: WORKOS_SECRET,
-};
+const BAMBOO: Sender = Sender::new("bamboo", SourceKind::Bamboohr, BAMBOO_KEY);
+const FINCH_API: Sender = Sender::new("finch_api", SourceKind::Finch, FINCH_SECRET);
+const FINCH_PLAIN: Sender = Sender::new("finch", SourceKind::Finch, FINCH_SECRET);
+const GUSTO_API: Sender = Sender::new("gusto_api", SourceKind::Gusto, GUSTO_TOKEN);
+const BOB: Sender = Sender::new("bob", SourceKind::Hibob, BOB_SECRET);
+const DEEL: Sender = Sender::new("deel", SourceKind::Deel, DEEL_KEY);
+const DEEL_PLAIN: Sender = Sender::new("deel_plain", SourceKind::Deel, DEEL_KEY);
+const MERGE_API: Sender = Sender::new("merge_api", SourceKind::Merge, MERGE_SECRET);
+const WORKOS_API: Sender = Sender::new("workos_api", SourceKind::Workos, WORKOS_SECRET);
 
 impl Sender {
+    const fn new(source: &'static str, kind: SourceKind, secret: &'static str) -> Sender {
+        Sender {
+            source,
+            kind,
+            secret,
+        }
+    }
+
     /// Signed as the sender would (the signature is not what these tests are about).
     async fn send(&self, app: &TestApp, body: &[u8]) {
         let key = SigningKey::from_secret(self.kind, self.secret).unwrap();
@@ -288,6 +260,20 @@ impl Sender {
             .collect();
         let response = app.post(self.source, &Value::Object(headers), body).await;
         assert_eq!(response.status(), 202);
+    }
+
+    /// Send a hire of `employee`: its first event leaves it active.
+    async fn hire(&self, app: &TestApp, body: &[u8], employee: &str) -> Value {
+        self.send(app, body).await;
+        let view = app.employee_after(self.source, employee, 1).await;
+        assert_eq!(view["status"], "active", "{view}");
+        view
+    }
+
+    /// Send the `n`th event of `employee`, which makes a leaver of it.
+    async fn leave(&self, app: &TestApp, body: &[u8], employee: &str, n: usize) -> Value {
+        self.send(app, body).await;
+        self.assert_left(app, employee, n).await
     }
 
     /// Wait for the employee's `n`th event; the employee has left and lost its account.
@@ -323,9 +309,9 @@ async fn a_thin_bamboohr_status_change_is_decided_from_the_employee_api() {
         json!({"id": employee, "firstName": "Mary", "workEmail": "m@acme.example",
                                "status": "Active", "terminationDate": "0000-00-00"}),
     );
-    BAMBOO.send(&app, &bamboo_event("created", &employee)).await;
-    let view = app.employee_after("bamboo", &employee, 1).await;
-    assert_eq!(view["status"], "active");
+    let view = BAMBOO
+        .hire(&app, &bamboo_event("created", &employee), &employee)
+        .await;
     assert_eq!(
         view["targets"][0]["email"], "m@acme.example",
         "attributes from the API"
@@ -354,9 +340,9 @@ async fn a_finch_employment_update_terminates_when_the_employment_says_so_and_re
         json!({"id": person, "first_name": "Ada", "is_active": true,
                              "employment_status": "active", "department": {"name": "Sales"}}),
     );
-    FINCH_API.send(&app, &finch_event("created", &person)).await;
-    let view = app.employee_after("finch_api", &person, 1).await;
-    assert_eq!(view["status"], "active");
+    let view = FINCH_API
+        .hire(&app, &finch_event("created", &person), &person)
+        .await;
     assert_eq!(view["targets"][0]["department"], "Sales");
 
     api.set(
@@ -404,11 +390,9 @@ async fn gustos_old_employee_terminated_is_decided_from_the_employee_record() {
         json!({"uuid": uuid, "first_name": "Ada", "email": "ada@acme.example",
                            "terminated": false, "terminations": []}),
     );
-    GUSTO_API
-        .send(&app, &gusto_event("employee.created", &uuid))
+    let view = GUSTO_API
+        .hire(&app, &gusto_event("employee.created", &uuid), &uuid)
         .await;
-    let view = app.employee_after("gusto_api", &uuid, 1).await;
-    assert_eq!(view["status"], "active");
     assert_eq!(view["targets"][0]["email"], "ada@acme.example");
 
     // API versions up to v2024-04-01 send only `employee.terminated`; the record decides.
@@ -444,8 +428,7 @@ async fn hibob_inactivated_is_a_termination_only_when_the_person_record_says_ter
             json!({"id": id, "email": format!("{id}@bob.example"),
                            "internal": {"status": "Active", "lifecycleStatus": "Employed"}}),
         );
-        BOB.send(&app, &bob_event("employee.created", id)).await;
-        assert_eq!(app.employee_after("bob", id, 1).await["status"], "active");
+        BOB.hire(&app, &bob_event("employee.created", id), id).await;
     }
     api.set(
         &on_leave,
@@ -485,12 +468,8 @@ async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
     let app = spawn(&api).await;
     let (worker, contract) = (unique("w"), unique("c"));
     let hire = json!({"id": worker, "first_name": "Mae", "work_email": "mae@deel.example"});
-    DEEL.send(&app, &deel_event("employee.created.direct", hire))
+    DEEL.hire(&app, &deel_event("employee.created.direct", hire), &worker)
         .await;
-    assert_eq!(
-        app.employee_after("deel", &worker, 1).await["status"],
-        "active"
-    );
 
     // contract.terminated carries only the contract id and its completion date.
     api.set(
@@ -499,9 +478,8 @@ async fn a_deel_contract_termination_lands_on_the_contracts_worker() {
         "termination_date": "2026-03-01", "worker": {"id": worker, "email": "mae@deel.example"}}),
     );
     let ended = json!({"id": contract, "completion_date": "2026-03-01"});
-    DEEL.send(&app, &deel_event("contract.terminated", ended))
+    DEEL.leave(&app, &deel_event("contract.terminated", ended), &worker, 2)
         .await;
-    DEEL.assert_left(&app, &worker, 2).await;
     let phantom = app.employee("deel", &format!("contract:{contract}")).await;
     assert!(
         phantom.is_none(),
@@ -524,11 +502,7 @@ async fn a_merge_employee_without_a_status_is_decided_from_merges_employee_api()
         .into_bytes()
     };
     let hire = employee_body(json!("ACTIVE"), "2026-03-01T09:00:00Z");
-    MERGE_API.send(&app, &hire).await;
-    assert_eq!(
-        app.employee_after("merge_api", &employee, 1).await["status"],
-        "active"
-    );
+    MERGE_API.hire(&app, &hire, &employee).await;
     assert_eq!(api.calls(), 0, "a full payload is not fetched");
 
     // The integration stopped supplying the status: Merge's API has the record.
@@ -538,8 +512,7 @@ async fn a_merge_employee_without_a_status_is_decided_from_merges_employee_api()
                "employment_status": "INACTIVE", "termination_date": "2026-03-02T00:00:00Z"}),
     );
     let thin = employee_body(Value::Null, "2026-03-02T09:00:00Z");
-    MERGE_API.send(&app, &thin).await;
-    MERGE_API.assert_left(&app, &employee, 2).await;
+    MERGE_API.leave(&app, &thin, &employee, 2).await;
     assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }
@@ -558,11 +531,7 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
         .into_bytes()
     };
     let hire = event(json!("active"), "2026-03-01T09:00:00.000Z");
-    WORKOS_API.send(&app, &hire).await;
-    assert_eq!(
-        app.employee_after("workos_api", &user, 1).await["status"],
-        "active"
-    );
+    WORKOS_API.hire(&app, &hire, &user).await;
 
     api.set(
         &user,
@@ -570,8 +539,7 @@ async fn a_workos_user_update_without_a_state_is_decided_from_the_directory_user
                "email": "k@acme.example", "state": "inactive"}),
     );
     let thin = event(Value::Null, "2026-03-02T09:00:00.000Z");
-    WORKOS_API.send(&app, &thin).await;
-    WORKOS_API.assert_left(&app, &user, 2).await;
+    WORKOS_API.leave(&app, &thin, &user, 2).await;
     assert_eq!(api.calls(), 1);
     app.cleanup().await;
 }
@@ -592,19 +560,14 @@ async fn a_workos_user_completed_from_the_api_still_leaves_with_its_directory() 
                  "email": "l@acme.example"},
         "created_at": "2026-03-01T09:00:00.000Z"});
     let body = thin.to_string().into_bytes();
-    WORKOS_API.send(&app, &body).await;
-    assert_eq!(
-        app.employee_after("workos_api", &user, 1).await["status"],
-        "active"
-    );
+    WORKOS_API.hire(&app, &body, &user).await;
     assert_eq!(api.calls(), 1);
 
     let deleted = json!({"object": "event", "id": unique("event_"), "event": "dsync.deleted",
         "data": {"object": "directory", "id": directory, "state": "deleting"},
         "created_at": "2026-03-02T09:00:00.000Z"});
     let body = deleted.to_string().into_bytes();
-    WORKOS_API.send(&app, &body).await;
-    WORKOS_API.assert_left(&app, &user, 2).await;
+    WORKOS_API.leave(&app, &body, &user, 2).await;
     app.cleanup().await;
 }
 

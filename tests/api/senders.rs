@@ -17,6 +17,32 @@ use crate::target_server::TargetServer;
 /// (`scim_target` names it `apps`) and the product's HTTP endpoint.
 const TARGETS: [&str; 3] = ["directory", "apps", "product"];
 
+/// A source of the rig and how its sender signs (`tests/sign.py`'s name for it).
+struct Sender {
+    source: &'static str,
+    kind: &'static str,
+    secret: &'static str,
+}
+
+const HRIS: Sender = Sender::new("hris", "standard-webhooks", HRIS_SECRET);
+const MERGE: Sender = Sender::new("merge", "merge", MERGE_SECRET);
+const WORKOS: Sender = Sender::new("workos", "workos", WORKOS_SECRET);
+const FINCH: Sender = Sender::new("finch_api", "finch", FINCH_SECRET);
+const BAMBOO: Sender = Sender::new("bamboo", "bamboohr", BAMBOO_KEY);
+const GUSTO: Sender = Sender::new("gusto_api", "gusto", GUSTO_TOKEN);
+const BOB: Sender = Sender::new("bob", "hibob", BOB_SECRET);
+const DEEL: Sender = Sender::new("deel", "deel", DEEL_KEY);
+
+impl Sender {
+    const fn new(source: &'static str, kind: &'static str, secret: &'static str) -> Sender {
+        Sender {
+            source,
+            kind,
+            secret,
+        }
+    }
+}
+
 /// One app with every source of `test_config` and `sources()`, a SCIM target and an HTTP
 /// target, plus the sender API server the thin sources fetch records from.
 struct Rig {
@@ -49,8 +75,13 @@ impl Rig {
         }
     }
 
-    /// POST `body` to `source`, signed by `tests/sign.py` as a sender of `kind` would.
-    async fn send(&self, source: &str, kind: &str, secret: &str, body: &Value) {
+    /// POST `body` to the sender's source, signed by `tests/sign.py` as the sender would.
+    async fn send(&self, sender: &Sender, body: &Value) {
+        let Sender {
+            source,
+            kind,
+            secret,
+        } = sender;
         let body = body.to_string().into_bytes();
         let headers = python_sign(kind, secret, now_secs(), &unique("msg"), &body);
         let response = self.app.post(source, &headers, &body).await;
@@ -135,6 +166,12 @@ impl Rig {
         view
     }
 
+    /// Send `body`, which makes a leaver of `id`; it must reach every target.
+    async fn leave(&self, sender: &Sender, id: &str, body: &Value) -> Value {
+        self.send(sender, body).await;
+        self.assert_left(sender.source, id).await
+    }
+
     async fn cleanup(self) {
         self.app.cleanup().await;
     }
@@ -175,8 +212,7 @@ async fn standard_webhooks_created_then_terminated_reaches_every_target() {
                         "title": "Account Executive", "status": "active"}})
     };
     let hire = envelope("created", ago(10));
-    rig.send("hris", "standard-webhooks", HRIS_SECRET, &hire)
-        .await;
+    rig.send(&HRIS, &hire).await;
     let view = rig
         .assert_hired("hris", &id, Some(&format!("{id}@example.com")))
         .await;
@@ -185,9 +221,7 @@ async fn standard_webhooks_created_then_terminated_reaches_every_target() {
     let mut leave = envelope("terminated", ago(1));
     leave["data"]["status"] = json!("terminated");
     leave["data"]["termination_date"] = json!(yesterday());
-    rig.send("hris", "standard-webhooks", HRIS_SECRET, &leave)
-        .await;
-    rig.assert_left("hris", &id).await;
+    rig.leave(&HRIS, &id, &leave).await;
     rig.cleanup().await;
 }
 
@@ -219,7 +253,7 @@ fn merge_hook(event: &str, data: Value) -> Value {
 async fn merge_hire(rig: &Rig) -> String {
     let id = unique("merge");
     let hire = merge_hook("Employee.added", merge_employee(&id, "ACTIVE", ago(10)));
-    rig.send("merge", "merge", MERGE_SECRET, &hire).await;
+    rig.send(&MERGE, &hire).await;
     let email = format!("{id}@orbit.example");
     rig.assert_hired("merge", &id, Some(&email)).await;
     id
@@ -231,14 +265,8 @@ async fn merge_employee_changed_to_inactive_with_a_past_termination_date_reaches
     let id = merge_hire(&rig).await;
     let mut leaver = merge_employee(&id, "INACTIVE", ago(1));
     leaver["termination_date"] = json!(format!("{}T00:00:00Z", yesterday()));
-    rig.send(
-        "merge",
-        "merge",
-        MERGE_SECRET,
-        &merge_hook("Employee.changed", leaver),
-    )
-    .await;
-    rig.assert_left("merge", &id).await;
+    rig.leave(&MERGE, &id, &merge_hook("Employee.changed", leaver))
+        .await;
     rig.cleanup().await;
 }
 
@@ -248,8 +276,7 @@ async fn merge_employee_removed_reaches_every_target() {
     let id = merge_hire(&rig).await;
     // The last record Merge had, still ACTIVE: the event alone says the person is gone.
     let removed = merge_hook("Employee.removed", merge_employee(&id, "ACTIVE", ago(1)));
-    rig.send("merge", "merge", MERGE_SECRET, &removed).await;
-    rig.assert_left("merge", &id).await;
+    rig.leave(&MERGE, &id, &removed).await;
     rig.cleanup().await;
 }
 
@@ -261,7 +288,7 @@ async fn merge_pending_hire_has_no_access_anywhere_and_a_termination_before_the_
     let start = (Utc::now() + Span::days(30)).date_naive();
     pending["start_date"] = json!(format!("{start}T00:00:00Z"));
     let hire = merge_hook("Employee.added", pending.clone());
-    rig.send("merge", "merge", MERGE_SECRET, &hire).await;
+    rig.send(&MERGE, &hire).await;
     let view = rig.app.employee_after("merge", &id, 1).await;
     assert_eq!(view["status"], "pending", "{view}");
     assert_eq!(target(&view, "directory")["status"], "pending");
@@ -275,13 +302,8 @@ async fn merge_pending_hire_has_no_access_anywhere_and_a_termination_before_the_
     leaver["employment_status"] = json!("INACTIVE");
     leaver["termination_date"] = json!(format!("{}T00:00:00Z", yesterday()));
     leaver["modified_at"] = json!(rfc3339(ago(1)));
-    rig.send(
-        "merge",
-        "merge",
-        MERGE_SECRET,
-        &merge_hook("Employee.changed", leaver),
-    )
-    .await;
+    rig.send(&MERGE, &merge_hook("Employee.changed", leaver))
+        .await;
     let view = rig.wait_all("merge", &id, "deactivated").await;
     assert_eq!(view["status"], "terminated");
     assert!(view["scheduled_activation"].is_null(), "{view}");
@@ -316,7 +338,7 @@ async fn workos_hire(rig: &Rig, directory: &str) -> String {
     let id = unique("directory_user");
     let user = workos_user(&id, directory, "active", ago(10));
     let created = workos_event("dsync.user.created", user, ago(10));
-    rig.send("workos", "workos", WORKOS_SECRET, &created).await;
+    rig.send(&WORKOS, &created).await;
     let email = format!("{id}@langley.example");
     let view = rig.assert_hired("workos", &id, Some(&email)).await;
     assert_eq!(target(&view, "directory")["department"], "Computing");
@@ -330,8 +352,7 @@ async fn workos_leave(event: &str, state: &str) {
     let id = workos_hire(&rig, &directory).await;
     let user = workos_user(&id, &directory, state, ago(1));
     let leave = workos_event(event, user, ago(1));
-    rig.send("workos", "workos", WORKOS_SECRET, &leave).await;
-    rig.assert_left("workos", &id).await;
+    rig.leave(&WORKOS, &id, &leave).await;
     rig.cleanup().await;
 }
 
@@ -361,7 +382,7 @@ async fn workos_directory_deleted_deactivates_each_of_its_users_on_every_target(
                       "domain": "langley.example", "created_at": "2024-01-08T09:00:00.000Z",
                       "updated_at": rfc3339(ago(1))});
     let deleted = workos_event("dsync.deleted", gone, ago(1));
-    rig.send("workos", "workos", WORKOS_SECRET, &deleted).await;
+    rig.send(&WORKOS, &deleted).await;
     for id in [&first, &second] {
         rig.assert_left("workos", id).await;
     }
@@ -398,13 +419,8 @@ async fn finch_employment_created_then_updated_to_terminated_reaches_every_targe
         "is_active": true, "employment_status": "active", "start_date": "2024-01-15",
         "end_date": null});
     rig.api.set(&id, employment.clone());
-    rig.send(
-        "finch_api",
-        "finch",
-        FINCH_SECRET,
-        &finch_event("employment.created", &id),
-    )
-    .await;
+    rig.send(&FINCH, &finch_event("employment.created", &id))
+        .await;
     // Finch's employment record carries no email: the SCIM user is named by its id.
     let view = rig.assert_hired("finch_api", &id, None).await;
     assert_eq!(target(&view, "directory")["department"], "Sales");
@@ -414,14 +430,8 @@ async fn finch_employment_created_then_updated_to_terminated_reaches_every_targe
     ended["employment_status"] = json!("terminated");
     ended["end_date"] = json!(yesterday());
     rig.api.set(&id, ended);
-    rig.send(
-        "finch_api",
-        "finch",
-        FINCH_SECRET,
-        &finch_event("employment.updated", &id),
-    )
-    .await;
-    rig.assert_left("finch_api", &id).await;
+    rig.leave(&FINCH, &id, &finch_event("employment.updated", &id))
+        .await;
     rig.cleanup().await;
 }
 
@@ -473,7 +483,7 @@ async fn bamboohr_field_based_hire_and_leave(names: BambooNames) {
         Value::Object(fields)
     };
     let hire = bamboo_fields(&id, "Created", ago(10), fields("Active"));
-    rig.send("bamboo", "bamboohr", BAMBOO_KEY, &hire).await;
+    rig.send(&BAMBOO, &hire).await;
     let view = rig.assert_hired("bamboo", &id, Some(&email)).await;
     assert_eq!(target(&view, "directory")["title"], "Aerospace Engineer");
     assert_eq!(target(&view, "directory")["department"], "Engineering");
@@ -481,8 +491,7 @@ async fn bamboohr_field_based_hire_and_leave(names: BambooNames) {
     let mut leaver = fields("Inactive");
     leaver[names.termination_date] = json!(yesterday());
     let leave = bamboo_fields(&id, "Updated", ago(1), leaver);
-    rig.send("bamboo", "bamboohr", BAMBOO_KEY, &leave).await;
-    rig.assert_left("bamboo", &id).await;
+    rig.leave(&BAMBOO, &id, &leave).await;
     rig.cleanup().await;
 }
 
@@ -531,13 +540,7 @@ async fn bamboohr_event_based_status_change_is_decided_from_the_api_and_reaches_
                "department": "Engineering", "jobTitle": "Aerospace Engineer",
                "status": "Active", "terminationDate": "0000-00-00"}),
     );
-    rig.send(
-        "bamboo",
-        "bamboohr",
-        BAMBOO_KEY,
-        &thin("employee.created", ago(10)),
-    )
-    .await;
+    rig.send(&BAMBOO, &thin("employee.created", ago(10))).await;
     rig.assert_hired("bamboo", &id, Some(&email)).await;
 
     // The webhook says only that `status` changed; the API says Inactive.
@@ -547,14 +550,8 @@ async fn bamboohr_event_based_status_change_is_decided_from_the_api_and_reaches_
                "status": "Inactive", "terminationDate": yesterday()}),
     );
     let calls = rig.api.calls();
-    rig.send(
-        "bamboo",
-        "bamboohr",
-        BAMBOO_KEY,
-        &thin("employee.updated", ago(1)),
-    )
-    .await;
-    rig.assert_left("bamboo", &id).await;
+    rig.leave(&BAMBOO, &id, &thin("employee.updated", ago(1)))
+        .await;
     assert!(rig.api.calls() > calls, "the record was fetched");
     rig.cleanup().await;
 }
@@ -586,7 +583,7 @@ async fn gusto_hire(rig: &Rig) -> String {
     let id = unique("gusto");
     rig.api.set(&id, gusto_record(&id, false));
     let created = gusto_event("employee.created", &id, ago(10));
-    rig.send("gusto_api", "gusto", GUSTO_TOKEN, &created).await;
+    rig.send(&GUSTO, &created).await;
     let email = format!("{id}@acme.example");
     let view = rig.assert_hired("gusto_api", &id, Some(&email)).await;
     assert_eq!(target(&view, "directory")["title"], "Account Executive");
@@ -599,8 +596,7 @@ async fn gusto_leave(event: &str) {
     let id = gusto_hire(&rig).await;
     rig.api.set(&id, gusto_record(&id, true));
     let leave = gusto_event(event, &id, ago(1));
-    rig.send("gusto_api", "gusto", GUSTO_TOKEN, &leave).await;
-    rig.assert_left("gusto_api", &id).await;
+    rig.leave(&GUSTO, &id, &leave).await;
     rig.cleanup().await;
 }
 
@@ -641,7 +637,7 @@ async fn bob_hire(rig: &Rig) -> String {
     let id = unique("bob");
     rig.api.set(&id, bob_person(&id, "Active", "Employed"));
     let created = bob_event("employee.created", &id, ago(10));
-    rig.send("bob", "hibob", BOB_SECRET, &created).await;
+    rig.send(&BOB, &created).await;
     let email = format!("{id}@bob.example");
     let view = rig.assert_hired("bob", &id, Some(&email)).await;
     assert_eq!(target(&view, "directory")["department"], "R&D");
@@ -653,8 +649,7 @@ async fn hibob_access_revoked_immediately_reaches_every_target() {
     let rig = Rig::start().await;
     let id = bob_hire(&rig).await;
     let revoked = bob_event("employee.access.revoked.immediately", &id, ago(1));
-    rig.send("bob", "hibob", BOB_SECRET, &revoked).await;
-    rig.assert_left("bob", &id).await;
+    rig.leave(&BOB, &id, &revoked).await;
     rig.cleanup().await;
 }
 
@@ -666,8 +661,7 @@ async fn hibob_inactivated_with_a_terminated_record_reaches_every_target() {
     person["internal"]["terminationDate"] = json!(yesterday());
     rig.api.set(&id, person);
     let inactivated = bob_event("employee.inactivated", &id, ago(1));
-    rig.send("bob", "hibob", BOB_SECRET, &inactivated).await;
-    rig.assert_left("bob", &id).await;
+    rig.leave(&BOB, &id, &inactivated).await;
     rig.cleanup().await;
 }
 
@@ -690,7 +684,7 @@ async fn deel_hire(rig: &Rig) -> String {
         "job_title": "Flight Engineer", "department": "Operations",
         "start_date": "2025-02-03", "hiring_type": "direct", "country": "US"});
     let created = deel_event("employee.created.direct", profile, ago(10));
-    rig.send("deel", "deel", DEEL_KEY, &created).await;
+    rig.send(&DEEL, &created).await;
     let email = format!("{worker}@deel.example");
     let view = rig.assert_hired("deel", &worker, Some(&email)).await;
     assert_eq!(target(&view, "directory")["title"], "Flight Engineer");
@@ -705,8 +699,7 @@ async fn deel_contract_terminated_naming_the_worker_reaches_every_target() {
         "type": "ongoing_time_based", "status": "terminated",
         "completion_date": yesterday()});
     let ended = deel_event("contract.terminated", contract, ago(1));
-    rig.send("deel", "deel", DEEL_KEY, &ended).await;
-    rig.assert_left("deel", &worker).await;
+    rig.leave(&DEEL, &worker, &ended).await;
     rig.cleanup().await;
 }
 
@@ -724,8 +717,7 @@ async fn deel_contract_terminated_with_only_the_contract_id_is_resolved_through_
     );
     let only_id = json!({"id": contract, "completion_date": yesterday()});
     let ended = deel_event("contract.terminated", only_id, ago(1));
-    rig.send("deel", "deel", DEEL_KEY, &ended).await;
-    rig.assert_left("deel", &worker).await;
+    rig.leave(&DEEL, &worker, &ended).await;
     let phantom = rig
         .app
         .employee("deel", &format!("contract:{contract}"))
