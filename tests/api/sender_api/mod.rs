@@ -47,11 +47,11 @@ impl SenderApi {
         let app = Router::new()
             .route("/api/gateway.php/{company}/v1/employees/{id}", get(bamboo))
             .route("/employer/employment", post(finch))
-            .route("/v1/employees/{id}", get(gusto))
+            .route("/v1/employees/{id}", get(bearer_record))
             .route("/v1/people/{id}", get(hibob))
             .route("/rest/v2/contracts/{id}", get(deel))
             .route("/api/hris/v1/employees/{id}", get(merge))
-            .route("/directory_users/{id}", get(workos))
+            .route("/directory_users/{id}", get(bearer_record))
             .with_state(records.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -147,8 +147,8 @@ async fn finch(
     Ok(Json(json!({ "responses": responses })))
 }
 
-/// Gusto: bearer token.
-async fn gusto(
+/// Gusto and WorkOS: the API key as a bearer token; the record itself.
+async fn bearer_record(
     State(records): Shared,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -188,16 +188,6 @@ async fn merge(
     if account != Some(MERGE_ACCOUNT_TOKEN) {
         return Err(StatusCode::UNAUTHORIZED);
     }
-    record_of(&records, &id).map(Json)
-}
-
-/// WorkOS: the API key as a bearer token; the directory user itself.
-async fn workos(
-    State(records): Shared,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, StatusCode> {
-    admit(&records, &headers, &bearer())?;
     record_of(&records, &id).map(Json)
 }
 
