@@ -74,8 +74,7 @@ async fn provisiond(
         iso.prefix,
         lists.api("merge")
     );
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
+    let file = temp_file(&text);
     tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
         .arg("--config")
         .arg(file.path())
@@ -245,15 +244,7 @@ async fn the_service_works_with_exactly_the_printed_grants_and_cannot_rewrite_ev
         (list.as_array()?.len() == 1).then_some(())
     })
     .await;
-    let release = [
-        "hold",
-        "release",
-        "--all",
-        "--yes",
-        "--reason",
-        "HR confirmed",
-    ];
-    let released = provisiond(&role.url, &iso, &lists, &release).await;
+    let released = provisiond(&role.url, &iso, &lists, &RELEASE_ALL_HOLDS).await;
     assert!(succeeded(&released, "hold release").starts_with("released 1"));
     for id in &merged[1..] {
         wait_for(&format!("{id} to be terminated"), || async {

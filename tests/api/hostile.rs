@@ -71,8 +71,7 @@ async fn trickling_connections_neither_exhaust_descriptors_nor_stay_open() {
     );
     let text = test_config_text(&iso, &amqp_url(), "");
     let text = text.replace("listen = \"127.0.0.1:0\"", &limits);
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), text).unwrap();
+    let config = temp_file(&text);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
         .arg("--config")
         .arg(config.path())

@@ -89,9 +89,7 @@ fn config_file(app: &TestApp) -> tempfile::NamedTempFile {
          [[sources]]\nname = \"hris\"\nkind = \"standard-webhooks\"\nsecrets = [\"{HRIS_SECRET}\"]\n",
         app.iso.database_url, app.iso.prefix
     );
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    file
+    temp_file(&text)
 }
 
 fn provisiond(config: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -109,8 +107,7 @@ async fn cli_sign_headers_are_accepted_and_employee_show_prints_json() {
     let config = config_file(&app);
     let employee = unique("cli");
     let body = hris_body("created", &employee, "2026-03-02T09:15:00Z");
-    let body_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(body_file.path(), &body).unwrap();
+    let body_file = temp_file(&body);
     let path = body_file.path().to_str().unwrap();
     let signed = provisiond(
         config.path(),
@@ -160,8 +157,7 @@ async fn cli_sign_headers_are_accepted_and_employee_show_prints_json() {
 
 #[test]
 fn invalid_configuration_names_the_bad_key() {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), "[rabbitmq]\nprefetch = \"many\"\n").unwrap();
+    let file = temp_file("[rabbitmq]\nprefetch = \"many\"\n");
     let out = provisiond(file.path(), &["migrate"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -188,8 +184,7 @@ async fn serve_stops_cleanly_on_sigterm() {
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{}\"\n[rabbitmq]\nmessage_key = \"{MESSAGE_KEY}\"\nprefix = \"{}\"\n",
         iso.database_url, iso.prefix
     );
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), text).unwrap();
+    let config = temp_file(&text);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
         .arg("--config")
         .arg(config.path())

@@ -235,24 +235,11 @@ async fn a_message_that_keeps_crashing_workers_is_dead_lettered_by_the_delivery_
 }
 
 fn dlq_list_json(app: &TestApp) -> Value {
-    let config = tempfile::NamedTempFile::new().unwrap();
     let text = format!(
         "[database]\nurl = \"{}\"\n[rabbitmq]\nprefix = \"{}\"\n",
         app.iso.database_url, app.iso.prefix
     );
-    std::fs::write(config.path(), text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
-        .arg("--config")
-        .arg(config.path())
-        .args(["dlq", "list", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("dlq list prints JSON")
+    cli_json(&text, &["dlq", "list", "--format", "json"])
 }
 
 #[tokio::test]

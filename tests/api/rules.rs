@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use crate::helpers::HRIS_SECRET;
+use crate::helpers::{temp_file, HRIS_SECRET};
 
 const RULES: &str = r#"
 [[rules]]
@@ -26,14 +26,8 @@ groups = ["all-staff"]
 entitlements = { laptop = "standard" }
 "#;
 
-fn temp_file(text: &str) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), text).unwrap();
-    file
-}
-
 fn config(extra: &str) -> tempfile::NamedTempFile {
-    temp_file(&format!(
+    temp_file(format!(
         "[[sources]]\nname = \"hris\"\nkind = \"standard-webhooks\"\nsecrets = [\"{HRIS_SECRET}\"]\n\
          [[sources]]\nname = \"merge\"\nkind = \"merge\"\nsecrets = [\"merge-key\"]\n{extra}"
     ))
@@ -131,7 +125,7 @@ fn rules_test_reports_ignored_and_unparseable_events() {
 
 #[test]
 fn rules_test_asks_for_a_source_when_there_is_no_standard_webhooks_one() {
-    let config = temp_file(&format!(
+    let config = temp_file(format!(
         "[[sources]]\nname = \"merge\"\nkind = \"merge\"\nsecrets = [\"merge-key\"]\n{RULES}"
     ));
     let body = hire(json!({"id": "emp_4"}));

@@ -222,6 +222,12 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// The `/metrics` page must show `line`.
+    pub async fn assert_metric(&self, line: &str) {
+        let metrics = self.metrics().await;
+        assert!(metrics.contains(line), "{metrics}");
+    }
+
     /// Stop the app and delete this test's queues and exchanges.
     pub async fn cleanup(mut self) {
         let _ = self.stop().await;

@@ -2,6 +2,7 @@
 //! port, and talks to the real RabbitMQ and PostgreSQL.
 
 mod app;
+mod cli;
 mod config;
 mod db;
 mod queue;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use app::*;
+pub use cli::*;
 pub use config::*;
 pub use db::*;
 pub use queue::*;
