@@ -1,6 +1,7 @@
 //! Employees (the per-employee lock and ordering state) and the directory's accounts.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -180,41 +181,66 @@ impl<'a> Activation<'a> {
     }
 }
 
+/// The attribute columns every account write copies, in the records' order.
+const ATTRIBUTES: &str =
+    "email, given_name, family_name, display_name, department, title, manager_id";
+/// An [`Activation`] record's columns, as `jsonb_to_recordset` types them.
+const RECORD: &str = "source text, employee_id text, email text, given_name text, \
+    family_name text, display_name text, department text, title text, manager_id text, \
+    attributes jsonb";
+/// On conflict, the account takes the latest attributes.
+const LATEST: &str = "email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
+    family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
+    department = EXCLUDED.department, title = EXCLUDED.title, \
+    manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes";
+
+static ACTIVATE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO accounts (target, source, employee_id, status, {ATTRIBUTES}, attributes, \
+         activated_at, role, groups, entitlements) \
+         SELECT $1, source, employee_id, 'active', {ATTRIBUTES}, COALESCE(attributes, 'null'), \
+             now(), role, COALESCE(groups, '{{}}'), COALESCE(entitlements, '{{}}') \
+         FROM jsonb_to_recordset($2) AS r({RECORD}, role text, groups text[], entitlements jsonb) \
+         ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'active', {LATEST}, \
+         role = EXCLUDED.role, groups = EXCLUDED.groups, entitlements = EXCLUDED.entitlements, \
+         activated_at = CASE WHEN accounts.status = 'active' THEN accounts.activated_at \
+             ELSE now() END, \
+         deactivated_at = NULL, updated_at = now()"
+    )
+});
+
+static UPDATE_DEACTIVATED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO accounts (target, source, employee_id, status, {ATTRIBUTES}, attributes, \
+         deactivated_at) \
+         SELECT $1, source, employee_id, 'deactivated', {ATTRIBUTES}, \
+             COALESCE(attributes, 'null'), clock_timestamp() \
+         FROM jsonb_to_recordset($2) AS r({RECORD}) \
+         ON CONFLICT (target, source, employee_id) DO UPDATE SET {LATEST}, \
+         updated_at = clock_timestamp()"
+    )
+});
+
+static PREHIRE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO accounts (target, source, employee_id, status, {ATTRIBUTES}, attributes) \
+         SELECT $1, source, employee_id, 'pending', {ATTRIBUTES}, COALESCE(attributes, 'null') \
+         FROM jsonb_to_recordset($2) AS r({RECORD}) \
+         ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'pending', {LATEST}, \
+         role = NULL, groups = '{{}}', entitlements = '{{}}', \
+         deactivated_at = CASE WHEN accounts.status = 'active' THEN clock_timestamp() \
+             ELSE accounts.deactivated_at END, \
+         updated_at = clock_timestamp()"
+    )
+});
+
 /// Directory target: create or reactivate these accounts; an employee must not repeat.
 pub async fn activate_accounts(
     conn: &mut PgConnection,
     target: &str,
     accounts: &[Activation<'_>],
 ) -> Result<(), sqlx::Error> {
-    if accounts.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
-         family_name, display_name, department, title, manager_id, attributes, activated_at, \
-         role, groups, entitlements) \
-         SELECT $1, source, employee_id, 'active', email, given_name, family_name, \
-             display_name, department, title, manager_id, COALESCE(attributes, 'null'), now(), \
-             role, COALESCE(groups, '{}'), COALESCE(entitlements, '{}') \
-         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
-             given_name text, family_name text, display_name text, department text, \
-             title text, manager_id text, attributes jsonb, role text, groups text[], \
-             entitlements jsonb) \
-         ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'active', \
-         email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
-         family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
-         department = EXCLUDED.department, title = EXCLUDED.title, \
-         manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
-         role = EXCLUDED.role, groups = EXCLUDED.groups, entitlements = EXCLUDED.entitlements, \
-         activated_at = CASE WHEN accounts.status = 'active' THEN accounts.activated_at \
-             ELSE now() END, \
-         deactivated_at = NULL, updated_at = now()",
-    )
-    .bind(target)
-    .bind(sqlx::types::Json(accounts))
-    .execute(conn)
-    .await?;
-    Ok(())
+    write_accounts(conn, &ACTIVATE, target, accounts).await
 }
 
 /// Directory target: a leaver's account takes the latest attributes and stays deactivated
@@ -224,30 +250,7 @@ pub async fn update_deactivated(
     target: &str,
     accounts: &[Activation<'_>],
 ) -> Result<(), sqlx::Error> {
-    if accounts.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
-         family_name, display_name, department, title, manager_id, attributes, deactivated_at) \
-         SELECT $1, source, employee_id, 'deactivated', email, given_name, family_name, \
-             display_name, department, title, manager_id, COALESCE(attributes, 'null'), \
-             clock_timestamp() \
-         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
-             given_name text, family_name text, display_name text, department text, \
-             title text, manager_id text, attributes jsonb) \
-         ON CONFLICT (target, source, employee_id) DO UPDATE SET \
-         email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
-         family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
-         department = EXCLUDED.department, title = EXCLUDED.title, \
-         manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
-         updated_at = clock_timestamp()",
-    )
-    .bind(target)
-    .bind(sqlx::types::Json(accounts))
-    .execute(conn)
-    .await?;
-    Ok(())
+    write_accounts(conn, &UPDATE_DEACTIVATED, target, accounts).await
 }
 
 /// Directory target: a pre-hire's account, created or updated with the latest attributes
@@ -258,31 +261,24 @@ pub async fn prehire_accounts(
     target: &str,
     accounts: &[Activation<'_>],
 ) -> Result<(), sqlx::Error> {
+    write_accounts(conn, &PREHIRE, target, accounts).await
+}
+
+/// One statement for every account of a batch: the records travel as one JSON array.
+async fn write_accounts(
+    conn: &mut PgConnection,
+    sql: &str,
+    target: &str,
+    accounts: &[Activation<'_>],
+) -> Result<(), sqlx::Error> {
     if accounts.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO accounts (target, source, employee_id, status, email, given_name, \
-         family_name, display_name, department, title, manager_id, attributes) \
-         SELECT $1, source, employee_id, 'pending', email, given_name, family_name, \
-             display_name, department, title, manager_id, COALESCE(attributes, 'null') \
-         FROM jsonb_to_recordset($2) AS r(source text, employee_id text, email text, \
-             given_name text, family_name text, display_name text, department text, \
-             title text, manager_id text, attributes jsonb) \
-         ON CONFLICT (target, source, employee_id) DO UPDATE SET status = 'pending', \
-         email = EXCLUDED.email, given_name = EXCLUDED.given_name, \
-         family_name = EXCLUDED.family_name, display_name = EXCLUDED.display_name, \
-         department = EXCLUDED.department, title = EXCLUDED.title, \
-         manager_id = EXCLUDED.manager_id, attributes = EXCLUDED.attributes, \
-         role = NULL, groups = '{}', entitlements = '{}', \
-         deactivated_at = CASE WHEN accounts.status = 'active' THEN clock_timestamp() \
-             ELSE accounts.deactivated_at END, \
-         updated_at = clock_timestamp()",
-    )
-    .bind(target)
-    .bind(sqlx::types::Json(accounts))
-    .execute(conn)
-    .await?;
+    sqlx::query(sql)
+        .bind(target)
+        .bind(sqlx::types::Json(accounts))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
