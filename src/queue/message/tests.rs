@@ -1,3 +1,5 @@
+//! Signing and reading back queue messages, and refusing any that were changed.
+
 use super::*;
 use crate::domain::{Secret, SourceKind};
 
