@@ -1,17 +1,17 @@
 //! What travels on the queue: the raw body exactly as received, plus the verified facts
 //! about it in AMQP headers.
 
-use std::fmt;
+mod key;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
-use sha2::Sha256;
 
 use crate::domain::message::QueueMessage;
-use crate::domain::Secret;
 use crate::domain::Trigger;
+
+use key::signed_facts;
+pub use key::MessageKey;
 
 const H_SOURCE: &str = "x-provisiond-source";
 const H_SOURCE_KIND: &str = "x-provisiond-source-kind";
@@ -21,96 +21,6 @@ const H_ATTEMPT: &str = "x-provisiond-attempt";
 const H_TRIGGER: &str = "x-provisiond-trigger";
 const H_FIRST_FAILED_AT: &str = "x-provisiond-first-failed-at";
 const H_SIGNATURE: &str = "x-provisiond-signature";
-/// The version tag of the signature header's value, and the domain of its MAC.
-const SIGNATURE_VERSION: &str = "v1=";
-const SIGNATURE_DOMAIN: &[u8] = b"provisiond queue message v1";
-
-/// The internal key (`rabbitmq.message_key`) that signs every queue message provisiond
-/// publishes, so a worker applies only messages a provisiond process wrote: the broker is
-/// not a trust boundary.
-#[derive(Clone)]
-pub struct MessageKey {
-    current: Hmac<Sha256>,
-    /// Keys being rotated out (`rabbitmq.previous_message_keys`): still accepted, never
-    /// used to sign.
-    previous: Vec<Hmac<Sha256>>,
-}
-
-fn keyed(secret: &Secret) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes a key of any length")
-}
-
-impl MessageKey {
-    pub fn new(secret: &Secret) -> Self {
-        MessageKey {
-            current: keyed(secret),
-            previous: Vec::new(),
-        }
-    }
-
-    /// `rabbitmq.message_key`, with `rabbitmq.previous_message_keys` still accepted.
-    pub fn for_config(config: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
-        let mut key = MessageKey::new(config.message_key()?);
-        key.previous = config
-            .rabbitmq
-            .previous_message_keys
-            .iter()
-            .map(keyed)
-            .collect();
-        Ok(key)
-    }
-
-    /// The MAC over the body and the signed facts, in a fixed, length-prefixed order.
-    fn mac(key: &Hmac<Sha256>, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = key.clone();
-        mac.update(SIGNATURE_DOMAIN);
-        for fact in facts {
-            match fact {
-                None => mac.update(&[0]),
-                Some(value) => {
-                    mac.update(&[1]);
-                    mac.update(&(value.len() as u64).to_be_bytes());
-                    mac.update(value);
-                }
-            }
-        }
-        mac.update(&(body.len() as u64).to_be_bytes());
-        mac.update(body);
-        mac
-    }
-
-    fn sign(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8]) -> String {
-        let tag = Self::mac(&self.current, facts, body)
-            .finalize()
-            .into_bytes();
-        format!("{SIGNATURE_VERSION}{}", hex::encode(tag))
-    }
-
-    /// Constant-time check of a `v1=<hex>` signature.
-    fn verifies(&self, facts: &[Option<&[u8]>; FACTS], body: &[u8], signature: &str) -> bool {
-        let Some(tag) = signature.strip_prefix(SIGNATURE_VERSION) else {
-            return false;
-        };
-        let Ok(tag) = hex::decode(tag) else {
-            return false;
-        };
-        let keys = std::iter::once(&self.current).chain(&self.previous);
-        // Every key is tried, so the time taken does not say which one matched.
-        keys.fold(false, |found, key| {
-            Self::mac(key, facts, body).verify_slice(&tag).is_ok() | found
-        })
-    }
-}
-
-impl fmt::Debug for MessageKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MessageKey(<redacted>)")
-    }
-}
-
-/// How many facts a signature covers (see [`signed_facts`]).
-const FACTS: usize = 8;
 
 /// A delivery whose headers do not describe a provisiond message.
 #[derive(Debug, thiserror::Error)]
@@ -146,17 +56,9 @@ impl QueueMessage {
             put(&mut headers, H_FIRST_FAILED_AT, at);
         }
         headers.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(self.attempt));
-        let facts = [
-            Some(self.event_id.as_bytes()),
-            Some(self.source.as_bytes()),
-            Some(self.source_kind.as_str().as_bytes()),
-            Some(received_at.as_bytes()),
-            Some(published_at.as_bytes()),
-            Some(self.trigger.as_str().as_bytes()),
-            first_failed_at.as_deref().map(str::as_bytes),
-            Some(attempt.as_bytes()),
-        ];
-        put(&mut headers, H_SIGNATURE, &key.sign(&facts, &self.body));
+        let facts = signed_facts(Some(&self.event_id), &headers, Some(&attempt));
+        let signature = key.sign(&facts, &self.body);
+        put(&mut headers, H_SIGNATURE, &signature);
         BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/octet-stream"))
@@ -193,19 +95,9 @@ impl QueueMessage {
                 "no provisiond signature",
             ));
         };
-        let raw = |key: &str| raw_str(headers, key);
         let message_id = properties.message_id().as_ref().map(|s| s.as_str());
         let attempt = get_u32(headers, H_ATTEMPT).map(|n| n.to_string());
-        let facts = [
-            message_id.map(str::as_bytes),
-            raw(H_SOURCE),
-            raw(H_SOURCE_KIND),
-            raw(H_RECEIVED_AT),
-            raw(H_PUBLISHED_AT),
-            raw(H_TRIGGER),
-            raw(H_FIRST_FAILED_AT),
-            attempt.as_deref().map(str::as_bytes),
-        ];
+        let facts = signed_facts(message_id, headers, attempt.as_deref());
         if !key.verifies(&facts, body, &signature) {
             return Err(UnreadableMessage::Unauthenticated(
                 "the provisiond signature does not match (another key, or changed since)",
@@ -337,131 +229,4 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, MalformedMessage> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::SourceKind;
-
-    fn key(text: &str) -> MessageKey {
-        MessageKey::new(&Secret::new(text))
-    }
-
-    fn message() -> QueueMessage {
-        QueueMessage {
-            source: "hris".into(),
-            source_kind: SourceKind::StandardWebhooks,
-            event_id: "evt_1".into(),
-            received_at: Utc::now(),
-            published_at: None,
-            attempt: 2,
-            first_failed_at: Some(Utc::now()),
-            trigger: crate::domain::Trigger::Webhook,
-            body: bytes::Bytes::from_static(br#"{"type":"employee.created"}"#),
-        }
-    }
-
-    fn headers_of(properties: &BasicProperties) -> FieldTable {
-        properties.headers().clone().unwrap_or_default()
-    }
-
-    fn without(headers: &FieldTable, name: &str) -> FieldTable {
-        let mut kept = FieldTable::default();
-        for (key, value) in headers.inner() {
-            if key.as_str() != name {
-                kept.insert(key.clone(), value.clone());
-            }
-        }
-        kept
-    }
-
-    fn unauthenticated(result: Result<QueueMessage, UnreadableMessage>) -> bool {
-        matches!(result, Err(UnreadableMessage::Unauthenticated(_)))
-    }
-
-    #[test]
-    fn a_signed_message_reads_back_with_the_same_key_only() {
-        let sent = message();
-        let properties = sent.properties(Utc::now(), &key("k1-0123456789abcdef0123456789abcdef"));
-        let good = key("k1-0123456789abcdef0123456789abcdef");
-        let read = QueueMessage::from_delivery(&properties, &sent.body, &good).unwrap();
-        assert_eq!(read.event_id, "evt_1");
-        assert_eq!(read.attempt, 2);
-        let other = key("k2-0123456789abcdef0123456789abcdef");
-        let result = QueueMessage::from_delivery(&properties, &sent.body, &other);
-        assert!(unauthenticated(result));
-    }
-
-    #[test]
-    fn any_change_to_the_body_or_a_signed_fact_is_refused() {
-        let key = key("k1-0123456789abcdef0123456789abcdef");
-        let sent = message();
-        let properties = sent.properties(Utc::now(), &key);
-        let result =
-            QueueMessage::from_delivery(&properties, b"{\"type\":\"employee.deleted\"}", &key);
-        assert!(unauthenticated(result));
-
-        let changes: [(&str, AMQPValue); 6] = [
-            (H_SOURCE, AMQPValue::LongString("other".into())),
-            (H_SOURCE_KIND, AMQPValue::LongString("merge".into())),
-            (H_TRIGGER, AMQPValue::LongString("manual".into())),
-            (
-                H_RECEIVED_AT,
-                AMQPValue::LongString(rfc3339(Utc::now()).into()),
-            ),
-            (H_ATTEMPT, AMQPValue::LongUInt(0)),
-            (
-                H_FIRST_FAILED_AT,
-                AMQPValue::LongString(rfc3339(Utc::now()).into()),
-            ),
-        ];
-        for (name, value) in changes {
-            let mut headers = headers_of(&properties);
-            headers.insert(name.into(), value);
-            let changed = properties.clone().with_headers(headers);
-            let result = QueueMessage::from_delivery(&changed, &sent.body, &key);
-            assert!(unauthenticated(result), "{name}");
-        }
-        let renamed = properties.clone().with_message_id("evt_2".into());
-        assert!(unauthenticated(QueueMessage::from_delivery(
-            &renamed, &sent.body, &key
-        )));
-        let headers = without(&headers_of(&properties), H_FIRST_FAILED_AT);
-        let dropped = properties.clone().with_headers(headers);
-        assert!(unauthenticated(QueueMessage::from_delivery(
-            &dropped, &sent.body, &key
-        )));
-    }
-
-    #[test]
-    fn a_previous_key_is_still_accepted_but_never_signs() {
-        let old = "k0-0123456789abcdef0123456789abcdef";
-        let new = "k1-0123456789abcdef0123456789abcdef";
-        let rotating = MessageKey {
-            current: keyed(&Secret::new(new)),
-            previous: vec![keyed(&Secret::new(old))],
-        };
-        let sent = message();
-        let by_old = sent.properties(Utc::now(), &key(old));
-        assert!(QueueMessage::from_delivery(&by_old, &sent.body, &rotating).is_ok());
-        let by_rotating = sent.properties(Utc::now(), &rotating);
-        assert!(QueueMessage::from_delivery(&by_rotating, &sent.body, &key(new)).is_ok());
-        let result = QueueMessage::from_delivery(&by_rotating, &sent.body, &key(old));
-        assert!(unauthenticated(result));
-    }
-
-    #[test]
-    fn an_unsigned_or_garbled_signature_is_refused() {
-        let key = key("k1-0123456789abcdef0123456789abcdef");
-        let sent = message();
-        let properties = sent.properties(Utc::now(), &key);
-        for signature in [None, Some(""), Some("v1="), Some("v1=zz"), Some("v2=00")] {
-            let mut headers = without(&headers_of(&properties), H_SIGNATURE);
-            if let Some(text) = signature {
-                put(&mut headers, H_SIGNATURE, text);
-            }
-            let changed = properties.clone().with_headers(headers);
-            let result = QueueMessage::from_delivery(&changed, &sent.body, &key);
-            assert!(unauthenticated(result), "{signature:?}");
-        }
-        assert!(!format!("{key:?}").contains("k1-"));
-    }
-}
+mod tests;
