@@ -6,6 +6,7 @@ mod apply;
 mod prehire;
 mod prepare;
 mod record;
+mod settle;
 mod targets;
 
 pub use prepare::{Prepared, Reading};

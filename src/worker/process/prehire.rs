@@ -8,8 +8,6 @@ use crate::domain::event::{CanonicalEvent, EventKind};
 use crate::domain::message::QueueMessage;
 use crate::domain::Trigger;
 use crate::normalize::parse_time;
-use crate::provision::ExternalTarget;
-use crate::store::actions;
 use crate::store::employees::EmployeeState;
 use crate::store::schedule::{self, Scheduled};
 use crate::worker::ordering::Incoming;
@@ -135,17 +133,10 @@ impl Processor {
         writes.accounts.prehire(&msg.source, event);
         let was_active = state
             .is_some_and(|s| s.last_occurred_at.is_some() && !s.is_terminated() && !s.is_pending());
-        if !was_active || self.targets.is_empty() {
+        if !was_active {
             return Ok(());
         }
-        let names: Vec<&str> = self.targets.iter().map(ExternalTarget::name).collect();
-        let new = actions::NewActions {
-            source: &msg.source,
-            event_id: &msg.event_id,
-            employee_id: &event.employee_id,
-            action: "deactivate",
-            event,
-        };
-        actions::create_pending(conn, &new, &names).await
+        self.queue_target_actions(conn, msg, event, "deactivate")
+            .await
     }
 }
