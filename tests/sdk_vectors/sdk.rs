@@ -112,11 +112,20 @@ pub(crate) fn workos_node_signed(secret: &str, now: SystemTime) -> HeaderMap {
     header_map(&answer["headers"])
 }
 
+/// provisiond's own `sign` for `kind` with `secret` at `now`, with the test message id.
+pub(crate) fn provisiond_sign(
+    kind: SourceKind,
+    secret: &str,
+    body: &str,
+    now: SystemTime,
+) -> Vec<(&'static str, String)> {
+    let key = SigningKey::from_secret(kind, secret).unwrap();
+    sign(kind, &key, body.as_bytes(), now, MSG_ID)
+}
+
 /// provisiond's own `sign` for `kind`, as the JSON headers object the scripts take.
 pub(crate) fn provisiond_signed(kind: SourceKind, secret: &str, body: &str) -> Value {
-    let key = SigningKey::from_secret(kind, secret).unwrap();
-    let headers = sign(kind, &key, body.as_bytes(), SystemTime::now(), MSG_ID);
-    headers
+    provisiond_sign(kind, secret, body, SystemTime::now())
         .into_iter()
         .map(|(name, value)| (name.to_string(), Value::String(value)))
         .collect::<serde_json::Map<_, _>>()

@@ -1,11 +1,10 @@
 //! standard-webhooks, signed by the PyPI `standardwebhooks` SDK.
 
 use provisiond::domain::SourceKind;
-use provisiond::signing::{sign, SigningKey};
 
 use crate::checks::{sdk_vector_tests, sign_output_tests};
-use crate::sdk::{now_ms, python_sdk_signed};
-use crate::{BODY, MSG_ID, OTHER_WHSEC, WHSEC};
+use crate::sdk::{now_ms, provisiond_sign, python_sdk_signed};
+use crate::{BODY, OTHER_WHSEC, WHSEC};
 
 sdk_vector_tests!(
     "standardwebhooks",
@@ -26,14 +25,7 @@ sign_output_tests!(
 fn sign_reproduces_the_standard_webhooks_sdk_headers() {
     let now = now_ms();
     let sdk = python_sdk_signed("standardwebhooks", WHSEC, BODY, now);
-    let key = SigningKey::from_secret(SourceKind::StandardWebhooks, WHSEC).unwrap();
-    let ours = sign(
-        SourceKind::StandardWebhooks,
-        &key,
-        BODY.as_bytes(),
-        now,
-        MSG_ID,
-    );
+    let ours = provisiond_sign(SourceKind::StandardWebhooks, WHSEC, BODY, now);
     for (name, value) in &ours {
         assert_eq!(
             sdk.get(*name).map(|v| v.to_str().unwrap()),

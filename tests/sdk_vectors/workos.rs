@@ -2,11 +2,13 @@
 //! (`webhooks.verifyHeader`); PyPI `workos` only verifies (`webhooks.verify_header`).
 
 use provisiond::domain::SourceKind;
-use provisiond::signing::{sign, SignatureError, SigningKey};
+use provisiond::signing::SignatureError;
 
 use crate::checks::{assert_refused_as_not_matching, workos_node_verdict_on_sign};
-use crate::sdk::{now_ms, one_byte_changed, provisiond_verify, workos_node_signed};
-use crate::{MSG_ID, OTHER_WORKOS_SECRET, WORKOS_BODY, WORKOS_EVENT_ID, WORKOS_SECRET};
+use crate::sdk::{
+    now_ms, one_byte_changed, provisiond_sign, provisiond_verify, workos_node_signed,
+};
+use crate::{OTHER_WORKOS_SECRET, WORKOS_BODY, WORKOS_EVENT_ID, WORKOS_SECRET};
 
 #[test]
 fn workos_node_sdk_signature_is_accepted_by_verify() {
@@ -55,14 +57,7 @@ fn workos_node_sdk_signature_is_refused_with_another_secret() {
 fn sign_reproduces_the_workos_node_sdk_header() {
     let now = now_ms();
     let sdk = workos_node_signed(WORKOS_SECRET, now);
-    let key = SigningKey::from_secret(SourceKind::Workos, WORKOS_SECRET).unwrap();
-    let ours = sign(
-        SourceKind::Workos,
-        &key,
-        WORKOS_BODY.as_bytes(),
-        now,
-        MSG_ID,
-    );
+    let ours = provisiond_sign(SourceKind::Workos, WORKOS_SECRET, WORKOS_BODY, now);
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].0, "workos-signature");
     assert_eq!(sdk["workos-signature"].to_str().unwrap(), ours[0].1);
