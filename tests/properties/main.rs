@@ -19,6 +19,7 @@ use proptest::test_runner::FileFailurePersistence;
 
 mod handshake;
 mod normalizers;
+mod nul;
 mod payloads;
 mod signatures;
 mod strategies;

@@ -7,9 +7,9 @@ use proptest::sample::Index;
 use provisiond::domain::event::{EventKind, NormalizeError, Normalized};
 use provisiond::domain::SourceKind;
 use provisiond::normalize::{deel, normalize};
-use serde_json::Value;
 
 use crate::config;
+use crate::nul::holds_nul;
 use crate::payloads::{apply, mutation, seeds};
 use crate::strategies::{json_object, json_value, kind};
 
@@ -58,18 +58,6 @@ fn check_outcome(
         Err(NormalizeError::Json(_)) => {}
     }
     Ok(())
-}
-
-/// Whether a NUL is in any string or key of `value`.
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map
-            .iter()
-            .any(|(key, v)| key.contains('\0') || holds_nul(v)),
-        _ => false,
-    }
 }
 
 #[test]
