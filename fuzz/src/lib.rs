@@ -12,7 +12,11 @@ use provisiond::webhook::handshake::{self, Handshake};
 use provisiond::normalize::{deel, normalize as normalize_body};
 use provisiond::domain::SourceKind;
 use provisiond::signing::{sign, verify, SignatureError, SigningKey};
-use serde_json::Value;
+
+/// Shared with the property tests (`tests/properties/`), which cannot depend on this crate.
+#[path = "../../tests/properties/nul.rs"]
+mod nul;
+use nul::holds_nul;
 
 /// The instant deliveries are checked at unless the input names one (`x-fuzz-now`).
 const DEFAULT_NOW_SECS: u64 = 1_767_225_600;
@@ -163,18 +167,6 @@ pub fn normalize(kind: SourceKind, data: &[u8]) {
             assert!(!reason.is_empty(), "an ignored event without a reason");
         }
         Err(error) => assert_clear(&error),
-    }
-}
-
-/// Whether a NUL is in any string or key of `value`.
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map
-            .iter()
-            .any(|(key, v)| key.contains('\0') || holds_nul(v)),
-        _ => false,
     }
 }
 
