@@ -1,5 +1,6 @@
 //! The vocabulary every layer shares: the canonical event, the queued message, the kinds
-//! of sender, what triggered a message, what rules grant, secrets and the clock. It depends on nothing else in the crate.
+//! of sender, what triggered a message, what rules grant, secrets and the clock. It
+//! depends on nothing else in the crate.
 
 pub mod access;
 pub mod clock;
