@@ -1,4 +1,4 @@
-//! Maps each sender's payload to the canonical event (DESIGN.md "Canonical event").
+//! Maps each sender's payload to the canonical event (docs/senders.md).
 //!
 //! Termination is read from state as well as from event names, because most senders report a
 //! leaver as an update. Payloads that are valid but not about an employee are `Ignored`.

@@ -1,4 +1,4 @@
-//! Signature schemes of the supported senders (DESIGN.md "Sources (signature schemes)").
+//! Signature schemes of the supported senders (docs/senders.md).
 //!
 //! Every scheme is the same shape: an HMAC over `prefix ‖ raw body ‖ suffix`, one or more
 //! encoded tags in headers, and sometimes a timestamp. Verification decodes the tags and

@@ -1,4 +1,4 @@
-//! The canonical event every source is normalized to (DESIGN.md "Canonical event").
+//! The canonical event every source is normalized to (docs/senders.md).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

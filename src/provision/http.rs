@@ -1,8 +1,8 @@
-//! The `http` target (DESIGN.md "Targets"): POST the canonical event, as provisiond's own
+//! The `http` target (docs/targets.md): POST the canonical event, as provisiond's own
 //! `{type, timestamp, data}` envelope, to the product's endpoint, signed with Standard Webhooks
 //! headers. `webhook-id` is the event id, so a product that dedupes by it makes retries safe.
 //!
-//! The answer decides what happens next (DESIGN.md "Errors and retries"): 2xx is done; 408,
+//! The answer decides what happens next (docs/operations.md, retries): 2xx is done; 408,
 //! 409, 429, 5xx and transport failures are retried; any other status is permanent. Redirects
 //! are not followed: a moved endpoint is a configuration problem, not something to chase.
 

@@ -1,4 +1,4 @@
-//! The `scim` target (DESIGN.md "Targets"): a SCIM 2.0 client (RFC 7643 / 7644) that brings
+//! The `scim` target (docs/targets.md): a SCIM 2.0 client (RFC 7643 / 7644) that brings
 //! an app's User, and its membership of the groups provisiond manages, to the event's state.
 //!
 //! The user is known to the app by `externalId = "{source}:{employee_id}"`. Every change

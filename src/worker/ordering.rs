@@ -1,7 +1,7 @@
 //! Per-employee ordering: senders do not guarantee order, so each event is compared with
 //! what was applied for that employee, under the employee's row lock.
 //!
-//! The rules a security team relies on (README "How a termination is guaranteed"):
+//! The rules a security team relies on (docs/guarantees.md):
 //! - an attribute change older than the last applied event is stale;
 //! - a termination is stale only against a later *activation signal* (a hire, or a status
 //!   that says active); a later bare `updated` does not undo it;

@@ -1,5 +1,5 @@
 //! The HTTP side of the SCIM target: one authenticated client per target, URLs under the
-//! base URL, and the classification of answers (DESIGN.md "Errors and retries"), the same as
+//! base URL, and the classification of answers (docs/operations.md, retries), the same as
 //! the `http` target's: 2xx is success; 408, 409, 429, 5xx and transport failures are
 //! transient; any other status is permanent. Redirects are not followed.
 

@@ -131,7 +131,7 @@ pub struct Scheduled {
     pub due_at: DateTime<Utc>,
 }
 
-/// The report. Its JSON shape is documented in the README and kept stable.
+/// The report. Its JSON shape is documented in docs/security.md and kept stable.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub generated_at: DateTime<Utc>,
