@@ -11,6 +11,7 @@ pub mod grants;
 pub mod handshakes;
 pub mod holds;
 pub mod jobs;
+pub mod lookup;
 pub mod reconcile;
 pub mod schedule;
 
