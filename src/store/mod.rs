@@ -9,6 +9,7 @@ pub mod employees;
 pub mod events;
 pub mod grants;
 pub mod handshakes;
+pub mod history;
 pub mod holds;
 pub mod jobs;
 pub mod lookup;

@@ -143,6 +143,9 @@ try:
     # An operator: the overview, the list, one letter, its replay, the employee timeline.
     sign_in(os.environ["OPERATOR_TOKEN"])
     check(exists("main h1"), "the overview has a heading")
+    received = driver.find_elements(By.CSS_SELECTOR, "svg.chart[aria-labelledby=chart-received] .bar")
+    check(any(float(b.get_attribute("height") or 0) > 0 for b in received),
+          "the overview charts the events received in the last 24 hours")
     shot("overview")
     visit("/dead-letters")
     check(exists(f"a[href='/console/dead-letters/{LETTER}']"), "the letter is listed")
