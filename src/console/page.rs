@@ -81,7 +81,14 @@ pub fn given(value: Option<&str>) -> Option<String> {
     value.map(str::to_owned)
 }
 
+/// Bytes kept as they are in a path segment or query value: RFC 3986's unreserved ones.
+const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `text` percent-encoded for a path segment or query value.
 pub fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, ENCODED).to_string()
 }

@@ -253,3 +253,49 @@ async fn signing_out_clears_the_cookie() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_employee_is_found_by_email_and_the_report_links_each_termination_to_them() {
+    let app = spawn_console(Role::All).await;
+    let employee = unique("Leaver");
+    app.send_event("created", &employee).await;
+    app.send_event("terminated", &employee).await;
+    let path = format!("/admin/employees/hris/{employee}");
+    wait_for("the leaver to be terminated", || async {
+        let view: serde_json::Value = app.admin_get(&path).await.json().await.ok()?;
+        (view["status"] == "terminated").then_some(())
+    })
+    .await;
+    let cookie = sign_in(&app, AUDITOR_TOKEN).await;
+    let timeline = format!("/console/employees/hris/{employee}");
+    let email = format!("{}@EXAMPLE.com", employee.to_lowercase());
+    let found = page(&app, &format!("/console/employees?email={email}"), &cookie).await;
+    assert!(found.contains(&format!("href=\"{timeline}\"")), "{found}");
+    let by_id = get(
+        &app,
+        &format!("/console/employees?source=hris&id={employee}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(by_id.status(), 303);
+    assert_eq!(by_id.headers()[LOCATION], timeline.as_str());
+
+    let shown = page(&app, &timeline, &cookie).await;
+    assert!(
+        shown.contains("id=\"employee-status\">terminated"),
+        "{shown}"
+    );
+    assert_eq!(
+        shown.matches("status-applied").count(),
+        2,
+        "hire and termination applied"
+    );
+    let report = page(&app, "/console/report", &cookie).await;
+    assert_eq!(report.matches("<svg class=\"chart\"").count(), 2);
+    assert!(report.contains(&format!("href=\"{timeline}\"")), "{report}");
+    let unknown = get(&app, "/console/employees/hris/nobody-at-all", Some(&cookie)).await;
+    assert_eq!(unknown.status(), 404);
+    let bad = get(&app, "/console/report?since=yesterday-ish", Some(&cookie)).await;
+    assert_eq!(bad.status(), 400);
+    app.cleanup().await;
+}
