@@ -61,10 +61,17 @@ def visit(path):
     settle()
 
 
+UNLABELLED = """return Array.from(document.querySelectorAll('input, select, textarea'))
+    .filter(e => e.type !== 'hidden' && e.labels.length === 0).map(e => e.name || e.id);"""
+
+
 def settle():
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
     errors = browser_errors()
     check(not errors, f"browser errors on {driver.current_url}: {errors}")
+    unlabelled = driver.execute_script(UNLABELLED)
+    check(not unlabelled, f"fields without a <label> on {driver.current_url}: {unlabelled}")
+    check(exists("main#main") and exists("a.skip"), f"main and skip link on {driver.current_url}")
 
 
 def shot(name, size=WIDE):
