@@ -173,6 +173,18 @@ async fn a_bad_token_or_a_forged_cookie_gets_no_session() {
     let anonymous = get(&app, "/console/dead-letters", None).await;
     assert_eq!(anonymous.status(), 303);
     assert_eq!(anonymous.headers()[LOCATION], "/console/sign-in");
+    let (id, _) = dead_hire(&app).await;
+    let path = format!("/console/dead-letters/{id}/replay");
+    let unsigned = post(
+        &app,
+        &path,
+        "provisiond_console=forged",
+        &[("csrf", "00")],
+        None,
+    )
+    .await;
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(status_of(&app, id).await, "dead");
     // A cookie of the auditor rewritten to say operator no longer verifies.
     let cookie = sign_in(&app, AUDITOR_TOKEN).await;
     let forged = cookie.replace(".auditor.", ".operator.");
