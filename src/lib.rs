@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod enrich;
 pub mod http;

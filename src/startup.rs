@@ -236,7 +236,7 @@ impl Application {
         };
         let metrics_on_main = self.ops_listener.is_none();
         let app = http::router(
-            routes(state.clone()),
+            routes(state.clone(), config),
             state.clone(),
             config.server.request_timeout,
             metrics_on_main,
@@ -311,14 +311,18 @@ fn processor(
         .with_guard(config.guard.clone()))
 }
 
-/// The routes behind the main listener: webhooks in, the admin API.
-fn routes(state: AppState) -> axum::Router<AppState> {
+/// The routes behind the main listener: webhooks in, the admin API, the console.
+fn routes(state: AppState, config: &Config) -> axum::Router<AppState> {
+    let console = crate::console::Settings {
+        deprovision_sla: config.audit.deprovision_sla,
+    };
     axum::Router::new()
         .route(
             "/webhooks/{source}",
             axum::routing::post(crate::webhook::handler::receive),
         )
-        .nest("/admin", crate::admin::router(state))
+        .nest("/admin", crate::admin::router(state.clone()))
+        .nest("/console", crate::console::router(state, console))
 }
 
 fn sources(config: &Config) -> HashMap<String, SourceConfig> {

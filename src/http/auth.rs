@@ -54,7 +54,7 @@ impl AdminTokens {
 
     /// The token this one is, comparing digests of every configured token in full, so
     /// the time taken says nothing about which token or how much of it matched.
-    fn find(&self, presented: &str) -> Option<Caller> {
+    pub fn find(&self, presented: &str) -> Option<Caller> {
         let presented = digest(presented);
         let mut found = None;
         for named in &self.0 {
@@ -71,6 +71,15 @@ impl AdminTokens {
             }
         }
         found
+    }
+}
+
+impl AdminTokens {
+    /// The role and token digest configured under `name` (the console re-checks its
+    /// sessions against them, so a removed or changed token loses access).
+    pub fn named(&self, name: &str) -> Option<(AdminRole, [u8; 32])> {
+        let found = self.0.iter().find(|named| named.name == name);
+        found.map(|named| (named.role, named.digest))
     }
 }
 

@@ -9,8 +9,10 @@ pub mod employees;
 pub mod events;
 pub mod grants;
 pub mod handshakes;
+pub mod history;
 pub mod holds;
 pub mod jobs;
+pub mod lookup;
 pub mod reconcile;
 pub mod schedule;
 

@@ -5,6 +5,7 @@ mod audit;
 mod batching;
 mod bench;
 mod config;
+mod console;
 mod dead_letters;
 mod grants;
 mod helpers;
