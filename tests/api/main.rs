@@ -6,6 +6,7 @@ mod batching;
 mod bench;
 mod config;
 mod dead_letters;
+mod diagnostics;
 mod grants;
 mod helpers;
 mod hostile;
