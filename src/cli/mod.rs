@@ -96,12 +96,13 @@ impl Cli {
 
 impl Command {
     /// Commands that read or write PostgreSQL as soon as they start (`serve` and
-    /// `migrate` connect on their own terms).
+    /// `migrate` connect on their own terms; `db grants` and `rules` only print).
     fn reads_database(&self) -> bool {
         matches!(
             self,
-            Command::Db { .. }
-                | Command::Audit { .. }
+            Command::Db {
+                command: db::DbCommand::Prune { .. }
+            } | Command::Audit { .. }
                 | Command::Dlq { .. }
                 | Command::Employee { .. }
                 | Command::Reconcile(_)
