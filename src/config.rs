@@ -52,6 +52,10 @@ pub struct Config {
 pub enum ConfigError {
     #[error("configuration file `{0}` does not exist")]
     MissingFile(PathBuf),
+    #[error("configuration file `{0}` is a directory; expected a TOML file")]
+    Directory(PathBuf),
+    #[error("cannot read configuration file `{path}`: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
     #[error("invalid configuration: {0}")]
     Parse(Box<figment::Error>),
     #[error("invalid configuration: `{key}`: {message}")]
@@ -101,9 +105,7 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = path {
-            if !path.exists() {
-                return Err(ConfigError::MissingFile(path.to_owned()));
-            }
+            check_file(path)?;
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
@@ -179,6 +181,30 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }
+}
+
+/// `path` is a file provisiond may read: figment would take a missing file or a directory
+/// for an empty configuration and start with defaults.
+fn check_file(path: &Path) -> Result<(), ConfigError> {
+    let unreadable = |error: std::io::Error| ConfigError::Unreadable {
+        path: path.to_owned(),
+        reason: match error.kind() {
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => error.to_string(),
+        },
+    };
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigError::MissingFile(path.to_owned()));
+        }
+        Err(error) => return Err(unreadable(error)),
+    };
+    if metadata.is_dir() {
+        return Err(ConfigError::Directory(path.to_owned()));
+    }
+    std::fs::File::open(path).map_err(unreadable)?;
+    Ok(())
 }
 
 fn is_name_char(c: char) -> bool {

@@ -7,7 +7,7 @@ async fn main() -> std::process::ExitCode {
     match provisiond::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", provisiond::cli::report(&error));
             std::process::ExitCode::FAILURE
         }
     }

@@ -79,16 +79,20 @@ impl Application {
             None => None,
         };
         let pool = if config.database.migrate {
-            let pool = store::connect(&config.database)
-                .await
-                .context("cannot reach PostgreSQL (database.url)")?;
+            // Its error names host, port, database and user, and why.
+            let pool = store::connect(&config.database).await?;
             store::migrate(&pool)
                 .await
                 .context("cannot apply database migrations")?;
             pool
         } else {
+            // Starts anyway (and reports unready) while the database is down, but says so.
+            if let Err(error) = store::check(&config.database).await {
+                tracing::warn!("{error}; starting anyway, /readyz answers 503 until it answers");
+            }
             store::pool(&config.database).context("invalid database.url")?
         };
+        warn_about(&config, role);
         Ok(Application {
             config,
             role,
@@ -279,6 +283,25 @@ impl Application {
         self.pool.close().await;
         tracing::info!("provisiond stopped");
         Ok(())
+    }
+}
+
+/// Start-up warnings: a configuration that runs but cannot do its job.
+fn warn_about(config: &Config, role: Role) {
+    if role.receives() && config.sources.is_empty() {
+        tracing::warn!(
+            "no [[sources]] configured: every webhook will answer 404 unknown_source; \
+             add a [[sources]] section (name, kind, secrets) to the configuration"
+        );
+    }
+    if role.receives() {
+        for source in config.sources.iter().filter(|s| s.secrets.is_empty()) {
+            tracing::warn!(
+                source = %source.name,
+                "source has no secrets: every webhook to it will answer 401 until one is \
+                 added (only a sender's handshake is answered)"
+            );
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Logging and metrics set-up.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -11,13 +12,20 @@ pub fn init_tracing() {
 }
 
 /// Same, with another default level (one-shot CLI commands log warnings only).
-/// lapin reports a connection it is closing on purpose as an error; provisiond logs
-/// real broker failures itself, so that target is silenced by default.
+/// lapin logs broker failures (a refused login, a connection it is closing on purpose) as
+/// raw protocol dumps; provisiond reports each broker failure itself in words
+/// (`queue::BrokerError`), so lapin is silenced by default (`RUST_LOG=lapin=debug` shows it).
+/// Colours only on a terminal, and never with `NO_COLOR` set.
 pub fn init_tracing_at(level: &str) {
-    let default = format!("{level},lapin::channels=off");
+    let default = format!("{level},lapin=off");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let json = std::env::var("PROVISIOND_LOG_FORMAT").is_ok_and(|v| v == "json");
     let _ = if json {
@@ -25,6 +33,12 @@ pub fn init_tracing_at(level: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// ANSI colours when writing to a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>): a log file or a pipe gets plain text.
+pub fn use_colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -59,4 +73,17 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some("".into())));
+        assert!(!use_colour(true, Some("1".into())));
+        assert!(!use_colour(false, None));
+    }
 }

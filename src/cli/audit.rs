@@ -32,6 +32,7 @@ pub enum AuditCommand {
         /// The SLA (default: audit.deprovision_sla), e.g. 15m, 1h, 4h.
         #[arg(long)]
         sla: Option<String>,
+        /// Output: a table, JSON, CSV or a self-contained HTML page.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
@@ -42,6 +43,7 @@ pub enum AuditCommand {
         /// Do not seal pending rows first (e.g. when running as a read-only role).
         #[arg(long)]
         no_seal: bool,
+        /// Output: text or JSON.
         #[arg(long, value_enum, default_value = "text")]
         format: VerifyFormat,
     },

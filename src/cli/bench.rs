@@ -19,6 +19,7 @@ pub struct BenchArgs {
     /// A smoke run in under a minute: 2 s windows, 200 terminations/s for 3 s.
     #[arg(long)]
     pub quick: bool,
+    /// Output: a table or JSON.
     #[arg(long, value_enum, default_value = "table")]
     pub format: BenchFormat,
     /// Concurrent requests / publishing tasks [default: 64].

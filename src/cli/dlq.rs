@@ -24,6 +24,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum DlqCommand {
     /// Dead letters, newest first.
     List {
+        /// Only dead letters of this source.
         #[arg(long)]
         source: Option<String>,
         /// permanent_error, attempts_exhausted, delivery_limit or unparseable.
@@ -35,15 +36,19 @@ pub enum DlqCommand {
         /// Dead-lettered since: an RFC 3339 time or a duration ago (30d, 2h, 15m).
         #[arg(long, value_parser = since_arg)]
         since: Option<DateTime<Utc>>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = ops::DEFAULT_LIMIT,
               value_parser = clap::value_parser!(i64).range(1..=ops::MAX_LIMIT))]
         limit: i64,
+        /// Output: a table or JSON.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// One dead letter with its body, headers, error chain and actions.
     Show {
+        /// The dead letter's id (from `dlq list`).
         id: i64,
+        /// Output: a table or JSON.
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
     },
@@ -51,6 +56,7 @@ pub enum DlqCommand {
     Replay(ReplayArgs),
     /// Mark a dead letter as not to be replayed.
     Discard {
+        /// The dead letter's id (from `dlq list`).
         id: i64,
         /// Why (recorded with the actor).
         #[arg(long)]

@@ -15,8 +15,11 @@ pub enum Format {
 pub enum EmployeeCommand {
     /// Current state per target and the event trail.
     Show {
+        /// The source the employee came from (its `[[sources]]` name).
         source: String,
+        /// The employee's id at that source.
         employee_id: String,
+        /// Output: a table or JSON.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },

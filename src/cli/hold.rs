@@ -22,11 +22,13 @@ pub enum Format {
 pub enum HoldCommand {
     /// Held terminations (open ones unless `--status`).
     List {
+        /// Only holds of this source.
         #[arg(long)]
         source: Option<String>,
         /// `held` (default), `released`, `rejected` or `all`.
         #[arg(long, default_value = "held")]
         status: String,
+        /// Output: a table or JSON.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -44,8 +46,10 @@ pub struct DecideArgs {
     /// Every open hold (of `--source`, if given); needs `--yes`.
     #[arg(long)]
     pub all: bool,
+    /// With `--all`: only the holds of this source.
     #[arg(long, requires = "all")]
     pub source: Option<String>,
+    /// Confirm a decision on every open hold (with `--all`).
     #[arg(long)]
     pub yes: bool,
     /// Why (recorded in the audit log).

@@ -37,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the receiver and/or the worker pool (applies migrations first).
     Serve {
+        /// Which half to run: `all` (receiver and workers), `receiver` (webhooks and the
+        /// admin API only) or `worker` (the queue consumers and schedulers only).
         #[arg(long, value_enum, default_value = "all")]
         role: Role,
     },
@@ -92,9 +94,34 @@ impl Cli {
     }
 }
 
+impl Command {
+    /// Commands that read or write PostgreSQL as soon as they start (`serve` and
+    /// `migrate` connect on their own terms; `db grants` and `rules` only print).
+    fn reads_database(&self) -> bool {
+        matches!(
+            self,
+            Command::Db {
+                command: db::DbCommand::Prune { .. }
+            } | Command::Audit { .. }
+                | Command::Dlq { .. }
+                | Command::Employee { .. }
+                | Command::Reconcile(_)
+                | Command::Hold { .. }
+                | Command::Sources(_)
+        )
+    }
+}
+
 /// Run the parsed command; the process exit code is 0 on `Ok`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Serve { .. }) && cli.config.is_none() {
+        refuse_serve_without_configuration(std::env::vars().map(|(name, _)| name))?;
+    }
     let config = Config::load(cli.config.as_deref())?;
+    if cli.command.reads_database() {
+        // One clear message (host, port, database, user, why) instead of a pool timeout.
+        crate::store::check(&config.database).await?;
+    }
     match cli.command {
         Command::Serve { role } => serve(config, role).await,
         Command::Migrate => migrate(config).await,
@@ -123,7 +150,39 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C.
+/// `serve` needs a configuration: a file (`--config`, `PROVISIOND_CONFIG`) or at least
+/// one `PROVISIOND__…` variable (a container's environment). Started with neither, it
+/// would run on built-in defaults with no source, answering 404 to every webhook.
+fn refuse_serve_without_configuration(
+    mut variables: impl Iterator<Item = String>,
+) -> anyhow::Result<()> {
+    if variables.any(|name| name.starts_with(crate::config::ENV_PREFIX)) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "serve needs a configuration: pass --config FILE (or set PROVISIOND_CONFIG), or set \
+         PROVISIOND__SECTION__KEY environment variables; see provisiond.example.toml"
+    )
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text its wrapper
+/// already ends with (`while executing migrations: pool timed out…` over `pool timed
+/// out…`) is not printed again.
+pub fn report(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// `$USER`, else `$LOGNAME`, else `unknown`: who runs an operator's command.
 fn os_user() -> String {
     let names = ["USER", "LOGNAME"]
@@ -135,6 +194,7 @@ fn os_user() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -156,3 +216,6 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

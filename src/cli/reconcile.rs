@@ -30,6 +30,7 @@ pub struct ReconcileArgs {
     /// Print the differences without publishing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output: a table or JSON.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
@@ -38,10 +39,13 @@ pub struct ReconcileArgs {
 pub enum ReconcileCommand {
     /// The latest runs, newest first.
     History {
+        /// Only runs of this source.
         #[arg(long)]
         source: Option<String>,
+        /// At most this many runs.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Output: a table or JSON.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },

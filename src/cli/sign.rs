@@ -27,6 +27,7 @@ pub struct SignArgs {
     /// Message id for schemes that carry one (default: a random one).
     #[arg(long)]
     pub id: Option<String>,
+    /// Output: the headers, or a ready-to-run curl command.
     #[arg(long, value_enum, default_value = "headers")]
     pub format: SignFormat,
 }

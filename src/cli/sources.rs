@@ -16,6 +16,7 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct SourcesArgs {
+    /// Output: a table or JSON.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

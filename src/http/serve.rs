@@ -79,6 +79,9 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
+        // Every log line of this connection's requests names the remote address.
+        let span = tracing::info_span!("conn", %peer);
+        let connection = tracing::Instrument::instrument(connection, span);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(listener = name, %peer, %error, "connection closed on an error");

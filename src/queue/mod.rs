@@ -1,9 +1,11 @@
 //! RabbitMQ: topology, the confirmed publisher used by receivers, connections.
 
+mod connection;
 pub mod message;
 pub mod publisher;
 pub mod topology;
 
+pub use connection::BrokerError;
 pub use message::{MessageKey, UnreadableMessage};
 pub use publisher::{PublishError, Publisher};
 pub use topology::Topology;
@@ -15,11 +17,14 @@ use lapin::{Connection, ConnectionProperties};
 
 /// Open a connection named for the broker's management UI. provisiond runs its own
 /// reconnect loops (rather than lapin's young auto-recovery) so that it always knows
-/// whether it is connected, which `/readyz` reports.
-pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
+/// whether it is connected, which `/readyz` reports. A failure is one clear
+/// [`BrokerError`] (host, port, vhost, why; never the password).
+pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
     let props = ConnectionProperties::default()
         .with_connection_name(LongString::from(name.as_bytes().to_vec()));
-    Connection::connect(url, props).await
+    Connection::connect(url, props)
+        .await
+        .map_err(|error| BrokerError::new(url, &error))
 }
 
 /// Reconnect delays: 100 ms doubling up to 5 s, so a broker restart costs seconds.

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::topology::WORK_KEY;
-use super::{connect, MessageKey, ReconnectDelay, Topology};
+use super::{connect, BrokerError, MessageKey, ReconnectDelay, Topology};
 use crate::domain::message::QueueMessage;
 use crate::domain::Secret;
 
@@ -23,6 +23,9 @@ use crate::domain::Secret;
 pub enum PublishError {
     #[error("not connected to the broker")]
     Unavailable,
+    /// Not connected, and the last attempt said why.
+    #[error("{0}")]
+    Unreachable(BrokerError),
     #[error("broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("broker error: {0}")]
@@ -47,6 +50,8 @@ struct Inner {
     /// The live channel and its generation; `None` while reconnecting.
     current: RwLock<Option<(u64, Channel)>>,
     broken: Notify,
+    /// Why the last attempt to connect failed, until one succeeds.
+    last_error: RwLock<Option<BrokerError>>,
 }
 
 impl Publisher {
@@ -65,6 +70,7 @@ impl Publisher {
             key,
             current: RwLock::new(None),
             broken: Notify::new(),
+            last_error: RwLock::new(None),
         });
         let publisher = Publisher { inner };
         let task = tokio::spawn(publisher.clone().supervise(shutdown));
@@ -83,7 +89,9 @@ impl Publisher {
         let deadline = tokio::time::Instant::now() + timeout;
         while !self.is_connected() {
             if tokio::time::Instant::now() >= deadline {
-                return Err(PublishError::Unavailable);
+                let last = self.inner.last_error.read();
+                let last = last.unwrap_or_else(|e| e.into_inner()).clone();
+                return Err(last.map_or(PublishError::Unavailable, PublishError::Unreachable));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -184,6 +192,7 @@ impl Publisher {
                 Ok((connection, channel)) => {
                     generation += 1;
                     delay.reset();
+                    self.set_last_error(None);
                     tracing::info!("publisher connected to the broker");
                     self.set_current(Some((generation, channel)));
                     self.hold(&connection, &shutdown).await;
@@ -191,7 +200,13 @@ impl Publisher {
                     let _ = connection.close(200, "bye".into()).await;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "publisher cannot reach the broker; retrying");
+                    // The same failure again is not news: logged at WARN once, then DEBUG.
+                    let text = error.to_string();
+                    if self.set_last_error(error.downcast::<BrokerError>().ok()) {
+                        tracing::warn!("publisher: {text}; retrying");
+                    } else {
+                        tracing::debug!("publisher: {text}; retrying");
+                    }
                     let wait = delay.next_delay();
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
@@ -220,7 +235,22 @@ impl Publisher {
         }
     }
 
-    async fn open(&self) -> lapin::Result<(Connection, Channel)> {
+    /// Remember why connecting failed (`None`: it succeeded); true when that is news.
+    fn set_last_error(&self, error: Option<BrokerError>) -> bool {
+        let mut guard = self
+            .inner
+            .last_error
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let news = match (&*guard, &error) {
+            (Some(old), Some(new)) => old.to_string() != new.to_string(),
+            _ => true,
+        };
+        *guard = error;
+        news
+    }
+
+    async fn open(&self) -> anyhow::Result<(Connection, Channel)> {
         let connection = connect(self.inner.url.expose(), "provisiond-publisher").await?;
         let channel = connection.create_channel().await?;
         channel

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod audit_log;
+mod connection;
 pub mod contracts;
 pub mod dead_letters;
 pub mod directories;
@@ -72,20 +73,30 @@ use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseConfig;
 
+pub use connection::{check, ConnectError};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Create the database if it is missing and the role may, then open a pool.
+/// Create the database if it is missing and the role may, check that it answers (an
+/// unreachable database is one clear [`ConnectError`]), then open a pool.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let url = config.url.expose();
+    let options = connection::options(config)?;
     match Postgres::database_exists(url).await {
         Ok(true) => {}
         Ok(false) => {
-            tracing::info!("database does not exist; creating it");
-            Postgres::create_database(url).await?;
+            let name = options.get_database().unwrap_or_default().to_owned();
+            tracing::info!(database = %name, "database does not exist; creating it");
+            if let Err(error) = Postgres::create_database(url).await {
+                let error = ConnectError::new(&options, &error);
+                anyhow::bail!("cannot create database {name}: {error}");
+            }
         }
-        // Not allowed to look (no access to the maintenance database): just try to connect.
+        // Not allowed to look (no access to the maintenance database), or the server
+        // does not answer: the check below says which.
         Err(error) => tracing::debug!(%error, "cannot check whether the database exists"),
     }
+    check(config).await?;
     Ok(pool(config)?)
 }
 

@@ -32,7 +32,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(config) = state.sources.get(&source) else {
-        reject("(unknown)", "unknown_source");
+        super::rejected::unknown_source(&source);
         let message = format!("no webhook source named `{source}`");
         return Err(ApiError::not_found("unknown_source", message));
     };
@@ -193,8 +193,7 @@ fn signature_error(source: &str, error: SignatureError) -> ApiError {
 }
 
 fn reject(source: &str, reason: &'static str) {
-    let labels = [("source", source.to_owned()), ("reason", reason.to_owned())];
-    metrics::counter!("provisiond_webhooks_rejected_total", &labels).increment(1);
+    super::rejected::record(source, reason);
 }
 
 #[cfg(test)]

@@ -1,2 +1,3 @@
 pub mod handler;
 pub mod handshake;
+mod rejected;

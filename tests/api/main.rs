@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod console;
 mod dead_letters;
+mod diagnostics;
 mod grants;
 mod helpers;
 mod hostile;
