@@ -5,6 +5,7 @@ use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::services::audit::log_check::LogCheck;
 use crate::services::audit::{render, report};
 use crate::store::audit_log;
 
@@ -34,6 +35,9 @@ pub enum AuditCommand {
         sla: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
+        /// Who prepares the report, named on it (default: the OS user, else `cli`).
+        #[arg(long)]
+        prepared_by: Option<String>,
     },
     /// Seal pending rows, walk the audit log's hash chain and check that every applied
     /// termination in `events` is covered by it; exits non-zero naming the first row that
@@ -65,6 +69,7 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
             source,
             sla,
             format,
+            prepared_by,
         } => {
             let params = report::Params::parse(
                 Some(&since),
@@ -74,7 +79,10 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
                 config.audit.deprovision_sla,
                 Utc::now(),
             )
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .organisation(config.audit.organisation.as_deref())
+            .prepared_by(Some(&prepared_by.unwrap_or_else(os_user)))
+            .time_zone(config.audit.time_zone);
             let report = report::build(&pool, &params)
                 .await
                 .context("cannot read the deprovision report from the database")?;
@@ -89,6 +97,17 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
     }
     pool.close().await;
     Ok(())
+}
+
+/// The person running the command, as the OS knows them (`USER`, `LOGNAME`, `USERNAME`),
+/// else `cli`.
+fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "cli".to_owned())
 }
 
 /// `audit verify`: seal, walk the chain, check coverage; print in `format`, fail when the
@@ -109,7 +128,7 @@ async fn verify(pool: &sqlx::PgPool, no_seal: bool, format: VerifyFormat) -> any
         .context("cannot read the events the audit log must cover")?;
     match format {
         VerifyFormat::Json => {
-            let value = verification_json(sealed_now, &chain, &coverage);
+            let value = verification_json(sealed_now, &chain, &coverage)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         VerifyFormat::Text => print_verification(sealed_now, &chain, &coverage),
@@ -130,30 +149,17 @@ async fn verify(pool: &sqlx::PgPool, no_seal: bool, format: VerifyFormat) -> any
     Ok(())
 }
 
-/// The stable JSON of `audit verify --format json`.
+/// The stable JSON of `audit verify --format json`: the deprovision report's `audit_log`
+/// (the same check) and `sealed_now`.
 fn verification_json(
     sealed_now: usize,
     chain: &audit_log::Verification,
     coverage: &audit_log::Coverage,
-) -> serde_json::Value {
-    let head = chain.head.map(
-        |(id, seq, hash)| serde_json::json!({"id": id, "seq": seq, "hash": hex::encode(hash)}),
-    );
-    let broken = chain
-        .broken
-        .as_ref()
-        .map(|b| serde_json::json!({"id": b.id, "seq": b.seq, "message": b.message}));
-    serde_json::json!({
-        "intact": chain.broken.is_none() && coverage.uncovered_total == 0,
-        "sealed_now": sealed_now,
-        "chain": {
-            "rows": chain.rows,
-            "head": head,
-            "unsealed": chain.unsealed,
-            "broken": broken,
-        },
-        "coverage": coverage,
-    })
+) -> anyhow::Result<serde_json::Value> {
+    let check = LogCheck::new(chain, coverage.clone(), Utc::now());
+    let mut value = serde_json::to_value(check)?;
+    value["sealed_now"] = sealed_now.into();
+    Ok(value)
 }
 
 fn print_verification(

@@ -3,6 +3,7 @@
 //! termination that did not revoke all access and why), the sealer of the
 //! tamper-evident audit log, and the metrics to alert on.
 
+pub mod log_check;
 pub mod metrics;
 pub mod not_revoked;
 pub mod percentile;

@@ -34,6 +34,10 @@ pub const CSV_COLUMNS: [&str; 17] = [
 /// is (`termination` or `reactivation`).
 pub const CSV_TRAILING_COLUMNS: [&str; 2] = ["not_revoked_reason", "record"];
 
+/// Right after [`CSV_COLUMNS`]: who the row is about. After the `revoked_at:<target>`
+/// columns come as many `sla:<target>` (`met`, `breached`, `open`), then `stuck_at`.
+pub const CSV_PERSON_COLUMNS: [&str; 2] = ["employee_name", "employee_email"];
+
 /// One row per termination, then one per reactivation (RFC 4180 by the `csv` crate: CRLF
 /// line ends, quotes where needed), every cell through [`neutralise`].
 pub fn csv(report: &Report) -> String {
@@ -43,15 +47,23 @@ pub fn csv(report: &Report) -> String {
         .flat_map(|t| t.targets.iter().map(|r| r.target.as_str()))
         .collect();
     let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    header.extend(CSV_PERSON_COLUMNS.iter().map(|c| (*c).to_owned()));
     header.extend(targets.iter().map(|t| format!("revoked_at:{t}")));
+    header.extend(targets.iter().map(|t| format!("sla:{t}")));
     header.push("stuck_at".to_owned());
     header.extend(CSV_TRAILING_COLUMNS.iter().map(|c| (*c).to_owned()));
     let mut rows = vec![header];
     for t in &report.terminations {
         let mut fields = timeline_fields(t);
+        fields.push(t.employee_name.clone().unwrap_or_default());
+        fields.push(t.employee_email.clone().unwrap_or_default());
         for target in &targets {
             let revoked = t.targets.iter().find(|r| r.target == *target);
             fields.push(opt_time(revoked.and_then(|r| r.revoked_at)));
+        }
+        for target in &targets {
+            let revocation = t.targets.iter().find(|r| r.target == *target);
+            fields.push(revocation.map_or("", |r| r.sla_status).to_owned());
         }
         fields.push(stuck_text(&t.stuck_at));
         let reason = t.not_revoked_reason.map(|r| r.as_str());

@@ -99,6 +99,10 @@ impl Page<'_> {
         text.as_deref().unwrap_or("-")
     }
 
+    fn or_text<'s>(&self, text: &'s Option<String>, otherwise: &'s str) -> &'s str {
+        text.as_deref().unwrap_or(otherwise)
+    }
+
     /// The page's verdict is "clean" only without breaches and without anything not
     /// revoked: stale, ignored or superseded, the leaver may still have access.
     fn clean(&self) -> bool {

@@ -66,6 +66,7 @@ pub fn table(report: &Report) -> String {
     let mut out = String::new();
     heading(&mut out, report);
     latency(&mut out, report);
+    terminations(&mut out, report);
     let breaches = report
         .breaches
         .iter()
@@ -152,6 +153,41 @@ pub fn table(report: &Report) -> String {
     out
 }
 
+/// Every termination, who it is about, and each target's revocation against the SLA.
+fn terminations(out: &mut String, report: &Report) {
+    let rows = report
+        .terminations
+        .iter()
+        .map(|t| {
+            let targets: Vec<String> = t
+                .targets
+                .iter()
+                .map(|r| {
+                    let latency = r
+                        .latency_seconds
+                        .map_or(String::new(), |s| format!(" {}", human(s)));
+                    format!("{} {}{latency} {}", r.target, r.status, r.sla_status)
+                })
+                .collect();
+            vec![
+                dash(t.employee_id.as_deref()),
+                dash(t.employee_name.as_deref()),
+                dash(t.employee_email.as_deref()),
+                t.source.clone(),
+                t.event_id.clone(),
+                t.status.as_str().to_owned(),
+                opt_human(t.receipt_to_revoked_seconds),
+                t.sla_status().to_owned(),
+                targets.join("; "),
+            ]
+        })
+        .collect();
+    let header = [
+        "EMPLOYEE", "NAME", "EMAIL", "SOURCE", "EVENT", "STATUS", "LATENCY", "SLA", "TARGETS",
+    ];
+    section(out, "TERMINATIONS", &header, rows, &[6]);
+}
+
 fn heading(out: &mut String, report: &Report) {
     let c = &report.counts;
     out.push_str(&format!(
@@ -164,6 +200,32 @@ fn heading(out: &mut String, report: &Report) {
             .map_or(String::new(), |s| format!("  source {}", one_line(s))),
         human(report.sla_seconds)
     ));
+    let org = report
+        .organisation
+        .as_deref()
+        .unwrap_or("(audit.organisation not set)");
+    out.push_str(&format!(
+        "Organisation {}   prepared by {}   generated {}   time zone {}\n",
+        one_line(org),
+        one_line(report.prepared_by.as_deref().unwrap_or("-")),
+        time(report.generated_at),
+        report.time_zone
+    ));
+    match &report.audit_log {
+        Some(log) => {
+            let head = log.chain.head.as_ref().map_or("none", |h| h.hash.as_str());
+            let verdict = if log.intact {
+                "verified"
+            } else {
+                "NOT VERIFIED"
+            };
+            out.push_str(&format!(
+                "Audit log {verdict}: {}\nAudit log head {head}\n",
+                log.summary()
+            ));
+        }
+        None => out.push_str("Audit log not checked\n"),
+    }
     out.push_str(&format!(
         "\nterminations {}   completed {}   pending {}   failed {}   scheduled {}   breaches {}\
          \nstale {}   ignored {}   superseded {}   held {}   not revoked {}   reactivations {}\n",
