@@ -1,4 +1,4 @@
-//! `/admin/audit/deprovision` (JSON), `.html` and `.csv`: the deprovision report.
+//! `/admin/audit/deprovision` (JSON), `.html`, `.csv` and `.pdf`: the deprovision report.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::config::AuditConfig;
 use crate::http::auth::Caller;
 use crate::http::{ApiError, AppState};
-use crate::services::audit::{render, report};
+use crate::services::audit::{pdf, render, report};
 
 /// The configured audit settings, given to the router as an `axum::Extension`; without
 /// it the defaults of `[audit]` apply (an `sla` query parameter always wins).
@@ -112,4 +112,26 @@ pub async fn csv_handler(
         (header::CONTENT_DISPOSITION, disposition),
     ];
     Ok((headers, render::csv(&report)).into_response())
+}
+
+pub async fn pdf_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ReportParams>,
+    settings: Option<Extension<AuditSettings>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let chromium = settings
+        .as_ref()
+        .and_then(|Extension(s)| s.chromium.clone());
+    let report = build(&state, &params, settings, &caller).await?;
+    let browser = pdf::find_chromium(chromium.as_deref()).map_err(anyhow::Error::from)?;
+    let bytes = pdf::print(&render::html(&report), &browser, pdf::PRINT_TIMEOUT)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let disposition = "attachment; filename=\"deprovision.pdf\"";
+    let headers = [
+        (header::CONTENT_TYPE, "application/pdf"),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, bytes).into_response())
 }

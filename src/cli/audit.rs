@@ -1,12 +1,14 @@
 //! `provisiond audit deprovision|verify`: the evidence for security teams.
 
+use std::io::{IsTerminal, Write};
+
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::services::audit::log_check::LogCheck;
-use crate::services::audit::{render, report};
+use crate::services::audit::{pdf, render, report};
 use crate::store::audit_log;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -15,6 +17,8 @@ pub enum ReportFormat {
     Json,
     Csv,
     Html,
+    /// The HTML page printed by headless Chromium; needs `--output` or a redirected stdout.
+    Pdf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +42,9 @@ pub enum AuditCommand {
         /// Who prepares the report, named on it (default: the OS user, else `cli`).
         #[arg(long)]
         prepared_by: Option<String>,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
     /// Seal pending rows, walk the audit log's hash chain and check that every applied
     /// termination in `events` is covered by it; exits non-zero naming the first row that
@@ -70,7 +77,18 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
             sla,
             format,
             prepared_by,
+            output,
         } => {
+            // Refuse before any work: a PDF is binary and would garble a terminal.
+            if matches!(format, ReportFormat::Pdf)
+                && output.is_none()
+                && std::io::stdout().is_terminal()
+            {
+                anyhow::bail!(
+                    "--format pdf writes binary data: give --output FILE or redirect stdout \
+                     (> report.pdf)"
+                );
+            }
             let params = report::Params::parse(
                 Some(&since),
                 until.as_deref(),
@@ -86,11 +104,28 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
             let report = report::build(&pool, &params)
                 .await
                 .context("cannot read the deprovision report from the database")?;
-            match format {
-                ReportFormat::Table => print!("{}", render::table(&report)),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                ReportFormat::Csv => print!("{}", render::csv(&report)),
-                ReportFormat::Html => print!("{}", render::html(&report)),
+            let bytes = match format {
+                ReportFormat::Table => render::table(&report).into_bytes(),
+                ReportFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&report)?;
+                    text.push('\n');
+                    text.into_bytes()
+                }
+                ReportFormat::Csv => render::csv(&report).into_bytes(),
+                ReportFormat::Html => render::html(&report).into_bytes(),
+                ReportFormat::Pdf => {
+                    let browser = pdf::find_chromium(config.audit.chromium.as_deref())?;
+                    pdf::print(&render::html(&report), &browser, pdf::PRINT_TIMEOUT).await?
+                }
+            };
+            match &output {
+                Some(path) => std::fs::write(path, &bytes)
+                    .with_context(|| format!("cannot write the report to {}", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
             }
         }
         AuditCommand::Verify { no_seal, format } => verify(&pool, no_seal, format).await?,

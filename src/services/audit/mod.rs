@@ -6,6 +6,7 @@
 pub mod log_check;
 pub mod metrics;
 pub mod not_revoked;
+pub mod pdf;
 pub mod percentile;
 pub mod render;
 pub mod report;
