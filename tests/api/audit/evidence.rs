@@ -275,5 +275,46 @@ async fn the_pdf_report_prints_pages_with_a_completed_and_a_not_revoked_terminat
             assert!(words.contains(needle), "{needle} not in the PDF: {words}");
         }
     }
+
+    // The admin API serves the same, to a token holder only.
+    assert_eq!(app.get("/admin/audit/deprovision.pdf").await.status(), 401);
+    let response = app.admin_get("/admin/audit/deprovision.pdf?sla=15m").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let disposition = response.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let body = response.bytes().await.unwrap();
+    assert!(body.starts_with(b"%PDF"));
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn without_a_browser_the_pdf_fails_naming_what_was_tried() {
+    let app = spawn_app(Role::Receiver).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.pdf");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_provisiond"))
+        .args(["audit", "deprovision", "--format", "pdf", "--output"])
+        .arg(&file)
+        .env_remove("PROVISIOND_CONFIG")
+        .env_remove("PROVISIOND_CHROMIUM")
+        .env("PATH", dir.path())
+        .env("PROVISIOND__DATABASE__URL", &app.iso.database_url)
+        .env("PROVISIOND__AUDIT__CHROMIUM", "/nonexistent/chromium")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let error = text(&out.stderr);
+    for tried in [
+        "audit.chromium = /nonexistent/chromium",
+        "chromium on PATH",
+        "chromium-browser on PATH",
+        "google-chrome on PATH",
+    ] {
+        assert!(error.contains(tried), "{tried}: {error}");
+    }
+    assert!(!file.exists(), "nothing written");
     app.cleanup().await;
 }
