@@ -318,3 +318,34 @@ async fn without_a_browser_the_pdf_fails_naming_what_was_tried() {
     assert!(!file.exists(), "nothing written");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_pdf_is_not_written_to_a_terminal() {
+    if !installed("script", "--version") {
+        eprintln!("SKIPPED: script (util-linux) is not installed to give the command a terminal");
+        return;
+    }
+    let command = format!(
+        "{} audit deprovision --format pdf",
+        env!("CARGO_BIN_EXE_provisiond")
+    );
+    // `script` runs the command with a pseudo-terminal as its stdout.
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("PROVISIOND_CONFIG")
+        .env(
+            "PROVISIOND__DATABASE__URL",
+            "postgres://nobody@127.0.0.1:1/none",
+        )
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("--format pdf writes binary data: give --output FILE or redirect stdout"),
+        "{shown}"
+    );
+    assert!(!shown.contains("%PDF"));
+}
