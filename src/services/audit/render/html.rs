@@ -158,9 +158,10 @@ pub fn html(report: &Report) -> String {
         latency,
         chart: chart(report),
     };
-    let mut text = page
-        .render()
-        .unwrap_or_else(|e| format!("<!DOCTYPE html><p>cannot render the report: {e}</p>"));
+    let mut text = page.render().unwrap_or_else(|e| {
+        let error = escape(&e.to_string());
+        format!("<!DOCTYPE html><p>cannot render the report: {error}</p>")
+    });
     text.push('\n');
     text
 }
