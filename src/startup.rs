@@ -235,9 +235,7 @@ impl Application {
             retry_after_secs: config.rabbitmq.retry_after_secs,
             metrics: crate::telemetry::metrics_handle(),
         };
-        let settings = crate::admin::audit::AuditSettings {
-            deprovision_sla: config.audit.deprovision_sla,
-        };
+        let settings = crate::admin::audit::AuditSettings::from_config(&config.audit);
         let metrics_on_main = self.ops_listener.is_none();
         let app = http::router(
             routes(state.clone(), config),

@@ -1,4 +1,4 @@
-//! `/admin/audit/deprovision` (JSON), `.html` and `.csv`: the deprovision report.
+//! `/admin/audit/deprovision` (JSON), `.html`, `.csv` and `.pdf`: the deprovision report.
 
 use std::time::Duration;
 
@@ -10,21 +10,35 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::config::AuditConfig;
+use crate::http::auth::Caller;
 use crate::http::{ApiError, AppState};
-use crate::services::audit::{render, report};
+use crate::services::audit::{pdf, render, report};
 
 /// The configured audit settings, given to the router as an `axum::Extension`; without
 /// it the defaults of `[audit]` apply (an `sla` query parameter always wins).
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub deprovision_sla: Duration,
+    pub organisation: Option<String>,
+    pub time_zone: chrono_tz::Tz,
+    /// `audit.chromium`, for the PDF.
+    pub chromium: Option<std::path::PathBuf>,
+}
+
+impl AuditSettings {
+    pub fn from_config(audit: &AuditConfig) -> Self {
+        AuditSettings {
+            deprovision_sla: audit.deprovision_sla,
+            organisation: audit.organisation.clone(),
+            time_zone: audit.time_zone,
+            chromium: audit.chromium.clone(),
+        }
+    }
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings {
-            deprovision_sla: AuditConfig::default().deprovision_sla,
-        }
+        AuditSettings::from_config(&AuditConfig::default())
     }
 }
 
@@ -41,6 +55,7 @@ async fn build(
     state: &AppState,
     params: &ReportParams,
     settings: Option<Extension<AuditSettings>>,
+    caller: &Caller,
 ) -> Result<report::Report, ApiError> {
     let settings = settings.map(|Extension(s)| s).unwrap_or_default();
     let params = report::Params::parse(
@@ -51,7 +66,10 @@ async fn build(
         settings.deprovision_sla,
         Utc::now(),
     )
-    .map_err(ApiError::BadRequest)?;
+    .map_err(ApiError::BadRequest)?
+    .organisation(settings.organisation.as_deref())
+    .prepared_by(Some(&caller.name))
+    .time_zone(settings.time_zone);
     Ok(report::build(&state.pool, &params).await?)
 }
 
@@ -59,16 +77,18 @@ pub async fn report_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
     settings: Option<Extension<AuditSettings>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<report::Report>, ApiError> {
-    Ok(Json(build(&state, &params, settings).await?))
+    Ok(Json(build(&state, &params, settings, &caller).await?))
 }
 
 pub async fn html_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
     settings: Option<Extension<AuditSettings>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let report = build(&state, &params, settings).await?;
+    let report = build(&state, &params, settings, &caller).await?;
     // The page needs nothing from anywhere: no scripts, no fetches.
     let policy = "default-src 'none'; style-src 'unsafe-inline'";
     let headers = [
@@ -82,8 +102,9 @@ pub async fn csv_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
     settings: Option<Extension<AuditSettings>>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let report = build(&state, &params, settings).await?;
+    let report = build(&state, &params, settings, &caller).await?;
     // A download, never rendered inline (its cells come from senders).
     let disposition = "attachment; filename=\"deprovision.csv\"";
     let headers = [
@@ -91,4 +112,26 @@ pub async fn csv_handler(
         (header::CONTENT_DISPOSITION, disposition),
     ];
     Ok((headers, render::csv(&report)).into_response())
+}
+
+pub async fn pdf_handler(
+    State(state): State<AppState>,
+    Query(params): Query<ReportParams>,
+    settings: Option<Extension<AuditSettings>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    let chromium = settings
+        .as_ref()
+        .and_then(|Extension(s)| s.chromium.clone());
+    let report = build(&state, &params, settings, &caller).await?;
+    let browser = pdf::find_chromium(chromium.as_deref()).map_err(anyhow::Error::from)?;
+    let bytes = pdf::print(&render::html(&report), &browser, pdf::PRINT_TIMEOUT)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let disposition = "attachment; filename=\"deprovision.pdf\"";
+    let headers = [
+        (header::CONTENT_TYPE, "application/pdf"),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, bytes).into_response())
 }

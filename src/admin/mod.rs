@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/audit/deprovision", get(audit::report_handler))
         .route("/audit/deprovision.html", get(audit::html_handler))
         .route("/audit/deprovision.csv", get(audit::csv_handler))
+        .route("/audit/deprovision.pdf", get(audit::pdf_handler))
         .route("/dead-letters", get(dead_letters::list_handler))
         .route("/dead-letters/{id}", get(dead_letters::show_handler))
         .route("/holds", get(holds::list_handler))

@@ -1,11 +1,14 @@
 //! `provisiond audit deprovision|verify`: the evidence for security teams.
 
+use std::io::{IsTerminal, Write};
+
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::services::audit::{render, report};
+use crate::services::audit::log_check::LogCheck;
+use crate::services::audit::{pdf, render, report};
 use crate::store::audit_log;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -14,6 +17,8 @@ pub enum ReportFormat {
     Json,
     Csv,
     Html,
+    /// The HTML page printed by headless Chromium; needs `--output` or a redirected stdout.
+    Pdf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,6 +40,12 @@ pub enum AuditCommand {
         /// Output: a table, JSON, CSV or a self-contained HTML page.
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
+        /// Who prepares the report, named on it (default: the OS user, else `cli`).
+        #[arg(long)]
+        prepared_by: Option<String>,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
     /// Seal pending rows, walk the audit log's hash chain and check that every applied
     /// termination in `events` is covered by it; exits non-zero naming the first row that
@@ -67,7 +78,19 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
             source,
             sla,
             format,
+            prepared_by,
+            output,
         } => {
+            // Refuse before any work: a PDF is binary and would garble a terminal.
+            if matches!(format, ReportFormat::Pdf)
+                && output.is_none()
+                && std::io::stdout().is_terminal()
+            {
+                anyhow::bail!(
+                    "--format pdf writes binary data: give --output FILE or redirect stdout \
+                     (> report.pdf)"
+                );
+            }
             let params = report::Params::parse(
                 Some(&since),
                 until.as_deref(),
@@ -76,21 +99,52 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
                 config.audit.deprovision_sla,
                 Utc::now(),
             )
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .organisation(config.audit.organisation.as_deref())
+            .prepared_by(Some(&prepared_by.unwrap_or_else(os_user)))
+            .time_zone(config.audit.time_zone);
             let report = report::build(&pool, &params)
                 .await
                 .context("cannot read the deprovision report from the database")?;
-            match format {
-                ReportFormat::Table => print!("{}", render::table(&report)),
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                ReportFormat::Csv => print!("{}", render::csv(&report)),
-                ReportFormat::Html => print!("{}", render::html(&report)),
+            let bytes = match format {
+                ReportFormat::Table => render::table(&report).into_bytes(),
+                ReportFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&report)?;
+                    text.push('\n');
+                    text.into_bytes()
+                }
+                ReportFormat::Csv => render::csv(&report).into_bytes(),
+                ReportFormat::Html => render::html(&report).into_bytes(),
+                ReportFormat::Pdf => {
+                    let browser = pdf::find_chromium(config.audit.chromium.as_deref())?;
+                    pdf::print(&render::html(&report), &browser, pdf::PRINT_TIMEOUT).await?
+                }
+            };
+            match &output {
+                Some(path) => std::fs::write(path, &bytes)
+                    .with_context(|| format!("cannot write the report to {}", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
             }
         }
         AuditCommand::Verify { no_seal, format } => verify(&pool, no_seal, format).await?,
     }
     pool.close().await;
     Ok(())
+}
+
+/// The person running the command, as the OS knows them (`USER`, `LOGNAME`, `USERNAME`),
+/// else `cli`.
+fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "cli".to_owned())
 }
 
 /// `audit verify`: seal, walk the chain, check coverage; print in `format`, fail when the
@@ -111,7 +165,7 @@ async fn verify(pool: &sqlx::PgPool, no_seal: bool, format: VerifyFormat) -> any
         .context("cannot read the events the audit log must cover")?;
     match format {
         VerifyFormat::Json => {
-            let value = verification_json(sealed_now, &chain, &coverage);
+            let value = verification_json(sealed_now, &chain, &coverage)?;
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
         VerifyFormat::Text => print_verification(sealed_now, &chain, &coverage),
@@ -132,30 +186,17 @@ async fn verify(pool: &sqlx::PgPool, no_seal: bool, format: VerifyFormat) -> any
     Ok(())
 }
 
-/// The stable JSON of `audit verify --format json`.
+/// The stable JSON of `audit verify --format json`: the deprovision report's `audit_log`
+/// (the same check) and `sealed_now`.
 fn verification_json(
     sealed_now: usize,
     chain: &audit_log::Verification,
     coverage: &audit_log::Coverage,
-) -> serde_json::Value {
-    let head = chain.head.map(
-        |(id, seq, hash)| serde_json::json!({"id": id, "seq": seq, "hash": hex::encode(hash)}),
-    );
-    let broken = chain
-        .broken
-        .as_ref()
-        .map(|b| serde_json::json!({"id": b.id, "seq": b.seq, "message": b.message}));
-    serde_json::json!({
-        "intact": chain.broken.is_none() && coverage.uncovered_total == 0,
-        "sealed_now": sealed_now,
-        "chain": {
-            "rows": chain.rows,
-            "head": head,
-            "unsealed": chain.unsealed,
-            "broken": broken,
-        },
-        "coverage": coverage,
-    })
+) -> anyhow::Result<serde_json::Value> {
+    let check = LogCheck::new(chain, coverage.clone(), Utc::now());
+    let mut value = serde_json::to_value(check)?;
+    value["sealed_now"] = sealed_now.into();
+    Ok(value)
 }
 
 fn print_verification(

@@ -17,6 +17,12 @@ pub struct AuditConfig {
     /// IANA time zone for date-only terminations, e.g. `Europe/Paris`.
     #[serde(deserialize_with = "time_zone")]
     pub time_zone: chrono_tz::Tz,
+    /// The organisation named on the deprovision report, e.g. `Example Corp`.
+    pub organisation: Option<String>,
+    /// The Chromium or Chrome binary that prints the deprovision report as PDF (else
+    /// `PROVISIOND_CHROMIUM`, else `chromium`, `chromium-browser` or `google-chrome` on
+    /// `PATH`).
+    pub chromium: Option<std::path::PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -25,6 +31,8 @@ impl Default for AuditConfig {
             deprovision_sla: Duration::from_secs(15 * 60),
             termination_time: TerminationTime::default(),
             time_zone: chrono_tz::UTC,
+            organisation: None,
+            chromium: None,
         }
     }
 }

@@ -3,8 +3,10 @@
 //! termination that did not revoke all access and why), the sealer of the
 //! tamper-evident audit log, and the metrics to alert on.
 
+pub mod log_check;
 pub mod metrics;
 pub mod not_revoked;
+pub mod pdf;
 pub mod percentile;
 pub mod render;
 pub mod report;

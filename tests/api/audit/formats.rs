@@ -95,8 +95,8 @@ async fn audit_csv_json_and_html_agree() {
         }
     }
     assert!(html.contains("<svg"));
-    assert!(html.contains("slow, &quot;quoted&quot;"), "escaped");
-    assert!(html.contains("http 400: &lt;bad request&gt;"));
+    assert!(html.contains("slow, &#34;quoted&#34;"), "escaped");
+    assert!(html.contains("http 400: &#60;bad request&#62;"));
     assert!(!html.contains("<script"));
     assert!(!html.contains("src=") && !html.contains("<link"));
     let out = cli(&app, &["audit", "deprovision", "--format", "html"]).await;

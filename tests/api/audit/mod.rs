@@ -3,6 +3,7 @@
 //! through webhooks, a real HTTP target, the dead-letter log and replay.
 
 mod chain;
+mod evidence;
 mod flows;
 mod formats;
 mod percentiles;

@@ -1,9 +1,8 @@
-//! The HTML page's chart: completed terminations by latency bucket, as inline SVG.
+//! The HTML page's chart: completed terminations by latency bucket, drawn as inline SVG by
+//! the page's template (`templates/report/chart.html`) from the geometry computed here.
 
-use std::fmt::Write as _;
-
+use super::human;
 use super::report::Report;
-use super::{escape, human};
 
 /// Upper bounds (seconds) of the chart's latency buckets; the last bucket is open.
 const BUCKETS: [(f64, &str); 9] = [
@@ -35,57 +34,73 @@ pub fn distribution(report: &Report) -> Vec<(String, usize)> {
     labels.into_iter().zip(counts).collect()
 }
 
-pub(super) fn svg_chart(report: &Report) -> String {
+/// One bar, its coordinates already formatted (one decimal).
+pub(super) struct Bar {
+    pub(super) label: String,
+    pub(super) count: usize,
+    pub(super) x: String,
+    pub(super) y: String,
+    pub(super) width: String,
+    pub(super) height: String,
+    /// Red for buckets entirely above the SLA.
+    pub(super) fill: &'static str,
+    /// The bar's centre, and where its count and label are written.
+    pub(super) cx: String,
+    pub(super) count_y: String,
+    pub(super) label_y: String,
+}
+
+/// The chart's frame and bars.
+pub(super) struct Chart {
+    pub(super) width: f64,
+    pub(super) height: f64,
+    pub(super) left: f64,
+    pub(super) axis_y: f64,
+    pub(super) axis_end: f64,
+    pub(super) caption_y: f64,
+    pub(super) sla: String,
+    pub(super) bars: Vec<Bar>,
+}
+
+pub(super) fn chart(report: &Report) -> Chart {
     let buckets = distribution(report);
     let (width, height, left, bottom, top) = (760.0, 260.0, 40.0, 50.0, 20.0);
     let plot_h = height - bottom - top;
     let slot = (width - left - 10.0) / buckets.len() as f64;
     let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
     let sla = report.sla_seconds;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" aria-labelledby="chart-title"><title id="chart-title">Receipt to revoked latency distribution of completed terminations</title>"#
-    );
     let axis_y = height - bottom;
-    let _ = write!(
-        svg,
-        r##"<line x1="{left}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="#333"/>"##,
-        width - 10.0
-    );
-    for (n, (label, count)) in buckets.iter().enumerate() {
-        let x = left + n as f64 * slot + slot * 0.15;
-        let w = slot * 0.7;
-        let h = (*count as f64 / max) * plot_h;
-        let y = axis_y - h;
-        // Buckets entirely above the SLA are drawn red.
-        let lower = if n == 0 { 0.0 } else { BUCKETS[n - 1].0 };
-        let over = lower >= sla;
-        let fill = if over { "#c0392b" } else { "#2e86c1" };
-        let _ = write!(
-            svg,
-            r#"<rect class="bar" data-bucket="{}" data-count="{count}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" fill="{fill}"><title>{}: {count}</title></rect>"#,
-            escape(label),
-            escape(label)
-        );
-        let cx = x + w / 2.0;
-        let _ = write!(
-            svg,
-            r#"<text x="{cx:.1}" y="{:.1}" font-size="12" text-anchor="middle">{count}</text>"#,
-            y - 4.0
-        );
-        let _ = write!(
-            svg,
-            r#"<text x="{cx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
-            axis_y + 16.0,
-            escape(label)
-        );
+    let bars = buckets
+        .into_iter()
+        .enumerate()
+        .map(|(n, (label, count))| {
+            let x = left + n as f64 * slot + slot * 0.15;
+            let w = slot * 0.7;
+            let h = (count as f64 / max) * plot_h;
+            let y = axis_y - h;
+            let lower = if n == 0 { 0.0 } else { BUCKETS[n - 1].0 };
+            Bar {
+                label,
+                count,
+                x: format!("{x:.1}"),
+                y: format!("{y:.1}"),
+                width: format!("{w:.1}"),
+                height: format!("{h:.1}"),
+                fill: if lower >= sla { "#c0392b" } else { "#2e86c1" },
+                cx: format!("{:.1}", x + w / 2.0),
+                count_y: format!("{:.1}", y - 4.0),
+                label_y: format!("{:.1}", axis_y + 16.0),
+            }
+        })
+        .collect();
+    Chart {
+        width,
+        height,
+        left,
+        axis_y,
+        axis_end: width - 10.0,
+        caption_y: height - 8.0,
+        sla: human(sla),
+        bars,
     }
-    let _ = write!(
-        svg,
-        r#"<text x="{left}" y="{:.1}" font-size="11">receipt → revoked (red: entirely over the SLA of {})</text></svg>"#,
-        height - 8.0,
-        escape(&human(sla))
-    );
-    svg
 }

@@ -1,5 +1,6 @@
 //! The CSV rendering: one row per termination, then one per reactivation.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::not_revoked::Reactivation;
@@ -33,8 +34,12 @@ pub const CSV_COLUMNS: [&str; 17] = [
 /// is (`termination` or `reactivation`).
 pub const CSV_TRAILING_COLUMNS: [&str; 2] = ["not_revoked_reason", "record"];
 
-/// One row per termination, then one per reactivation (RFC 4180: CRLF line ends, quotes
-/// where needed).
+/// Right after [`CSV_COLUMNS`]: who the row is about. After the `revoked_at:<target>`
+/// columns come as many `sla:<target>` (`met`, `breached`, `open`), then `stuck_at`.
+pub const CSV_PERSON_COLUMNS: [&str; 2] = ["employee_name", "employee_email"];
+
+/// One row per termination, then one per reactivation (RFC 4180 by the `csv` crate: CRLF
+/// line ends, quotes where needed), every cell through [`neutralise`].
 pub fn csv(report: &Report) -> String {
     let targets: BTreeSet<&str> = report
         .terminations
@@ -42,27 +47,48 @@ pub fn csv(report: &Report) -> String {
         .flat_map(|t| t.targets.iter().map(|r| r.target.as_str()))
         .collect();
     let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    header.extend(CSV_PERSON_COLUMNS.iter().map(|c| (*c).to_owned()));
     header.extend(targets.iter().map(|t| format!("revoked_at:{t}")));
+    header.extend(targets.iter().map(|t| format!("sla:{t}")));
     header.push("stuck_at".to_owned());
     header.extend(CSV_TRAILING_COLUMNS.iter().map(|c| (*c).to_owned()));
-    let mut out = String::new();
-    push_record(&mut out, &header);
+    let mut rows = vec![header];
     for t in &report.terminations {
         let mut fields = timeline_fields(t);
+        fields.push(t.employee_name.clone().unwrap_or_default());
+        fields.push(t.employee_email.clone().unwrap_or_default());
         for target in &targets {
             let revoked = t.targets.iter().find(|r| r.target == *target);
             fields.push(opt_time(revoked.and_then(|r| r.revoked_at)));
+        }
+        for target in &targets {
+            let revocation = t.targets.iter().find(|r| r.target == *target);
+            fields.push(revocation.map_or("", |r| r.sla_status).to_owned());
         }
         fields.push(stuck_text(&t.stuck_at));
         let reason = t.not_revoked_reason.map(|r| r.as_str());
         fields.push(reason.unwrap_or_default().to_owned());
         fields.push("termination".to_owned());
-        push_record(&mut out, &fields);
+        rows.push(fields);
     }
+    let width = rows[0].len();
     for r in &report.reactivations {
-        push_record(&mut out, &reactivation_fields(r, header.len()));
+        rows.push(reactivation_fields(r, width));
     }
-    out
+    write_rows(&rows)
+}
+
+/// The rows as CSV text.
+pub(super) fn write_rows(rows: &[Vec<String>]) -> String {
+    let mut writer = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for row in rows {
+        // Writing to memory cannot fail.
+        let _ = writer.write_record(row.iter().map(|f| neutralise(f).into_owned()));
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// A reactivation in the termination columns that apply to it; the others empty.
@@ -107,22 +133,14 @@ fn timeline_fields(t: &Timeline) -> Vec<String> {
     ]
 }
 
-fn push_record(out: &mut String, fields: &[String]) {
-    let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-    out.push_str(&quoted.join(","));
-    out.push_str("\r\n");
-}
-
-pub(super) fn csv_field(field: &str) -> String {
-    // A cell a spreadsheet would run as a formula (sender-controlled ids, target errors)
-    // is kept as text; numbers such as a negative latency stay numbers.
+/// A cell a spreadsheet would run as a formula (sender-controlled ids, target errors:
+/// starting with `=`, `+`, `-`, `@`, tab or CR) is kept as text with a leading `'`;
+/// numbers such as a negative latency stay numbers.
+pub(super) fn neutralise(field: &str) -> Cow<'_, str> {
     let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if formula && field.parse::<f64>().is_err() {
-        return csv_field(&format!("'{field}"));
-    }
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
+        Cow::Owned(format!("'{field}"))
     } else {
-        field.to_owned()
+        Cow::Borrowed(field)
     }
 }

@@ -17,7 +17,7 @@ mod html;
 mod tests;
 mod text;
 
-pub use self::csv::{csv, CSV_COLUMNS, CSV_TRAILING_COLUMNS};
+pub use self::csv::{csv, CSV_COLUMNS, CSV_PERSON_COLUMNS, CSV_TRAILING_COLUMNS};
 pub use chart::distribution;
 pub use html::{escape, html};
 pub use text::table;

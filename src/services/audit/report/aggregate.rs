@@ -75,6 +75,10 @@ pub(super) fn assemble(
         terminations,
         not_revoked,
         reactivations,
+        organisation: params.organisation.clone(),
+        prepared_by: params.prepared_by.clone(),
+        time_zone: params.time_zone.name().to_owned(),
+        audit_log: None,
     }
 }
 

@@ -75,6 +75,16 @@ pub(super) fn classify(
     let status = status_of(c, &targets, dead_letter.as_ref());
 
     let clock_started_at = c.due_at.unwrap_or(c.received_at);
+    for t in &mut targets {
+        let latency = t.revoked_at.map(|at| micros_between(clock_started_at, at));
+        let elapsed = latency.unwrap_or_else(|| micros_between(clock_started_at, now));
+        t.latency_seconds = latency.map(seconds);
+        t.sla_status = match (latency, elapsed > sla_micros) {
+            (_, true) => "breached",
+            (Some(_), false) => "met",
+            (None, false) => "open",
+        };
+    }
     let completed_at = match status {
         Status::Completed => targets.iter().filter_map(|t| t.revoked_at).max(),
         _ => None,
@@ -102,6 +112,8 @@ pub(super) fn classify(
     Timeline {
         source: c.source.clone(),
         employee_id: c.employee_id.clone(),
+        employee_name: None,
+        employee_email: None,
         event_id: c.event_id.clone(),
         trigger: c.trigger.clone(),
         detected_by: if c.event_id.starts_with("reconcile:") {
@@ -170,6 +182,8 @@ fn directory_target(c: &Candidate) -> TargetRevocation {
         revoked_at,
         attempts: None,
         error,
+        latency_seconds: None,
+        sla_status: "open",
     }
 }
 
@@ -184,6 +198,8 @@ fn action_target(action: &ActionRow) -> TargetRevocation {
         revoked_at,
         attempts: Some(action.attempts),
         error: action.error.clone(),
+        latency_seconds: None,
+        sla_status: "open",
     }
 }
 

@@ -154,6 +154,9 @@ pub(crate) fn report() -> Report {
         source: None,
         sla: Duration::from_secs(900),
         now,
+        organisation: Some("Example <Corp>".into()),
+        prepared_by: Some("auditor".into()),
+        time_zone: chrono_tz::Europe::Paris,
     };
     assemble(&params, terminations, Vec::new(), vec![rehire])
 }

@@ -31,6 +31,7 @@ use sqlx::PgPool;
 
 // The sibling modules by their names here too, so that the children's paths do not
 // depend on where `audit` sits in the crate.
+use super::log_check::{self, LogCheck};
 use super::not_revoked::{NotRevoked, Reactivation};
 use super::percentile::Percentiles;
 use super::{not_revoked, percentile};
@@ -40,6 +41,7 @@ mod classify;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod params;
+mod people;
 mod query;
 #[cfg(test)]
 mod tests;
@@ -153,6 +155,15 @@ pub struct Report {
     pub not_revoked: Vec<NotRevoked>,
     /// Re-activations of terminated employees received in the window, oldest first.
     pub reactivations: Vec<Reactivation>,
+    /// `audit.organisation`.
+    pub organisation: Option<String>,
+    /// Who asked for the report: the admin token's name, or `--prepared-by`.
+    pub prepared_by: Option<String>,
+    /// `audit.time_zone` (IANA name): where date-only terminations take effect.
+    pub time_zone: String,
+    /// `audit verify`'s check of the audit log when the report was generated (`None`
+    /// only in reports assembled without a database).
+    pub audit_log: Option<LogCheck>,
 }
 
 /// Build the report from one consistent snapshot of the database.
@@ -167,16 +178,16 @@ pub async fn build(pool: &PgPool, params: &Params) -> Result<Report, sqlx::Error
         until: Some(params.until),
         ..Scope::everything(params.now)
     };
-    let timelines = query::load(&mut tx, &scope, params.sla).await?;
+    let mut timelines = query::load(&mut tx, &scope, params.sla).await?;
+    people::name_them(&mut tx, &mut timelines).await?;
     let scheduled = query::load_scheduled(&mut tx, params).await?;
     let reactivations = not_revoked::reactivations(&mut tx, params).await?;
     tx.commit().await?;
-    Ok(aggregate::assemble(
-        params,
-        timelines,
-        scheduled,
-        reactivations,
-    ))
+    // The same check as `audit verify` (without sealing: the report only reads).
+    let audit_log = log_check::check(pool, params.now).await?;
+    let mut report = aggregate::assemble(params, timelines, scheduled, reactivations);
+    report.audit_log = Some(audit_log);
+    Ok(report)
 }
 
 /// How many terminations (of any age, any source) did not revoke every access more than

@@ -25,6 +25,12 @@ pub struct Params {
     pub sla: Duration,
     /// The report's "now": the age of incomplete terminations, whether a scheduled one is due.
     pub now: DateTime<Utc>,
+    /// Named on the report (`audit.organisation`); `None`: not configured.
+    pub organisation: Option<String>,
+    /// Who asked for the report: the admin token's name, or `--prepared-by` on the CLI.
+    pub prepared_by: Option<String>,
+    /// `audit.time_zone`: the zone date-only terminations take effect in.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Params {
@@ -67,6 +73,26 @@ impl Params {
             source: given(source).map(str::to_owned),
             sla,
             now,
+            organisation: None,
+            prepared_by: None,
+            time_zone: chrono_tz::UTC,
         })
+    }
+
+    /// The organisation the report is for (blank: none).
+    pub fn organisation(mut self, name: Option<&str>) -> Self {
+        self.organisation = given(name).map(str::to_owned);
+        self
+    }
+
+    /// Who prepared the report (blank: not said).
+    pub fn prepared_by(mut self, name: Option<&str>) -> Self {
+        self.prepared_by = given(name).map(str::to_owned);
+        self
+    }
+
+    pub fn time_zone(mut self, zone: chrono_tz::Tz) -> Self {
+        self.time_zone = zone;
+        self
     }
 }

@@ -53,6 +53,11 @@ pub struct TargetRevocation {
     pub revoked_at: Option<DateTime<Utc>>,
     pub attempts: Option<i32>,
     pub error: Option<String>,
+    /// Clock start → `revoked_at` on this target.
+    pub latency_seconds: Option<f64>,
+    /// `met` (revoked within the SLA), `breached` (revoked later than the SLA, or not
+    /// revoked and the SLA is over) or `open` (not revoked, the SLA not over yet).
+    pub sla_status: &'static str,
 }
 
 /// Where an incomplete termination is stuck: a target and its error, the dead-letter
@@ -90,6 +95,10 @@ pub struct DeadLetterRef {
 pub struct Timeline {
     pub source: String,
     pub employee_id: Option<String>,
+    /// The employee's name and email as the directory account has them (`None` when
+    /// the employee never had an account).
+    pub employee_name: Option<String>,
+    pub employee_email: Option<String>,
     pub event_id: String,
     /// `webhook`, `manual` (a replay), `scheduled`, `reconcile`, `released`, …
     pub trigger: String,
@@ -121,6 +130,17 @@ pub struct Timeline {
     pub not_revoked_reason: Option<Reason>,
     #[serde(skip)]
     pub(super) micros: Micros,
+}
+
+impl Timeline {
+    /// The termination against the SLA: `breached`, `met` once completed, else `open`.
+    pub fn sla_status(&self) -> &'static str {
+        match (self.breach, self.completed_at) {
+            (true, _) => "breached",
+            (false, Some(_)) => "met",
+            (false, None) => "open",
+        }
+    }
 }
 
 /// Latencies in microseconds, exact.
