@@ -319,6 +319,10 @@ fn routes(state: AppState) -> axum::Router<AppState> {
             axum::routing::post(crate::webhook::handler::receive),
         )
         .nest("/admin", crate::admin::router(state))
+        .route(
+            "/openapi.json",
+            axum::routing::get(crate::openapi::document_handler),
+        )
 }
 
 fn sources(config: &Config) -> HashMap<String, SourceConfig> {

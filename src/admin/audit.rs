@@ -29,7 +29,8 @@ impl Default for AuditSettings {
 }
 
 /// `?since=&until=&source=&sla=`; empty values mean the defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     since: Option<String>,
     until: Option<String>,
@@ -55,6 +56,17 @@ async fn build(
     Ok(report::build(&state.pool, &params).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision",
+    operation_id = "deprovision_report",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The deprovision report", body = report::Report),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn report_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
@@ -63,6 +75,17 @@ pub async fn report_handler(
     Ok(Json(build(&state, &params, settings).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision.html",
+    operation_id = "deprovision_report_html",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The report as a self-contained page (no scripts)", content_type = "text/html; charset=utf-8", body = String),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn html_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
@@ -78,6 +101,17 @@ pub async fn html_handler(
     Ok((headers, render::html(&report)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision.csv",
+    operation_id = "deprovision_report_csv",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "One row per termination, as a download", content_type = "text/csv; charset=utf-8", body = String),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn csv_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
