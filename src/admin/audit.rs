@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -10,6 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::config::AuditConfig;
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::services::audit::{render, report};
 

@@ -1,7 +1,7 @@
 //! `/admin/dead-letters…`: list, show, replay and discard dead letters.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::config::AdminRole;
 use crate::http::auth::{actor, Caller};
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
 use crate::services::dead_letters::{self as ops, Detail, Filter, OpsError, Summary};
@@ -73,7 +74,7 @@ pub async fn list_handler(
     path = "/admin/dead-letters/{id}",
     operation_id = "show_dead_letter",
     tag = "admin",
-    params(("id" = i64, Path, description = "The dead letter's id")),
+    params(("id" = i64, Path, description = "The dead letter's id", example = 1)),
     responses(
         (status = 200, description = "The dead letter; for the auditor role without its body", body = ref("#/components/schemas/DeadLetterShown")),
         (status = 404, description = "`unknown_dead_letter`", body = ref("#/components/schemas/ErrorBody")),
@@ -103,7 +104,7 @@ pub async fn show_handler(
     operation_id = "replay_dead_letter",
     tag = "admin",
     params(
-        ("id" = i64, Path, description = "The dead letter's id"),
+        ("id" = i64, Path, description = "The dead letter's id", example = 1),
         ("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)"),
     ),
     responses(
@@ -239,7 +240,7 @@ pub struct DiscardRequest {
     operation_id = "discard_dead_letter",
     tag = "admin",
     params(
-        ("id" = i64, Path, description = "The dead letter's id"),
+        ("id" = i64, Path, description = "The dead letter's id", example = 1),
         ("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)"),
     ),
     request_body(content = DiscardRequest, description = "A non-empty `reason` is required"),

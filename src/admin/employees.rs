@@ -12,8 +12,8 @@ use crate::services::employees::{load, EmployeeView};
     operation_id = "show_employee",
     tag = "admin",
     params(
-        ("source" = String, Path, description = "The source name"),
-        ("employee_id" = String, Path, description = "The sender's employee id"),
+        ("source" = String, Path, description = "The source name", example = "hris"),
+        ("employee_id" = String, Path, description = "The sender's employee id", example = "emp_1"),
     ),
     responses(
         (status = 200, description = "The employee's status, targets, events and actions", body = EmployeeView),

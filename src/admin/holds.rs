@@ -2,7 +2,7 @@
 //! or rejection of them (each with an actor and a reason in the audit log).
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::dead_letters::{json_body, publisher};
 use crate::http::auth::{actor, Caller};
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::services::holds::{decide_many, Decision};
 use crate::store::holds::{self, HeldView};

@@ -11,7 +11,7 @@ use crate::store::jobs::{self, Job};
     path = "/admin/jobs/{id}",
     operation_id = "show_job",
     tag = "admin",
-    params(("id" = i64, Path, description = "The job's id")),
+    params(("id" = i64, Path, description = "The job's id", example = 1)),
     responses(
         (status = 200, description = "The job's progress", body = Job),
         (status = 404, description = "`unknown_job`", body = ref("#/components/schemas/ErrorBody")),
@@ -32,7 +32,7 @@ pub async fn show_handler(
     path = "/admin/jobs/{id}/cancel",
     operation_id = "cancel_job",
     tag = "admin",
-    params(("id" = i64, Path, description = "The job's id")),
+    params(("id" = i64, Path, description = "The job's id", example = 1)),
     responses(
         (status = 200, description = "Cancel requested: the job stops before its next item", body = Job),
         (status = 404, description = "`unknown_job`", body = ref("#/components/schemas/ErrorBody")),

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod budget;
 pub mod error;
+pub mod query;
 pub mod serve;
 
 use std::collections::HashMap;

@@ -35,7 +35,7 @@ const MAX_EVENT_ID_LEN: usize = 200;
                    verification token while the source has no secret) is answered `200` \
                    and never queued.",
     params(
-        ("source" = String, Path, description = "A configured `[[sources]]` name"),
+        ("source" = String, Path, description = "A configured `[[sources]]` name", example = "hris"),
         ("webhook-id" = Option<String>, Header, description = "standard-webhooks (or `svix-id`): the event id"),
         ("webhook-timestamp" = Option<String>, Header, description = "standard-webhooks (or `svix-timestamp`): Unix seconds"),
         ("webhook-signature" = Option<String>, Header, description = "standard-webhooks (or `svix-signature`): `v1,<base64>` tags"),

@@ -264,3 +264,25 @@ async fn openapi_json_is_served_without_a_token_and_is_what_the_cli_prints() {
     assert_eq!(served, provisiond::openapi::json());
     app.cleanup().await;
 }
+
+/// Found by scripts/schemathesis: a query field given twice was answered with axum's
+/// plain-text 400, not the documented JSON error.
+#[tokio::test]
+async fn a_query_the_handler_cannot_read_is_a_json_bad_request() {
+    let app = spawn_app(Role::Receiver).await;
+    for path in [
+        "/admin/dead-letters?status=dead&status=dead",
+        "/admin/holds?status=held&status=all",
+        "/admin/audit/deprovision?sla=1h&sla=2h",
+        "/admin/audit/deprovision.csv?since=1d&since=2d",
+    ] {
+        let response = app.admin_get(path).await;
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert_eq!(content_type, "application/json", "{path}");
+        let error = json_of(response, 400).await;
+        assert_eq!(error["error"], "bad_request", "{path}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("duplicate field"), "{path}: {message}");
+    }
+    app.cleanup().await;
+}
