@@ -16,7 +16,7 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as Answer, ResponseBuilder};
-use utoipa::openapi::{Object, OpenApi as Document, Type};
+use utoipa::openapi::{Object, OpenApi as Document, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 /// The security scheme of the admin API.
@@ -129,6 +129,11 @@ impl Modify for Listeners {
             ))
             .build();
         components.add_security_scheme(ADMIN_SCHEME, SecurityScheme::Http(bearer));
+        for (name, schema) in components.schemas.iter_mut() {
+            if !REQUESTS.contains(&name.as_str()) {
+                every_field_present(name, schema);
+            }
+        }
         for (path, item) in document.paths.paths.iter_mut() {
             let admin = path.starts_with("/admin/");
             if let Some(operation) = item.get.as_mut() {
@@ -138,6 +143,40 @@ impl Modify for Listeners {
                 layers(operation, path, admin, admin);
             }
         }
+    }
+}
+
+/// Request bodies: their fields are optional (the handlers say which combinations work).
+const REQUESTS: [&str; 3] = [
+    "DeadLetterReplayRequest",
+    "DeadLetterDiscardRequest",
+    "HoldDecisionRequest",
+];
+
+/// Answer fields that really are left out at times (`(schema, field)`).
+const SOMETIMES_ABSENT: [(&str, &str); 2] = [
+    ("ReadinessChecks", "worker"),
+    ("DeadLetterShown", "body_withheld"),
+];
+
+/// serde writes `None` as `null` (no answer type skips a field), so every field of an
+/// answer is present: required, `null` where its type allows it.
+fn every_field_present(name: &str, schema: &mut RefOr<Schema>) {
+    match schema {
+        RefOr::T(Schema::Object(object)) => {
+            for field in object.properties.keys() {
+                let absent = SOMETIMES_ABSENT.contains(&(name, field.as_str()));
+                if !absent && !object.required.contains(field) {
+                    object.required.push(field.clone());
+                }
+            }
+        }
+        RefOr::T(Schema::AllOf(all)) => {
+            for part in all.items.iter_mut() {
+                every_field_present(name, part);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -60,6 +60,12 @@ fn the_document_is_openapi_3_1_of_provisiond_and_every_reference_resolves() {
             "{reference} does not resolve"
         );
     }
+    // serde writes `None` as `null`: such fields are present, so required.
+    let schemas = &document["components"]["schemas"];
+    let required = |schema: &str| schemas[schema]["required"].as_array().unwrap().clone();
+    assert!(required("EventView").contains(&Value::from("reason")));
+    assert!(!required("ReadinessChecks").contains(&Value::from("worker")));
+    assert!(schemas["HoldDecisionRequest"].get("required").is_none());
     for (method, path) in documented(&document) {
         let operation = &document["paths"][&path][method.to_lowercase()];
         let admin = path.starts_with("/admin/");
