@@ -167,15 +167,58 @@ fn nests(text: &str) -> Vec<(String, String)> {
 fn routes_in(text: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (at, _) in text.match_indices(".route(") {
-        let Some((path, rest)) = literal(&text[at + ".route(".len()..]) else {
+        let call = &text[at + ".route(".len()..];
+        let Some((path, _)) = literal(call) else {
             continue;
         };
-        let rest = rest.trim_start().trim_start_matches(',').trim_start();
-        let rest = rest.strip_prefix("axum::routing::").unwrap_or(rest);
-        let method: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
-        found.push((method.to_uppercase(), path.to_owned()));
+        for method in methods(arguments(call)) {
+            found.push((method, path.to_owned()));
+        }
     }
     found
+}
+
+/// The text of a call's arguments: up to its closing parenthesis.
+fn arguments(call: &str) -> &str {
+    let mut depth = 0;
+    for (i, c) in call.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return &call[..i],
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    call
+}
+
+/// The methods of a method router such as `get(a).post(b)` or `axum::routing::get(a)`.
+fn methods(router: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for method in ["get", "post", "put", "patch", "delete"] {
+        for (at, _) in router.match_indices(&format!("{method}(")) {
+            let before = router[..at].chars().next_back();
+            if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
+                found.push(method.to_uppercase());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_route_scan_reads_method_chains_and_nests() {
+    let text = r#"Router::new().route("/a/{id}", get(show).post(act))
+        .route(
+            "/b",
+            axum::routing::delete(remove),
+        )
+        .nest("/console", crate::console::router(state))"#;
+    let routes = routes_in(text);
+    let expected = [("GET", "/a/{id}"), ("POST", "/a/{id}"), ("DELETE", "/b")];
+    let expected: Vec<_> = expected.map(|(m, p)| (m.to_owned(), p.to_owned())).into();
+    assert_eq!(routes, expected);
+    assert_eq!(nests(text), [("/console".to_owned(), "console".to_owned())]);
 }
 
 #[test]
