@@ -216,7 +216,11 @@ fn layers(operation: &mut Operation, path: &str, admin: bool, acts: bool) {
     for (status, answer) in operation.responses.responses.iter_mut() {
         if let RefOr::T(answer) = answer {
             request_id_header(answer);
-            if status == "503" {
+            if admin {
+                private_headers(answer);
+            }
+            // Every `ApiError::Unavailable` says when to retry; `/readyz`'s own 503 does not.
+            if status == "503" && path != "/readyz" {
                 retry_after_header(answer);
             }
         }
@@ -252,6 +256,26 @@ fn request_id_header(answer: &mut Answer) {
         ))
         .build();
     answer.headers.insert("x-request-id".to_owned(), header);
+}
+
+/// What `admin::private_answers` sets on every admin answer, errors included.
+fn private_headers(answer: &mut Answer) {
+    let fixed = |value: &str, description: &str| {
+        let mut schema = Object::with_type(Type::String);
+        schema.enum_values = Some(vec![value.into()]);
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(description))
+            .build()
+    };
+    let never_cached = fixed("no-store", "Admin answers hold personal data: never cached");
+    let not_sniffed = fixed("nosniff", "Never content-sniffed");
+    answer
+        .headers
+        .insert("cache-control".to_owned(), never_cached);
+    answer
+        .headers
+        .insert("x-content-type-options".to_owned(), not_sniffed);
 }
 
 fn retry_after_header(answer: &mut Answer) {
