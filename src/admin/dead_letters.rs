@@ -1,6 +1,5 @@
 //! `/admin/dead-letters…`: list, show, replay and discard dead letters.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
@@ -11,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::config::AdminRole;
 use crate::http::auth::{actor, Caller};
+use crate::http::body::Bytes;
 use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;

@@ -1,7 +1,6 @@
 //! `/admin/holds…`: the terminations the mass-change guard held, and operators' release
 //! or rejection of them (each with an actor and a reason in the audit log).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -10,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::dead_letters::{json_body, publisher};
 use crate::http::auth::{actor, Caller};
+use crate::http::body::Bytes;
 use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::services::holds::{decide_many, Decision};

@@ -1,6 +1,7 @@
 //! The HTTP interface: router, shared state, health, readiness and metrics.
 
 pub mod auth;
+pub mod body;
 pub mod budget;
 pub mod error;
 pub mod query;

@@ -206,6 +206,13 @@ fn layers(operation: &mut Operation, path: &str, admin: bool, acts: bool) {
     if acts {
         add(operation, 403, "The token's role (`auditor`) may only read");
     }
+    if admin && operation.request_body.is_some() {
+        add(
+            operation,
+            413,
+            "`payload_too_large`: the body is over 2 MiB (`http::body::ADMIN_BODY_LIMIT`)",
+        );
+    }
     if queries_database {
         add(
             operation,

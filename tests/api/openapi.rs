@@ -335,3 +335,25 @@ async fn a_query_the_handler_cannot_read_is_a_json_bad_request() {
     }
     app.cleanup().await;
 }
+
+/// An admin body over axum's limit was answered with its plain-text 413.
+#[tokio::test]
+async fn an_admin_body_over_the_limit_is_a_json_413() {
+    let app = spawn_app(Role::Receiver).await;
+    let big = vec![b' '; 2 * 1024 * 1024 + 1];
+    for path in ["/admin/holds/release", "/admin/dead-letters/replay"] {
+        let response = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert_eq!(content_type, "application/json", "{path}");
+        let error = json_of(response, 413).await;
+        assert_eq!(error["error"], "payload_too_large", "{path}");
+    }
+    app.cleanup().await;
+}
