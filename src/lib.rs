@@ -9,6 +9,7 @@ pub mod domain;
 pub mod enrich;
 pub mod http;
 pub mod normalize;
+pub mod openapi;
 pub mod provision;
 pub mod queue;
 pub mod reconcile;

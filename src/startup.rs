@@ -342,6 +342,10 @@ fn routes(state: AppState, config: &Config) -> axum::Router<AppState> {
             "/webhooks/{source}",
             axum::routing::post(crate::webhook::handler::receive),
         )
+        .route(
+            "/openapi.json",
+            axum::routing::get(crate::openapi::document_handler),
+        )
         .nest("/admin", crate::admin::router(state.clone()))
         .nest("/console", crate::console::router(state, console))
 }

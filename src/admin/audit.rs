@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::config::AuditConfig;
 use crate::http::auth::Caller;
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::services::audit::{pdf, render, report};
 
@@ -43,7 +44,8 @@ impl Default for AuditSettings {
 }
 
 /// `?since=&until=&source=&sla=`; empty values mean the defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     since: Option<String>,
     until: Option<String>,
@@ -73,6 +75,17 @@ async fn build(
     Ok(report::build(&state.pool, &params).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision",
+    operation_id = "deprovision_report",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The deprovision report", body = report::Report),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn report_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
@@ -82,6 +95,17 @@ pub async fn report_handler(
     Ok(Json(build(&state, &params, settings, &caller).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision.html",
+    operation_id = "deprovision_report_html",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The report as a self-contained page (no scripts)", content_type = "text/html; charset=utf-8", body = String),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn html_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
@@ -98,6 +122,17 @@ pub async fn html_handler(
     Ok((headers, render::html(&report)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision.csv",
+    operation_id = "deprovision_report_csv",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "One row per termination, as a download", content_type = "text/csv; charset=utf-8", body = String),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn csv_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,
@@ -114,6 +149,17 @@ pub async fn csv_handler(
     Ok((headers, render::csv(&report)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit/deprovision.pdf",
+    operation_id = "deprovision_report_pdf",
+    tag = "admin",
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The report printed to PDF by headless Chromium, as a download", content_type = "application/pdf", body = Vec<u8>),
+        (status = 400, description = "`bad_request`: a bad `since`, `until` or `sla`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn pdf_handler(
     State(state): State<AppState>,
     Query(params): Query<ReportParams>,

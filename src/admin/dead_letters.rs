@@ -1,7 +1,6 @@
 //! `/admin/dead-letters…`: list, show, replay and discard dead letters.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -11,6 +10,8 @@ use serde_json::{json, Value};
 
 use crate::config::AdminRole;
 use crate::http::auth::{actor, Caller};
+use crate::http::body::Bytes;
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::queue::Publisher;
 use crate::services::dead_letters::{self as ops, Detail, Filter, OpsError, Summary};
@@ -18,15 +19,33 @@ use crate::services::since::parse_since;
 use crate::store::jobs;
 
 /// `?source=&reason=&status=&since=&limit=`; empty values mean "any".
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only this source.
     source: Option<String>,
+    #[param(value_type = Option<crate::store::dead_letters::Reason>)]
     reason: Option<String>,
+    #[param(value_type = Option<crate::store::dead_letters::query::Status>)]
     status: Option<String>,
+    /// Dead-lettered at or after: an RFC 3339 time, or a duration ago (`30d`, `2h`).
     since: Option<String>,
+    /// At most this many (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/dead-letters",
+    operation_id = "list_dead_letters",
+    tag = "admin",
+    params(ListParams),
+    responses(
+        (status = 200, description = "Dead-letter summaries, newest first", body = Vec<Summary>),
+        (status = 400, description = "`bad_request`: a bad `reason`, `status`, `since` or `limit`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn list_handler(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -50,6 +69,17 @@ pub async fn list_handler(
 }
 
 /// One dead letter; the auditor role gets it without the raw body (personal data).
+#[utoipa::path(
+    get,
+    path = "/admin/dead-letters/{id}",
+    operation_id = "show_dead_letter",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The dead letter's id", example = 1)),
+    responses(
+        (status = 200, description = "The dead letter; for the auditor role without its body", body = ref("#/components/schemas/DeadLetterShown")),
+        (status = 404, description = "`unknown_dead_letter`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn show_handler(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -68,6 +98,22 @@ pub async fn show_handler(
     Ok(Json(value))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/{id}/replay",
+    operation_id = "replay_dead_letter",
+    tag = "admin",
+    params(
+        ("id" = i64, Path, description = "The dead letter's id", example = 1),
+        ("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)"),
+    ),
+    responses(
+        (status = 200, description = "Republished (the broker confirmed)", body = ref("#/components/schemas/DeadLetterReplayed")),
+        (status = 404, description = "`unknown_dead_letter`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 409, description = "`conflict`: discarded, or unauthenticated (never replayed)", body = ref("#/components/schemas/ErrorBody")),
+        (status = 503, description = "`unavailable`: the broker did not confirm, or this process does not publish", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn replay_handler(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -83,8 +129,9 @@ pub async fn replay_handler(
 }
 
 /// `{"ids": [..]}`, `{"all": true}`, or a filter with at least one of its fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeadLetterReplayRequest)]
 pub struct ReplayRequest {
     ids: Option<Vec<i64>>,
     #[serde(default)]
@@ -97,6 +144,21 @@ pub struct ReplayRequest {
 /// A bulk replay runs as a background job: `202 {"job": id, "total": n}` at once, then
 /// `GET /admin/jobs/{id}` for its progress. Given ids are all checked first (an unknown,
 /// discarded or unauthenticated one fails the request before anything is replayed).
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/replay",
+    operation_id = "replay_dead_letters",
+    tag = "admin",
+    params(("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)")),
+    request_body(content = ReplayRequest, description = "`ids`, `\"all\": true`, or a filter with at least one of `source`, `reason`, `since`; an empty body reads as `{}` (and is refused)"),
+    responses(
+        (status = 202, description = "The background job started", body = ref("#/components/schemas/ReplayJobStarted")),
+        (status = 400, description = "`bad_request`: not JSON, unknown fields, no selection or several, a bad `reason` or `since`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 404, description = "`unknown_dead_letter`: a given id does not exist (nothing replayed)", body = ref("#/components/schemas/ErrorBody")),
+        (status = 409, description = "`conflict`: a given id is discarded or unauthenticated (nothing replayed)", body = ref("#/components/schemas/ErrorBody")),
+        (status = 503, description = "`unavailable`: this process does not publish", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn replay_many_handler(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -165,12 +227,30 @@ enum Selection {
     Dead(Filter),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeadLetterDiscardRequest)]
 pub struct DiscardRequest {
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/{id}/discard",
+    operation_id = "discard_dead_letter",
+    tag = "admin",
+    params(
+        ("id" = i64, Path, description = "The dead letter's id", example = 1),
+        ("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)"),
+    ),
+    request_body(content = DiscardRequest, description = "A non-empty `reason` is required"),
+    responses(
+        (status = 200, description = "Discarded: the dead letter as it is now", body = Detail),
+        (status = 400, description = "`bad_request`: not JSON, unknown fields, or no `reason`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 404, description = "`unknown_dead_letter`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 409, description = "`conflict`: not `dead`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn discard_handler(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

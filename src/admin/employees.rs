@@ -6,6 +6,20 @@ use axum::Json;
 use crate::http::{ApiError, AppState};
 use crate::services::employees::{load, EmployeeView};
 
+#[utoipa::path(
+    get,
+    path = "/admin/employees/{source}/{employee_id}",
+    operation_id = "show_employee",
+    tag = "admin",
+    params(
+        ("source" = String, Path, description = "The source name", example = "hris"),
+        ("employee_id" = String, Path, description = "The sender's employee id", example = "emp_1"),
+    ),
+    responses(
+        (status = 200, description = "The employee's status, targets, events and actions", body = EmployeeView),
+        (status = 404, description = "`unknown_employee`: provisiond has never seen this employee", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn show_handler(
     State(state): State<AppState>,
     Path((source, employee_id)): Path<(String, String)>,

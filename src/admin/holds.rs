@@ -1,8 +1,7 @@
 //! `/admin/holds…`: the terminations the mass-change guard held, and operators' release
 //! or rejection of them (each with an actor and a reason in the audit log).
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -10,17 +9,34 @@ use serde_json::{json, Value};
 
 use super::dead_letters::{json_body, publisher};
 use crate::http::auth::{actor, Caller};
+use crate::http::body::Bytes;
+use crate::http::query::Query;
 use crate::http::{ApiError, AppState};
 use crate::services::holds::{decide_many, Decision};
 use crate::store::holds::{self, HeldView};
 
 /// `?status=held|released|rejected|all&source=`; open holds by default.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// `held` (the default), `released`, `rejected` or `all`.
+    #[param(value_type = Option<String>, pattern = "^(held|released|rejected|all)$")]
     status: Option<String>,
+    /// Only this source.
     source: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/holds",
+    operation_id = "list_holds",
+    tag = "admin",
+    params(ListParams),
+    responses(
+        (status = 200, description = "Held terminations, oldest first", body = Vec<HeldView>),
+        (status = 400, description = "`bad_request`: an unknown `status`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn list_handler(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -36,8 +52,9 @@ pub async fn list_handler(
 }
 
 /// `{"ids": [..]}` or `{"all": true, "source"?}`, with a `reason`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = HoldDecisionRequest)]
 pub struct DecideRequest {
     ids: Option<Vec<i64>>,
     #[serde(default)]
@@ -46,6 +63,19 @@ pub struct DecideRequest {
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/holds/release",
+    operation_id = "release_holds",
+    tag = "admin",
+    params(("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)")),
+    request_body(content = DecideRequest, description = "`ids` or `\"all\": true` (with an optional `source`), and a `reason`"),
+    responses(
+        (status = 200, description = "Released: their terminations are applied", body = ref("#/components/schemas/HoldsReleased")),
+        (status = 400, description = "`bad_request`: not JSON, unknown fields, no `reason`, or neither `ids` nor `all`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 503, description = "`unavailable`: the decision could not be applied (broker or database), or this process does not publish", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn release_handler(
     state: State<AppState>,
     caller: Extension<Caller>,
@@ -55,6 +85,19 @@ pub async fn release_handler(
     decide(state, caller, headers, body, Decision::Release).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/holds/reject",
+    operation_id = "reject_holds",
+    tag = "admin",
+    params(("x-provisiond-actor" = Option<String>, Header, description = "On whose behalf (kept apart from the actor, the token's name)")),
+    request_body(content = DecideRequest, description = "`ids` or `\"all\": true` (with an optional `source`), and a `reason`"),
+    responses(
+        (status = 200, description = "Rejected: the employees keep their access", body = ref("#/components/schemas/HoldsRejected")),
+        (status = 400, description = "`bad_request`: not JSON, unknown fields, no `reason`, or neither `ids` nor `all`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 503, description = "`unavailable`: the decision could not be recorded", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn reject_handler(
     state: State<AppState>,
     caller: Extension<Caller>,

@@ -6,6 +6,17 @@ use axum::Json;
 use crate::http::{ApiError, AppState};
 use crate::store::jobs::{self, Job};
 
+#[utoipa::path(
+    get,
+    path = "/admin/jobs/{id}",
+    operation_id = "show_job",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The job's id", example = 1)),
+    responses(
+        (status = 200, description = "The job's progress", body = Job),
+        (status = 404, description = "`unknown_job`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn show_handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -16,6 +27,18 @@ pub async fn show_handler(
 }
 
 /// Ask a running job to stop before its next item; `409` once it has ended.
+#[utoipa::path(
+    post,
+    path = "/admin/jobs/{id}/cancel",
+    operation_id = "cancel_job",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The job's id", example = 1)),
+    responses(
+        (status = 200, description = "Cancel requested: the job stops before its next item", body = Job),
+        (status = 404, description = "`unknown_job`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 409, description = "`conflict`: the job has already ended", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 pub async fn cancel_handler(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -6,6 +6,7 @@ mod db;
 mod dlq;
 mod employee;
 mod hold;
+mod openapi;
 mod reconcile;
 mod rules;
 mod sign;
@@ -82,6 +83,8 @@ pub enum Command {
     Sources(sources::SourcesArgs),
     /// Measure provisiond against this machine's own ceilings (own database and queues).
     Bench(bench::BenchArgs),
+    /// Print the OpenAPI 3.1 document of the HTTP interface (needs no configuration).
+    Openapi,
 }
 
 impl Cli {
@@ -114,6 +117,9 @@ impl Command {
 
 /// Run the parsed command; the process exit code is 0 on `Ok`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        return openapi::run();
+    }
     if matches!(cli.command, Command::Serve { .. }) && cli.config.is_none() {
         refuse_serve_without_configuration(std::env::vars().map(|(name, _)| name))?;
     }
@@ -135,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(args) => sign::run(&config, &args),
         Command::Sources(args) => sources::run(config, &args).await,
         Command::Bench(args) => bench::run(cli.config.as_deref(), &args).await,
+        Command::Openapi => openapi::run(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The HTTP interface: router, shared state, health, readiness and metrics.
 
 pub mod auth;
+pub mod body;
 pub mod budget;
 pub mod error;
+pub mod query;
 pub mod serve;
 
 use std::collections::HashMap;
@@ -162,12 +164,29 @@ async fn time_limit(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "probes",
+    responses((status = 200, description = "The process runs", body = ref("#/components/schemas/Health")))
+)]
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// 200 only when every dependency this process's role needs answers, and the worker
 /// pool (if this process runs one) is not stalled.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready: every dependency this role needs answers", body = ref("#/components/schemas/Readiness")),
+        (status = 503, description = "Not ready (`checks` says which)", body = ref("#/components/schemas/Readiness")),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ping = crate::store::ping(&state.pool);
     let database = tokio::time::timeout(Duration::from_secs(2), ping)
@@ -191,6 +210,20 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "probes",
+    description = "On the main listener only while `server.ops_listen` is not set (else on the \
+                   ops listener, and a routing `404` here).",
+    responses((
+        status = 200,
+        description = "Prometheus text exposition",
+        content_type = "text/plain; version=0.0.4; charset=utf-8",
+        body = String
+    ))
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.run_upkeep();
     let content_type = "text/plain; version=0.0.4; charset=utf-8";

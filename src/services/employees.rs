@@ -9,7 +9,7 @@ use crate::store::events::{self, EventView};
 use crate::store::holds::{self, HeldView};
 use crate::store::schedule::{self, Scheduled, ScheduledView};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmployeeView {
     pub source: String,
     pub employee_id: String,

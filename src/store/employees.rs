@@ -308,7 +308,7 @@ pub async fn deactivate_accounts(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TargetView {
     pub target: String,
     pub status: String,
@@ -317,6 +317,7 @@ pub struct TargetView {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub role: Option<String>,
     pub groups: Option<Vec<String>>,
+    #[schema(value_type = Option<serde_json::Value>)]
     pub entitlements: Option<sqlx::types::JsonValue>,
     pub email: Option<String>,
     pub department: Option<String>,

@@ -140,7 +140,7 @@ fn directory_action<'a>(e: &EventRecord<'a>, directory: &'a str) -> Option<audit
 }
 
 /// An event as `employee show` reports it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EventView {
     pub event_id: String,
     pub kind: Option<String>,

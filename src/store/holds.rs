@@ -51,7 +51,7 @@ pub async fn hold(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HeldView {
     pub id: i64,
     pub source: String,

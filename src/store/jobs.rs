@@ -12,7 +12,7 @@ use super::Actor;
 pub const DEAD_LETTER_REPLAY: &str = "dead_letter_replay";
 
 /// One job as `GET /admin/jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub kind: String,

@@ -178,7 +178,7 @@ pub async fn status_of(
         .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ScheduledView {
     pub event_id: String,
     pub effective_at: DateTime<Utc>,

@@ -24,6 +24,46 @@ use crate::signing::{self, SignatureError};
 /// Sender ids longer than this are replaced by the body hash (they are keys in the inbox).
 const MAX_EVENT_ID_LEN: usize = 200;
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/{source}",
+    operation_id = "receive_webhook",
+    tag = "webhooks",
+    description = "Verify the body's signature (the headers of the source's kind; the body \
+                   is read as bytes, whatever its content type), publish it with confirm, \
+                   then `202`. A sender's subscription handshake (a HiBob ping, a Gusto \
+                   verification token while the source has no secret) is answered `200` \
+                   and never queued.",
+    params(
+        ("source" = String, Path, description = "A configured `[[sources]]` name", example = "hris"),
+        ("webhook-id" = Option<String>, Header, description = "standard-webhooks (or `svix-id`): the event id"),
+        ("webhook-timestamp" = Option<String>, Header, description = "standard-webhooks (or `svix-timestamp`): Unix seconds"),
+        ("webhook-signature" = Option<String>, Header, description = "standard-webhooks (or `svix-signature`): `v1,<base64>` tags"),
+        ("x-merge-webhook-signature" = Option<String>, Header, description = "merge: base64url HMAC-SHA256"),
+        ("workos-signature" = Option<String>, Header, description = "workos: `t=<ms>, v1=<hex>`"),
+        ("x-bamboohr-signature" = Option<String>, Header, description = "bamboohr: hex HMAC-SHA256"),
+        ("x-bamboohr-timestamp" = Option<String>, Header, description = "bamboohr: Unix seconds or ISO 8601"),
+        ("x-gusto-signature" = Option<String>, Header, description = "gusto: hex HMAC-SHA256"),
+        ("bob-signature" = Option<String>, Header, description = "hibob: base64 HMAC-SHA512"),
+        ("x-deel-signature" = Option<String>, Header, description = "deel: hex HMAC-SHA256"),
+        ("finch-event-id" = Option<String>, Header, description = "finch: the event id"),
+        ("finch-timestamp" = Option<String>, Header, description = "finch: Unix seconds"),
+        ("finch-signature" = Option<String>, Header, description = "finch: `v1,<base64>` tags"),
+    ),
+    request_body(
+        description = "The sender's payload, exactly as signed (at most `server.max_body_bytes`)",
+        content(("application/json"), ("text/plain"))
+    ),
+    responses(
+        (status = 202, description = "Verified and queued (the broker confirmed)", body = ref("#/components/schemas/WebhookAccepted")),
+        (status = 200, description = "A handshake, answered and not queued", body = ref("#/components/schemas/HandshakeAnswer")),
+        (status = 400, description = "The body could not be read (the client went away), or the path or query has control characters", body = ref("#/components/schemas/ErrorBody")),
+        (status = 401, description = "`missing_signature`, `invalid_signature` or `stale_timestamp`", body = ref("#/components/schemas/ErrorBody")),
+        (status = 404, description = "`unknown_source`: no source of that name", body = ref("#/components/schemas/ErrorBody")),
+        (status = 413, description = "`payload_too_large`: over `server.max_body_bytes` (declared or read)", body = ref("#/components/schemas/ErrorBody")),
+        (status = 503, description = "`unavailable`: the broker did not confirm, unverified bodies fill `server.max_inflight_bytes`, this process does not receive, or the request took too long; nothing was queued, retry after `Retry-After`", body = ref("#/components/schemas/ErrorBody")),
+    )
+)]
 #[tracing::instrument(skip_all, fields(source = %source))]
 pub async fn receive(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ mod hostile;
 mod leavers;
 mod message_auth;
 mod not_revoked;
+mod openapi;
 mod operations;
 mod prehires;
 mod processing;

@@ -10,7 +10,8 @@ use crate::store::audit_log::{self, Coverage, Verification};
 
 /// `audit verify`'s result. `intact` only when the chain is unbroken and every applied
 /// termination is covered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditLogCheck)]
 pub struct LogCheck {
     pub checked_at: DateTime<Utc>,
     pub intact: bool,
@@ -18,7 +19,8 @@ pub struct LogCheck {
     pub coverage: Coverage,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditLogChain)]
 pub struct ChainState {
     /// Sealed rows verified (up to the first broken one).
     pub rows: u64,
@@ -29,7 +31,8 @@ pub struct ChainState {
     pub broken: Option<BrokenRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditLogHead)]
 pub struct Head {
     pub id: i64,
     pub seq: i64,
@@ -37,7 +40,8 @@ pub struct Head {
     pub hash: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditLogBrokenRow)]
 pub struct BrokenRow {
     pub id: i64,
     pub seq: i64,

@@ -14,8 +14,9 @@ use sqlx::PgConnection;
 use super::report::{DeadLetterRef, Params, Status, Stuck, Timeline};
 
 /// Why a termination did not revoke every access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = NotRevokedReason)]
 pub enum Reason {
     /// Older than a re-activation that was applied: nothing was deactivated.
     Stale,
@@ -72,7 +73,7 @@ impl Reason {
 }
 
 /// One entry of `not_revoked`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NotRevoked {
     pub source: String,
     pub employee_id: Option<String>,
@@ -159,7 +160,7 @@ fn summary(stuck: &[Stuck]) -> String {
 
 /// One entry of `reactivations`: an applied event that made a terminated employee active
 /// again.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Reactivation {
     pub source: String,
     pub employee_id: Option<String>,

@@ -18,7 +18,7 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
 }
 
 /// `{count, p50, p90, p95, p99, max}` in seconds; `null`s when there is nothing to measure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     pub count: usize,
     pub p50: Option<f64>,

@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 
 /// An action as `employee show` reports it.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ActionView {
     pub event_id: String,
     pub target: String,

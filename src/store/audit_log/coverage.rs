@@ -4,7 +4,8 @@ use sqlx::PgPool;
 
 /// An applied termination (an `events` row the deprovision report counts as revoking
 /// access) with no directory deactivation in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = AuditLogUncovered)]
 pub struct Uncovered {
     /// The `events` row.
     pub id: i64,
@@ -14,7 +15,8 @@ pub struct Uncovered {
 }
 
 /// Whether the events the deprovision report is built from are backed by the chain.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AuditLogCoverage)]
 pub struct Coverage {
     /// Applied terminations in `events` (any time, any source).
     pub terminations: i64,

@@ -10,8 +10,9 @@ use sqlx::PgPool;
 use super::audit_log;
 
 /// Why an event ended in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DeadLetterReason)]
 pub enum Reason {
     PermanentError,
     AttemptsExhausted,

@@ -18,8 +18,9 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 10_000;
 
 /// Where a dead letter stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DeadLetterStatus)]
 pub enum Status {
     Dead,
     Replayed,
@@ -86,7 +87,8 @@ pub struct Filter {
 }
 
 /// One line of `dlq list`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DeadLetterSummary)]
 pub struct Summary {
     pub id: i64,
     pub source: String,
@@ -103,7 +105,8 @@ pub struct Summary {
 }
 
 /// Something done to a dead letter: by provisiond (`dead_lettered`) or an operator.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = DeadLetterAction)]
 pub struct Action {
     pub action: String,
     pub actor: String,
@@ -113,7 +116,8 @@ pub struct Action {
 }
 
 /// Everything the log holds about one dead letter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeadLetterDetail)]
 pub struct Detail {
     #[serde(flatten)]
     pub summary: Summary,

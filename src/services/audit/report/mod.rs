@@ -53,13 +53,15 @@ pub use timeline::{DeadLetterRef, Status, Stuck, TargetRevocation, Timeline};
 use query::Scope;
 use timeline::Micros;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ReportWindow)]
 pub struct Window {
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ReportCounts)]
 pub struct Counts {
     /// completed + pending + failed + stale + superseded + ignored (scheduled ones not due
     /// yet are not included).
@@ -82,13 +84,14 @@ pub struct Counts {
     pub reactivations: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ReportLatency)]
 pub struct Latency {
     pub receipt_to_revoked: Percentiles,
     pub effective_to_revoked: Percentiles,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Breach {
     pub employee_id: Option<String>,
     pub source: String,
@@ -100,7 +103,7 @@ pub struct Breach {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Incomplete {
     pub employee_id: Option<String>,
     pub source: String,
@@ -112,7 +115,7 @@ pub struct Incomplete {
     pub stuck_at: Vec<Stuck>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetStats {
     /// receipt → revoked on this target, over the terminations it revoked.
     #[serde(flatten)]
@@ -123,7 +126,8 @@ pub struct TargetStats {
     pub superseded: usize,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = ScheduledTermination)]
 pub struct Scheduled {
     pub source: String,
     pub employee_id: String,
@@ -134,7 +138,8 @@ pub struct Scheduled {
 }
 
 /// The report. Its JSON shape is documented in docs/security.md and kept stable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeprovisionReport)]
 pub struct Report {
     pub generated_at: DateTime<Utc>,
     pub window: Window,

@@ -7,8 +7,9 @@ use super::not_revoked::Reason;
 
 /// Where a termination stands. For an applied one: failed > pending > superseded >
 /// completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = TerminationStatus)]
 pub enum Status {
     /// Every target revoked.
     Completed,
@@ -42,7 +43,7 @@ impl Status {
 }
 
 /// One target's part in a termination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetRevocation {
     pub target: String,
     /// `revoked`, `pending`, `failed`, `superseded` (the action was not sent: the
@@ -62,7 +63,7 @@ pub struct TargetRevocation {
 
 /// Where an incomplete termination is stuck: a target and its error, the dead-letter
 /// log, or the scheduler.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stuck {
     pub target: Option<String>,
     pub status: String,
@@ -81,7 +82,7 @@ impl Stuck {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterRef {
     pub id: i64,
     pub reason: String,
@@ -91,7 +92,7 @@ pub struct DeadLetterRef {
 }
 
 /// Every time known about one termination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     pub source: String,
     pub employee_id: Option<String>,
