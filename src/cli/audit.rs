@@ -69,6 +69,27 @@ pub enum VerifyFormat {
 /// Uncovered events named in the error message (the JSON output lists up to 1000).
 const UNCOVERED_NAMED: usize = 20;
 
+impl AuditCommand {
+    /// What can be refused from the arguments alone, before the configuration or the
+    /// database is touched: a PDF is binary and would garble a terminal.
+    pub fn check_arguments(&self) -> anyhow::Result<()> {
+        if let AuditCommand::Deprovision {
+            format: ReportFormat::Pdf,
+            output: None,
+            ..
+        } = self
+        {
+            if std::io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "--format pdf writes binary data: give --output FILE or redirect stdout \
+                     (> report.pdf)"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
     let pool = crate::store::pool(&config.database)?;
     match command {
@@ -81,16 +102,6 @@ pub async fn run(config: Config, command: AuditCommand) -> anyhow::Result<()> {
             prepared_by,
             output,
         } => {
-            // Refuse before any work: a PDF is binary and would garble a terminal.
-            if matches!(format, ReportFormat::Pdf)
-                && output.is_none()
-                && std::io::stdout().is_terminal()
-            {
-                anyhow::bail!(
-                    "--format pdf writes binary data: give --output FILE or redirect stdout \
-                     (> report.pdf)"
-                );
-            }
             let params = report::Params::parse(
                 Some(&since),
                 until.as_deref(),

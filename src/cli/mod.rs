@@ -123,6 +123,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::Serve { .. }) && cli.config.is_none() {
         refuse_serve_without_configuration(std::env::vars().map(|(name, _)| name))?;
     }
+    if let Command::Audit { command } = &cli.command {
+        command.check_arguments()?;
+    }
     let config = Config::load(cli.config.as_deref())?;
     if cli.command.reads_database() {
         // One clear message (host, port, database, user, why) instead of a pool timeout.
