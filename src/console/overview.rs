@@ -47,10 +47,20 @@ struct Run {
     error: String,
 }
 
+/// One queue's depth as the page shows it (`-` when the broker does not know it).
+struct Depth {
+    role: String,
+    queue: String,
+    messages: String,
+    consumers: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/overview.html")]
 struct OverviewPage {
     page: Page,
+    /// `Err` says why the broker could not be asked.
+    depths: Result<Vec<Depth>, String>,
     charts: Vec<Chart>,
     dead_by_reason: Vec<Count>,
     rejected: Vec<Count>,
@@ -109,6 +119,7 @@ pub async fn page(
     let metrics = state.metrics.render();
     let page = OverviewPage {
         page: Page::new("Overview", "overview", &session),
+        depths: depths(&state).await,
         charts,
         dead_by_reason: dead_by_reason
             .into_iter()
@@ -148,6 +159,30 @@ pub async fn page(
             .collect(),
     };
     Ok(render(&page))
+}
+
+/// Every queue's depth now, from the broker; bounded so a stuck broker cannot hold the
+/// page.
+async fn depths(state: &AppState) -> Result<Vec<Depth>, String> {
+    let Some(publisher) = &state.publisher else {
+        return Err("this process does not publish (serve --role worker)".to_owned());
+    };
+    let asked = tokio::time::timeout(std::time::Duration::from_secs(3), publisher.depths());
+    let found = match asked.await {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => return Err(error.to_string()),
+        Err(_) => return Err("RabbitMQ did not answer within 3 s".to_owned()),
+    };
+    let shown = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    Ok(found
+        .into_iter()
+        .map(|d| Depth {
+            messages: shown(d.messages),
+            consumers: shown(d.consumers),
+            role: d.role,
+            queue: d.queue,
+        })
+        .collect())
 }
 
 /// 24 hourly bars from `first`, the hours without rows drawn as zero.

@@ -1,11 +1,13 @@
 //! RabbitMQ: topology, the confirmed publisher used by receivers, connections.
 
 mod connection;
+mod depth;
 pub mod message;
 pub mod publisher;
 pub mod topology;
 
 pub use connection::BrokerError;
+pub use depth::QueueDepth;
 pub use message::{MessageKey, UnreadableMessage};
 pub use publisher::{PublishError, Publisher};
 pub use topology::Topology;

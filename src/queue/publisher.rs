@@ -77,6 +77,11 @@ impl Publisher {
         (publisher, task)
     }
 
+    /// How many messages wait in each queue now, asked on a connection of its own.
+    pub async fn depths(&self) -> Result<Vec<super::QueueDepth>, BrokerError> {
+        super::depth::depths(self.inner.url.expose(), &self.inner.topology).await
+    }
+
     pub fn is_connected(&self) -> bool {
         let guard = self.inner.current.read().unwrap_or_else(|e| e.into_inner());
         guard

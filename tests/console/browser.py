@@ -153,6 +153,9 @@ try:
     received = driver.find_elements(By.CSS_SELECTOR, "svg.chart[aria-labelledby=chart-received] .bar")
     check(any(float(b.get_attribute("height") or 0) > 0 for b in received),
           "the overview charts the events received in the last 24 hours")
+    work = driver.find_elements(By.XPATH, "//table[@id='queues']//tr[th[normalize-space()='work']]/td")
+    check(len(work) == 2 and work[1].text.strip().isdigit() and int(work[1].text) >= 1,
+          "the overview shows the work queue's depth and its consumers, asked of RabbitMQ")
     shot("overview")
     visit("/dead-letters")
     check(exists(f"a[href='/console/dead-letters/{LETTER}']"), "the letter is listed")

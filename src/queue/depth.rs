@@ -1,0 +1,57 @@
+//! How many messages wait in each of provisiond's queues, asked of the broker on a
+//! connection of its own (the operator console's overview).
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+
+use super::{connect, BrokerError, Topology};
+
+/// One queue as the broker counts it now.
+#[derive(Debug, Clone)]
+pub struct QueueDepth {
+    /// `work`, `retry 5s`, … or `dead` (the broker's dead queue, drained to the log).
+    pub role: String,
+    pub queue: String,
+    /// `None` when the broker does not know the queue (never declared, or deleted).
+    pub messages: Option<u32>,
+    pub consumers: Option<u32>,
+}
+
+/// Ask the broker for every queue of `topology` with passive declares (they create
+/// nothing). A queue the broker does not know closes its channel, so each queue gets
+/// its own.
+pub async fn depths(url: &str, topology: &Topology) -> Result<Vec<QueueDepth>, BrokerError> {
+    let connection = connect(url, "provisiond-console").await?;
+    let mut queues = vec![("work".to_owned(), topology.work_queue.clone())];
+    queues.extend(topology.retry_tiers.iter().map(|tier| {
+        let delay = humantime::format_duration(tier.delay);
+        (format!("retry {delay}"), tier.queue.clone())
+    }));
+    queues.push(("dead".to_owned(), topology.dead_queue.clone()));
+    let mut depths = Vec::with_capacity(queues.len());
+    for (role, queue) in queues {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let found = match connection.create_channel().await {
+            Ok(channel) => {
+                let declared = channel
+                    .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                    .await
+                    .ok();
+                let _ = channel.close(200, "done".into()).await;
+                declared
+            }
+            Err(_) => None,
+        };
+        depths.push(QueueDepth {
+            role,
+            queue,
+            messages: found.as_ref().map(|q| q.message_count()),
+            consumers: found.as_ref().map(|q| q.consumer_count()),
+        });
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(depths)
+}
