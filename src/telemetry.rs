@@ -1,5 +1,7 @@
 //! Logging and metrics set-up.
 
+pub mod hourly;
+
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 

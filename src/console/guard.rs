@@ -46,7 +46,9 @@ pub async fn guard(
             let message = "This form was posted from another site; it was refused.";
             return ConsoleError::forbidden(message).into_response();
         }
-        let signing_out = request.uri().path().ends_with("/sign-out");
+        // The router is nested under /console, which axum strips from the path here.
+        let path = request.uri().path();
+        let signing_out = path == "/sign-out" || path == "/console/sign-out";
         if !signing_out && !session.is_operator() {
             let message = format!(
                 "You are signed in as `{}` with the {} role, which may only read; \

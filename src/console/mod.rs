@@ -68,7 +68,13 @@ pub fn router(state: AppState, settings: Settings) -> Router<AppState> {
         .route("/report", get(report::page))
         .route_layer(middleware::from_fn_with_state(state, guard::guard));
     let open = Router::new()
-        .route("/sign-in", get(signin::form).post(signin::sign_in))
+        // A token is short: the sign-in form gets a small body limit, not axum's 2 MiB.
+        .route(
+            "/sign-in",
+            get(signin::form)
+                .post(signin::sign_in)
+                .layer(axum::extract::DefaultBodyLimit::max(4096)),
+        )
         .route("/assets/{file}", get(assets::serve));
     signed_in
         .merge(open)

@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::services::audit::report::pending_past_sla;
 use crate::store::history::{self, Series};
 use crate::store::{holds, reconcile};
+use crate::telemetry::hourly;
 
 const HOURS: i64 = 24;
 
@@ -115,6 +116,31 @@ pub async fn page(
         let hours = history::hourly(&state.pool, series, first).await?;
         charts.push(chart(id, title, legend, first, &hours));
     }
+    // Rejected webhooks leave no row: this process counts them per hour.
+    let rejected_hours: Vec<history::Hour> = hourly::webhooks_rejected_since(first)
+        .into_iter()
+        .map(|(hour, reasons)| history::Hour {
+            hour,
+            count: reasons.values().sum::<u64>() as i64,
+            flagged: reasons
+                .iter()
+                .filter(|(reason, _)| {
+                    reason.ends_with("signature") || **reason == "stale_timestamp"
+                })
+                .map(|(_, n)| *n as i64)
+                .sum(),
+        })
+        .collect();
+    charts.insert(
+        1,
+        chart(
+            "rejected",
+            "Webhooks rejected",
+            "Counted by this process since it started. Red: a signature that is missing, wrong or too old.",
+            first,
+            &rejected_hours,
+        ),
+    );
     let dead_by_reason = history::dead_by_reason(&state.pool).await?;
     let metrics = state.metrics.render();
     let page = OverviewPage {

@@ -23,6 +23,7 @@ fn describe(reason: &str) -> (&'static str, u16) {
 pub(super) fn record(source: &str, reason: &'static str) {
     let labels = [("source", source.to_owned()), ("reason", reason.to_owned())];
     metrics::counter!("provisiond_webhooks_rejected_total", &labels).increment(1);
+    crate::telemetry::hourly::webhook_rejected(reason);
     let (what, status) = describe(reason);
     tracing::warn!(%source, reason, status, "webhook rejected: {what}");
 }
@@ -36,6 +37,7 @@ pub(super) fn unknown_source(requested: &str) {
         ("reason", "unknown_source".to_owned()),
     ];
     metrics::counter!("provisiond_webhooks_rejected_total", &labels).increment(1);
+    crate::telemetry::hourly::webhook_rejected("unknown_source");
     let (what, status) = describe("unknown_source");
     let source: String = requested.chars().take(64).collect();
     tracing::warn!(%source, reason = "unknown_source", status, "webhook rejected: {what}");

@@ -104,6 +104,13 @@ impl Drop for TempDir {
 
 /// Print `html` (a self-contained page) to PDF with `browser`; the PDF's bytes.
 pub async fn print(html: &str, browser: &Path, timeout: Duration) -> Result<Vec<u8>, PdfError> {
+    // A browser is heavy: one print at a time per process, the others wait their turn
+    // (an admin token must not be able to start browsers without bound).
+    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _turn = ONE_AT_A_TIME
+        .acquire()
+        .await
+        .map_err(|_| std::io::Error::other("the print queue is closed"))?;
     let dir = TempDir::new()?;
     let page = dir.0.join("report.html");
     let pdf = dir.0.join("report.pdf");
@@ -127,6 +134,7 @@ pub async fn print(html: &str, browser: &Path, timeout: Duration) -> Result<Vec<
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--disable-extensions",
         ])
         .arg(user_data)
         .arg(print_to)
