@@ -169,6 +169,13 @@ impl Application {
             publisher_stop.clone(),
         );
         tasks.push(tokio::spawn(sealer));
+        // The queues' depth, sampled each minute for the console's 24-hour chart.
+        let sampler = crate::queue::sample_depths(
+            publisher.clone(),
+            Duration::from_secs(60),
+            publisher_stop.clone(),
+        );
+        tasks.push(tokio::spawn(sampler));
         let sla = config.audit.deprovision_sla;
         let gauges = crate::services::audit::metrics::run_gauges(
             self.pool.clone(),

@@ -117,20 +117,23 @@ pub async fn page(
         charts.push(chart(id, title, legend, first, &hours));
     }
     // Rejected webhooks leave no row: this process counts them per hour.
-    let rejected_hours: Vec<history::Hour> = hourly::webhooks_rejected_since(first)
-        .into_iter()
-        .map(|(hour, reasons)| history::Hour {
-            hour,
-            count: reasons.values().sum::<u64>() as i64,
-            flagged: reasons
-                .iter()
-                .filter(|(reason, _)| {
-                    reason.ends_with("signature") || **reason == "stale_timestamp"
-                })
-                .map(|(_, n)| *n as i64)
-                .sum(),
-        })
-        .collect();
+    let rejected_hours = in_process(hourly::webhooks_rejected_since(first), |reasons| {
+        let total = reasons.values().sum::<u64>();
+        let forged = reasons
+            .iter()
+            .filter(|(reason, _)| reason.ends_with("signature") || *reason == "stale_timestamp")
+            .map(|(_, n)| *n)
+            .sum();
+        (total, forged)
+    });
+    let retry_hours = in_process(hourly::retries_since(first), |tiers| {
+        (tiers.values().sum(), 0)
+    });
+    let depth_hours = in_process(hourly::queue_depths_since(first), |queues| {
+        let work = queues.get("work").copied().unwrap_or(0);
+        let dead = queues.get("dead").copied().unwrap_or(0);
+        (work, dead)
+    });
     charts.insert(
         1,
         chart(
@@ -141,6 +144,24 @@ pub async fn page(
             &rejected_hours,
         ),
     );
+    charts.push(chart(
+        "retries",
+        "Deliveries parked for a retry",
+        "Counted by this process since it started, every retry tier together.",
+        first,
+        &retry_hours,
+    ));
+    let mut depth = chart(
+        "depth",
+        "Work queue depth, highest each hour",
+        "Sampled each minute by this process since it started. Red: the broker's dead queue.",
+        first,
+        &depth_hours,
+    );
+    // A depth is a level, not a count: the headline is the day's highest, not a sum.
+    depth.total = depth_hours.iter().map(|h| h.count).max().unwrap_or(0);
+    depth.flagged = depth_hours.iter().map(|h| h.flagged).max().unwrap_or(0);
+    charts.push(depth);
     let dead_by_reason = history::dead_by_reason(&state.pool).await?;
     let metrics = state.metrics.render();
     let page = OverviewPage {
@@ -209,6 +230,25 @@ async fn depths(state: &AppState) -> Result<Vec<Depth>, String> {
             queue: d.queue,
         })
         .collect())
+}
+
+/// This process's own hourly figures as chart hours: `figures` gives each hour's count
+/// and the part of it drawn in red.
+fn in_process(
+    hours: Vec<hourly::HourCounts>,
+    figures: impl Fn(&BTreeMap<String, u64>) -> (u64, u64),
+) -> Vec<history::Hour> {
+    hours
+        .into_iter()
+        .map(|(hour, by_key)| {
+            let (count, flagged) = figures(&by_key);
+            history::Hour {
+                hour,
+                count: i64::try_from(count).unwrap_or(i64::MAX),
+                flagged: i64::try_from(flagged).unwrap_or(i64::MAX),
+            }
+        })
+        .collect()
 }
 
 /// 24 hourly bars from `first`, the hours without rows drawn as zero.

@@ -55,3 +55,30 @@ pub async fn depths(url: &str, topology: &Topology) -> Result<Vec<QueueDepth>, B
     let _ = connection.close(200, "done".into()).await;
     Ok(depths)
 }
+
+/// Sample every queue's depth now and then each `every` until `shutdown`, into the
+/// process's 24-hour figures (`telemetry::hourly`, charted by the console's overview).
+/// A sample the broker does not answer within 5 s is skipped.
+pub async fn sample(
+    publisher: super::Publisher,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let asked = tokio::time::timeout(std::time::Duration::from_secs(5), publisher.depths());
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            answer = asked => {
+                for depth in answer.ok().and_then(Result::ok).unwrap_or_default() {
+                    if let Some(messages) = depth.messages {
+                        crate::telemetry::hourly::queue_depth(&depth.role, u64::from(messages));
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

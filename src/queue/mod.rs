@@ -7,7 +7,7 @@ pub mod publisher;
 pub mod topology;
 
 pub use connection::BrokerError;
-pub use depth::QueueDepth;
+pub use depth::{sample as sample_depths, QueueDepth};
 pub use message::{MessageKey, UnreadableMessage};
 pub use publisher::{PublishError, Publisher};
 pub use topology::Topology;

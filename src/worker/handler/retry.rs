@@ -81,6 +81,7 @@ async fn park(
     match ctx.publisher.publish_retry(&tier.key, &message).await {
         Ok(_) => {
             metrics::counter!("provisiond_retries_total", "tier" => tier.key.clone()).increment(1);
+            crate::telemetry::hourly::retried(&tier.key);
             tracing::warn!(%source, %event_id, %error, tries, tier = %tier.key, "transient failure; retrying later");
             delivery.ack();
         }
