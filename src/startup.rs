@@ -343,6 +343,7 @@ fn processor(
 fn routes(state: AppState, config: &Config) -> axum::Router<AppState> {
     let console = crate::console::Settings {
         deprovision_sla: config.audit.deprovision_sla,
+        audit: config.audit.clone(),
     };
     axum::Router::new()
         .route(

@@ -37,6 +37,9 @@ pub use page::Page;
 pub struct Settings {
     /// `audit.deprovision_sla`: the report's default SLA.
     pub deprovision_sla: std::time::Duration,
+    /// The `[audit]` section: the organisation, time zone and browser the evidence pack
+    /// names and is printed with.
+    pub audit: crate::config::AuditConfig,
 }
 
 /// Scripts and styles come from `/console/assets/` only; nothing inline, no frames.
@@ -66,6 +69,7 @@ pub fn router(state: AppState, settings: Settings) -> Router<AppState> {
         .route("/employees", get(employees::search))
         .route("/employees/{source}/{employee_id}", get(employees::show))
         .route("/report", get(report::page))
+        .route("/report/{file}", get(report::evidence))
         .route_layer(middleware::from_fn_with_state(state, guard::guard));
     let open = Router::new()
         // A token is short: the sign-in form gets a small body limit, not axum's 2 MiB.

@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::Utc;
 use serde::Deserialize;
@@ -18,6 +20,7 @@ use super::session::Session;
 use super::Settings;
 use crate::http::AppState;
 use crate::services::audit::report::{self, Report, Timeline};
+use crate::services::audit::{pdf, render};
 
 /// Terminations listed on the page at most (newest first); the CSV has them all.
 const LISTED: usize = 200;
@@ -79,6 +82,14 @@ struct ReportPage {
     percentiles: Vec<Percentile>,
     rows: Vec<Row>,
     more: usize,
+    /// The window's query string, for the evidence pack's download links.
+    query: String,
+    organisation: String,
+    prepared_by: String,
+    /// `audit verify`'s verdict at generation time, in words, and the chain's head hash.
+    log_verdict: String,
+    log_intact: bool,
+    log_head: String,
 }
 
 pub async fn page(
@@ -87,16 +98,7 @@ pub async fn page(
     Extension(settings): Extension<Settings>,
     Query(params): Query<ReportParams>,
 ) -> Result<Response, ConsoleError> {
-    let parsed = report::Params::parse(
-        params.since.as_deref(),
-        params.until.as_deref(),
-        params.source.as_deref(),
-        params.sla.as_deref(),
-        settings.deprovision_sla,
-        Utc::now(),
-    )
-    .map_err(ConsoleError::bad_request)?;
-    let report = report::build(&state.pool, &parsed).await?;
+    let report = build(&state, &params, &settings, &session).await?;
     let p = &report.latency_seconds;
     let percentiles = [
         ("p50", p.receipt_to_revoked.p50, p.effective_to_revoked.p50),
@@ -129,9 +131,116 @@ pub async fn page(
         percentiles: percentiles.into_iter().collect(),
         rows: newest.iter().take(LISTED).map(|t| row(t)).collect(),
         more: newest.len().saturating_sub(LISTED),
+        query: [
+            ("since", &params.since),
+            ("until", &params.until),
+            ("source", &params.source),
+            ("sla", &params.sla),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let value = value.as_deref().filter(|v| !v.is_empty())?;
+            Some(format!("{key}={}", encode(value)))
+        })
+        .collect::<Vec<_>>()
+        .join("&"),
+        organisation: report.organisation.clone().unwrap_or_default(),
+        prepared_by: report.prepared_by.clone().unwrap_or_default(),
+        log_verdict: log_verdict(&report),
+        log_intact: report.audit_log.as_ref().is_some_and(|log| log.intact),
+        log_head: report
+            .audit_log
+            .as_ref()
+            .and_then(|log| log.chain.head.as_ref())
+            .map(|head| head.hash.clone())
+            .unwrap_or_default(),
         report,
     };
     Ok(render(&page))
+}
+
+/// The report as the evidence pack states it: this window, the organisation, the signed-in
+/// token's name as its preparer.
+async fn build(
+    state: &AppState,
+    params: &ReportParams,
+    settings: &Settings,
+    session: &Session,
+) -> Result<Report, ConsoleError> {
+    let parsed = report::Params::parse(
+        params.since.as_deref(),
+        params.until.as_deref(),
+        params.source.as_deref(),
+        params.sla.as_deref(),
+        settings.deprovision_sla,
+        Utc::now(),
+    )
+    .map_err(ConsoleError::bad_request)?
+    .organisation(settings.audit.organisation.as_deref())
+    .prepared_by(Some(&session.name))
+    .time_zone(settings.audit.time_zone);
+    Ok(report::build(&state.pool, &parsed).await?)
+}
+
+/// `/console/report/deprovision.{html,pdf,csv}`: the evidence pack of the page's window,
+/// as a download (the same renderings as `audit deprovision --format …`).
+pub async fn evidence(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(settings): Extension<Settings>,
+    Path(file): Path<String>,
+    Query(params): Query<ReportParams>,
+) -> Result<Response, ConsoleError> {
+    let kind = match file.as_str() {
+        "deprovision.html" => "text/html; charset=utf-8",
+        "deprovision.pdf" => "application/pdf",
+        "deprovision.csv" => "text/csv; charset=utf-8",
+        _ => return Err(ConsoleError::not_found("No such report file.")),
+    };
+    let report = build(&state, &params, &settings, &session).await?;
+    let body = match file.as_str() {
+        "deprovision.html" => render::html(&report).into_bytes(),
+        "deprovision.csv" => render::csv(&report).into_bytes(),
+        _ => {
+            let printed = async {
+                let browser = pdf::find_chromium(settings.audit.chromium.as_deref())?;
+                pdf::print(&render::html(&report), &browser, pdf::PRINT_TIMEOUT).await
+            };
+            printed.await.map_err(|error| {
+                tracing::error!(%error, "console: the evidence pack could not be printed");
+                ConsoleError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The PDF could not be printed (see the service log); the HTML download \
+                     is the same report.",
+                )
+            })?
+        }
+    };
+    let disposition = format!("attachment; filename=\"{file}\"");
+    let headers = [
+        (CONTENT_TYPE, kind.to_owned()),
+        (CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, body).into_response())
+}
+
+fn log_verdict(report: &Report) -> String {
+    let Some(log) = &report.audit_log else {
+        return "not checked".to_owned();
+    };
+    let chain = &log.chain;
+    let coverage = &log.coverage;
+    match (&chain.broken, log.intact) {
+        (Some(broken), _) => format!("BROKEN at row {}: {}", broken.id, broken.message),
+        (None, true) => format!(
+            "intact: {} rows chained ({} not sealed yet), every applied termination covered",
+            chain.rows, chain.unsealed
+        ),
+        (None, false) => format!(
+            "NOT INTACT: {} of {} applied terminations have no row in the chain",
+            coverage.uncovered_total, coverage.terminations
+        ),
+    }
 }
 
 fn row(t: &Timeline) -> Row {

@@ -7,21 +7,8 @@ use provisiond::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    amqp_url, json_of, last_action, spawn_with, test_config_with, Isolation, TestApp, ADMIN_TOKEN,
+    json_of, last_action, spawn_with_tokens, TestApp, ADMIN_TOKEN, AUDITOR_TOKEN, OPERATOR_TOKEN,
 };
-
-const AUDITOR_TOKEN: &str = "auditor-token-for-ann-0123";
-const OPERATOR_TOKEN: &str = "operator-token-for-olga-0123";
-
-async fn spawn_with_tokens(role: Role) -> TestApp {
-    let iso = Isolation::new();
-    let tokens = format!(
-        "[[server.tokens]]\nname = \"ann\"\nrole = \"auditor\"\ntoken = \"{AUDITOR_TOKEN}\"\n\
-         [[server.tokens]]\nname = \"olga\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
-    );
-    let config = test_config_with(&iso, &amqp_url(), &tokens);
-    spawn_with(config, iso, role).await
-}
 
 async fn letter(app: &TestApp) -> i64 {
     let body = br#"{"id":"evt","employee":{"id":"emp_1","email":"ann@example.com"}}"#;

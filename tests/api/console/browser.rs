@@ -54,7 +54,7 @@ async fn the_console_works_in_chromium_for_auditors_and_operators() {
          (or python3 -m pip install selenium)"
     );
 
-    let app = spawn_console(Role::All).await;
+    let app = spawn_with_tokens(Role::All).await;
     // Terminations that went through, for the report's charts.
     let mut leavers = Vec::new();
     for _ in 0..3 {

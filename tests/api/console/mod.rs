@@ -12,19 +12,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const AUDITOR_TOKEN: &str = "console-auditor-token-ann-0123";
-const OPERATOR_TOKEN: &str = "console-operator-token-olga-0123";
-
-async fn spawn_console(role: Role) -> TestApp {
-    let iso = Isolation::new();
-    let tokens = format!(
-        "[[server.tokens]]\nname = \"ann\"\nrole = \"auditor\"\ntoken = \"{AUDITOR_TOKEN}\"\n\
-         [[server.tokens]]\nname = \"olga\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
-    );
-    let config = test_config_with(&iso, &amqp_url(), &tokens);
-    spawn_with(config, iso, role).await
-}
-
 /// A browser-like client that does not follow redirects (the tests look at them).
 fn client() -> reqwest::Client {
     let builder = reqwest::Client::builder().redirect(Policy::none());
@@ -127,7 +114,7 @@ async fn status_of(app: &TestApp, id: i64) -> String {
 
 #[tokio::test]
 async fn a_good_token_signs_in_with_a_strict_http_only_console_cookie() {
-    let app = spawn_console(Role::Receiver).await;
+    let app = spawn_with_tokens(Role::Receiver).await;
     let response = sign_in_response(&app, OPERATOR_TOKEN, false).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()[LOCATION], "/console");
@@ -164,7 +151,7 @@ async fn a_good_token_signs_in_with_a_strict_http_only_console_cookie() {
 
 #[tokio::test]
 async fn a_bad_token_or_a_forged_cookie_gets_no_session() {
-    let app = spawn_console(Role::Receiver).await;
+    let app = spawn_with_tokens(Role::Receiver).await;
     let response = sign_in_response(&app, "not-a-configured-token-0000", false).await;
     assert_eq!(response.status(), 401);
     assert!(response.headers().get(SET_COOKIE).is_none());
@@ -199,7 +186,7 @@ async fn a_bad_token_or_a_forged_cookie_gets_no_session() {
 
 #[tokio::test]
 async fn an_auditor_sees_no_actions_or_raw_body_and_a_forged_post_is_forbidden() {
-    let app = spawn_console(Role::Receiver).await;
+    let app = spawn_with_tokens(Role::Receiver).await;
     let (id, _) = dead_hire(&app).await;
     let cookie = sign_in(&app, AUDITOR_TOKEN).await;
     let html = page(&app, &format!("/console/dead-letters/{id}"), &cookie).await;
@@ -218,7 +205,7 @@ async fn an_auditor_sees_no_actions_or_raw_body_and_a_forged_post_is_forbidden()
 
 #[tokio::test]
 async fn a_post_without_its_sessions_csrf_token_or_from_another_origin_is_refused() {
-    let app = spawn_console(Role::Receiver).await;
+    let app = spawn_with_tokens(Role::Receiver).await;
     let (id, _) = dead_hire(&app).await;
     let cookie = sign_in(&app, OPERATOR_TOKEN).await;
     let other = sign_in(&app, OPERATOR_TOKEN).await;
@@ -253,7 +240,7 @@ async fn a_post_without_its_sessions_csrf_token_or_from_another_origin_is_refuse
 
 #[tokio::test]
 async fn signing_out_clears_the_cookie() {
-    let app = spawn_console(Role::Receiver).await;
+    let app = spawn_with_tokens(Role::Receiver).await;
     let cookie = sign_in(&app, AUDITOR_TOKEN).await;
     let csrf = csrf_of(&page(&app, "/console", &cookie).await);
     let without = post(&app, "/console/sign-out", &cookie, &[], None).await;
@@ -272,7 +259,7 @@ async fn signing_out_clears_the_cookie() {
 
 #[tokio::test]
 async fn an_employee_is_found_by_email_and_the_report_links_each_termination_to_them() {
-    let app = spawn_console(Role::All).await;
+    let app = spawn_with_tokens(Role::All).await;
     let employee = unique("Leaver");
     app.send_event("created", &employee).await;
     app.send_event("terminated", &employee).await;
@@ -309,6 +296,29 @@ async fn an_employee_is_found_by_email_and_the_report_links_each_termination_to_
     let report = page(&app, "/console/report", &cookie).await;
     assert_eq!(report.matches("<svg class=\"chart\"").count(), 2);
     assert!(report.contains(&format!("href=\"{timeline}\"")), "{report}");
+    // The evidence: who prepared it (the signed-in token), the audit log's verdict.
+    assert!(
+        report.contains("data-fact=\"prepared-by\">ann<"),
+        "{report}"
+    );
+    assert!(
+        report.contains("data-fact=\"audit-log\" data-intact=\"true\""),
+        "{report}"
+    );
+    let csv = get(
+        &app,
+        "/console/report/deprovision.csv?since=1d",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(csv.status(), 200);
+    let disposition = csv.headers()["content-disposition"].to_str().unwrap();
+    assert_eq!(disposition, "attachment; filename=\"deprovision.csv\"");
+    assert!(csv.text().await.unwrap().contains(&employee));
+    let html = page(&app, "/console/report/deprovision.html", &cookie).await;
+    assert!(html.contains(&employee) && html.contains("ann"), "{html}");
+    let other = get(&app, "/console/report/passwords.txt", Some(&cookie)).await;
+    assert_eq!(other.status(), 404);
     let unknown = get(&app, "/console/employees/hris/nobody-at-all", Some(&cookie)).await;
     assert_eq!(unknown.status(), 404);
     let bad = get(&app, "/console/report?since=yesterday-ish", Some(&cookie)).await;

@@ -234,3 +234,18 @@ impl TestApp {
         delete_topology(&self.iso.prefix).await;
     }
 }
+
+/// Named admin tokens of the role-based tests: `ann`, an auditor, and `olga`, an operator.
+pub const AUDITOR_TOKEN: &str = "auditor-token-for-ann-0123";
+pub const OPERATOR_TOKEN: &str = "operator-token-for-olga-0123";
+
+/// An app whose admin tokens are [`AUDITOR_TOKEN`] (`ann`) and [`OPERATOR_TOKEN`] (`olga`).
+pub async fn spawn_with_tokens(role: Role) -> TestApp {
+    let iso = Isolation::new();
+    let tokens = format!(
+        "[[server.tokens]]\nname = \"ann\"\nrole = \"auditor\"\ntoken = \"{AUDITOR_TOKEN}\"\n\
+         [[server.tokens]]\nname = \"olga\"\nrole = \"operator\"\ntoken = \"{OPERATOR_TOKEN}\"\n"
+    );
+    let config = test_config_with(&iso, &amqp_url(), &tokens);
+    spawn_with(config, iso, role).await
+}
