@@ -17,7 +17,7 @@ use super::page::{time, time_opt, Page};
 use super::session::Session;
 use super::Settings;
 use crate::http::AppState;
-use crate::services::audit::report::pending_past_sla;
+use crate::services::audit::report::{breaches_since, pending_past_sla};
 use crate::store::history::{self, Series};
 use crate::store::{holds, reconcile};
 use crate::telemetry::hourly;
@@ -150,6 +150,33 @@ pub async fn page(
         "Counted by this process since it started, every retry tier together.",
         first,
         &retry_hours,
+    ));
+    // Terminations whose SLA ran out before every target revoked, by that hour.
+    let mut breaches: BTreeMap<DateTime<Utc>, (i64, i64)> = BTreeMap::new();
+    for (ran_out, still_open) in
+        breaches_since(&state.pool, settings.deprovision_sla, first, now).await?
+    {
+        let hour = ran_out
+            .duration_trunc(Duration::hours(1))
+            .unwrap_or(ran_out);
+        let (count, open) = breaches.entry(hour).or_default();
+        *count += 1;
+        *open += i64::from(still_open);
+    }
+    let breach_hours: Vec<history::Hour> = breaches
+        .into_iter()
+        .map(|(hour, (count, flagged))| history::Hour {
+            hour,
+            count,
+            flagged,
+        })
+        .collect();
+    charts.push(chart(
+        "breaches",
+        "Terminations past their SLA",
+        "By the hour their SLA ran out before every target had revoked access. Red: still not revoked.",
+        first,
+        &breach_hours,
     ));
     let mut depth = chart(
         "depth",

@@ -143,7 +143,12 @@ async fn a_good_token_signs_in_with_a_strict_http_only_console_cookie() {
     let html = response.text().await.unwrap();
     assert!(html.contains("olga") && html.contains("operator"), "{html}");
     // The overview charts what only this process knows too, over the same 24 hours.
-    for chart in ["chart-rejected", "chart-retries", "chart-depth"] {
+    for chart in [
+        "chart-rejected",
+        "chart-retries",
+        "chart-depth",
+        "chart-breaches",
+    ] {
         assert!(html.contains(&format!("id=\"{chart}\"")), "{chart}: {html}");
     }
     app.cleanup().await;

@@ -170,3 +170,32 @@ async fn a_stale_termination_stops_paging_once_a_later_termination_revoked_every
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_termination_past_its_sla_is_charted_by_the_hour_its_sla_ran_out() {
+    use chrono::DurationRound;
+    use provisiond::services::audit::report::breaches_since;
+    let app = spawn_app(Role::All).await;
+    let employee = unique("breach");
+    hire(&app, &employee).await;
+    app.employee_after("hris", &employee, 1).await;
+    // Older than the hire: stale, so nothing revokes it and its SLA runs out unrevoked.
+    let early = envelope("terminated", &employee, "2026-03-01T09:00:00Z", None);
+    app.send_hris(&early).await;
+    app.employee_after("hris", &employee, 2).await;
+    let sla = std::time::Duration::from_secs(900);
+    let later = Utc::now() + Span::minutes(16);
+    let first = later.duration_trunc(Span::hours(1)).unwrap() - Span::hours(23);
+    let breaches = breaches_since(&app.pool, sla, first, later).await.unwrap();
+    assert_eq!(breaches.len(), 1, "{breaches:?}");
+    let (ran_out, still_open) = breaches[0];
+    assert!(still_open, "not revoked anywhere");
+    assert!(ran_out > Utc::now() + Span::minutes(14) && ran_out <= later);
+    // Before the SLA has run out there is nothing to chart.
+    let now = Utc::now();
+    assert!(breaches_since(&app.pool, sla, first, now)
+        .await
+        .unwrap()
+        .is_empty());
+    app.cleanup().await;
+}

@@ -195,6 +195,32 @@ pub async fn build(pool: &PgPool, params: &Params) -> Result<Report, sqlx::Error
     Ok(report)
 }
 
+/// The terminations whose SLA ran out at or after `first` (and by `now`) before every
+/// target had revoked access: `(when the SLA ran out, still not revoked now)`, for the
+/// console's hourly chart of breaches. Without the audit-log check `build` adds.
+pub async fn breaches_since(
+    pool: &PgPool,
+    sla: Duration,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, bool)>, sqlx::Error> {
+    let sla = chrono::Duration::from_std(sla).unwrap_or(chrono::Duration::MAX);
+    let mut conn = pool.acquire().await?;
+    let scope = Scope {
+        since: first.checked_sub_signed(sla),
+        ..Scope::everything(now)
+    };
+    let timelines = query::load(&mut conn, &scope, sla.to_std().unwrap_or_default()).await?;
+    Ok(timelines
+        .iter()
+        .filter(|t| t.breach)
+        .filter_map(|t| {
+            let ran_out = t.clock_started_at.checked_add_signed(sla)?;
+            (ran_out >= first && ran_out <= now).then_some((ran_out, t.completed_at.is_none()))
+        })
+        .collect())
+}
+
 /// How many terminations (of any age, any source) did not revoke every access more than
 /// `sla` after their clock started, as of `now`: the
 /// `provisiond_terminations_pending_past_sla` gauge. Every entry `not_revoked` would have
