@@ -13,6 +13,11 @@ use crate::target_server::TargetServer;
 
 const TOKEN: &str = "scim-test-token";
 
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
 /// A scim2-server child process on a fixed port, so it can be stopped and started again.
 pub(crate) struct ScimServer {
     pub(crate) port: u16,
@@ -22,16 +27,19 @@ pub(crate) struct ScimServer {
 
 impl ScimServer {
     pub(crate) async fn start() -> ScimServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut server = ScimServer {
-            port,
+            port: free_port(),
             child: None,
             http: reqwest::Client::new(),
         };
+        // The port is free when picked but another process (an outgoing connection of a
+        // test running in parallel) may take it before the server binds: pick another.
+        for _ in 0..5 {
+            if server.try_start().await.is_ok() {
+                return server;
+            }
+            server.port = free_port();
+        }
         server.restart().await;
         server
     }
@@ -40,35 +48,66 @@ impl ScimServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Start the server again on the same port (retried while the old one lets go of it).
     async fn restart(&mut self) {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.try_start().await {
+                Ok(()) => return,
+                Err(output) => last = output,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("scim2-server did not start on port {}: {last}", self.port);
+    }
+
+    /// Spawn the server and wait until it answers; `Err(its stderr)` when it exits first.
+    async fn try_start(&mut self) -> Result<(), String> {
+        let log = tempfile::NamedTempFile::new().expect("temp file for scim2-server's stderr");
+        let port = self.port.to_string();
         let args = [
             "--hostname",
             "127.0.0.1",
             "--port",
-            &self.port.to_string(),
+            &port,
             "--bearer-token",
             TOKEN,
         ];
         let spawn = |program: &str, prefix: &[&str]| {
+            let stderr = log.reopen().expect("reopen scim2-server's stderr file");
             Command::new(program)
                 .args(prefix)
                 .args(args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(stderr)
                 .kill_on_drop(true)
                 .spawn()
         };
-        let child = spawn("scim2-server", &[])
+        let mut child = spawn("scim2-server", &[])
             .or_else(|_| spawn("python3", &["-m", "scim2_server.testserver.cli"]))
             .expect("scim2-server runs (pip install scim2-server)");
-        self.child = Some(child);
         let probe = format!("{}/ServiceProviderConfig", self.base_url());
-        wait_for("scim2-server to answer", || async {
-            let response = self.http.get(&probe).bearer_auth(TOKEN).send().await.ok()?;
-            response.status().is_success().then_some(())
+        let http = self.http.clone();
+        let started = wait_for("scim2-server to answer or exit", || {
+            let exited = child.try_wait().expect("scim2-server's status").is_some();
+            let http = http.clone();
+            let probe = probe.clone();
+            async move {
+                if exited {
+                    return Some(false);
+                }
+                let response = http.get(&probe).bearer_auth(TOKEN).send().await.ok()?;
+                response.status().is_success().then_some(true)
+            }
         })
         .await;
+        if started {
+            self.child = Some(child);
+            Ok(())
+        } else {
+            Err(std::fs::read_to_string(log.path()).unwrap_or_default())
+        }
     }
 
     async fn stop(&mut self) {
