@@ -14,7 +14,7 @@ use crate::domain::clock::SharedClock;
 use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{self, AppState};
 use crate::provision::runtime::{self, Runtime};
-use crate::queue::{MessageKey, Publisher, Topology};
+use crate::queue::{Endpoints, MessageKey, Publisher, Topology};
 use crate::store;
 use crate::worker::schedule::SchedulePolicy;
 use crate::worker::{self, Processor, WorkerPool, WorkerSettings};
@@ -144,8 +144,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let config = &self.config;
-        let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit)
-            .with_retry_delays(&config.worker.retry_delays);
+        let topology = Topology::for_config(config);
+        let endpoints = Endpoints::new(config.rabbitmq.broker_urls());
         let stopping = CancellationToken::new();
         // The publisher outlives the HTTP server so in-flight requests can still publish.
         let publisher_stop = CancellationToken::new();
@@ -154,7 +154,7 @@ impl Application {
         // API its replays.
         let message_key = MessageKey::for_config(config)?;
         let (publisher, task) = Publisher::start(
-            config.rabbitmq.url.clone(),
+            endpoints.fresh(),
             topology.clone(),
             config.rabbitmq.confirm_timeout,
             message_key.clone(),
@@ -186,7 +186,7 @@ impl Application {
         tasks.push(tokio::spawn(gauges));
         let workers = if self.role.works() {
             let settings = WorkerSettings {
-                url: config.rabbitmq.url.clone(),
+                endpoints: endpoints.fresh(),
                 topology: topology.clone(),
                 prefetch: config.rabbitmq.prefetch,
                 concurrency: config.worker.concurrency,

@@ -40,7 +40,8 @@ impl Isolation {
             database_url,
             prefix,
             topology,
-            amqp_url: config.rabbitmq.url.expose().to_owned(),
+            // The bench's own connections (ceilings, clean-up) go to the first node.
+            amqp_url: config.rabbitmq.broker_urls()[0].expose().to_owned(),
         })
     }
 

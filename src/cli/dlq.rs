@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::employee::Format;
 use crate::config::Config;
-use crate::queue::{MessageKey, Publisher, Topology};
+use crate::queue::{Endpoints, MessageKey, Publisher, Topology};
 use crate::services::dead_letters::{self as ops, Detail, Filter, Status, Summary};
 use crate::services::since::parse_since;
 use crate::store::dead_letters::Reason;
@@ -172,9 +172,9 @@ async fn replay(config: &Config, pool: &PgPool, args: ReplayArgs) -> anyhow::Res
 
     let key = MessageKey::for_config(config)?;
     let token = CancellationToken::new();
-    let topology = Topology::new(&config.rabbitmq.prefix, config.rabbitmq.delivery_limit);
+    let topology = Topology::for_config(config);
     let rabbitmq = &config.rabbitmq;
-    let url = rabbitmq.url.clone();
+    let url = Endpoints::new(rabbitmq.broker_urls());
     let (publisher, task) =
         Publisher::start(url, topology, rabbitmq.confirm_timeout, key, token.clone());
     let replayed = async {

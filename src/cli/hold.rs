@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::queue::{MessageKey, Publisher, Topology};
+use crate::queue::{Endpoints, MessageKey, Publisher, Topology};
 use crate::services::holds::{decide_many, Decision};
 use crate::store::holds;
 use crate::store::Actor;
@@ -118,9 +118,9 @@ pub async fn run(config: Config, command: HoldCommand) -> anyhow::Result<()> {
     let decided = if decision == Decision::Release {
         let token = CancellationToken::new();
         let rabbitmq = &config.rabbitmq;
-        let topology = Topology::new(&rabbitmq.prefix, rabbitmq.delivery_limit);
+        let topology = Topology::for_config(&config);
         let (publisher, task) = Publisher::start(
-            rabbitmq.url.clone(),
+            Endpoints::new(rabbitmq.broker_urls()),
             topology,
             rabbitmq.confirm_timeout,
             MessageKey::for_config(&config)?,

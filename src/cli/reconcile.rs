@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::provision::runtime::Runtime;
-use crate::queue::{MessageKey, Publisher, Topology};
+use crate::queue::{Endpoints, MessageKey, Publisher, Topology};
 use crate::reconcile::{scheduler, Difference, RunReport};
 use crate::store::reconcile as store;
 
@@ -90,8 +90,8 @@ pub async fn run(config: Config, args: ReconcileArgs) -> anyhow::Result<()> {
         let key = MessageKey::for_config(&config)?;
         let token = CancellationToken::new();
         let rabbitmq = &config.rabbitmq;
-        let topology = Topology::new(&rabbitmq.prefix, rabbitmq.delivery_limit);
-        let url = rabbitmq.url.clone();
+        let topology = Topology::for_config(&config);
+        let url = Endpoints::new(rabbitmq.broker_urls());
         let (publisher, task) =
             Publisher::start(url, topology, rabbitmq.confirm_timeout, key, token.clone());
         let report = async {

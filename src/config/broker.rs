@@ -8,13 +8,26 @@ use serde::{Deserialize, Deserializer};
 use super::{check_name, invalid, positive, ConfigError};
 use crate::domain::Secret;
 
+/// Most replicas a quorum queue may ask for: more than 7 only slows every write down.
+const MAX_QUORUM_GROUP_SIZE: u32 = 7;
+
 /// Shortest `rabbitmq.message_key` accepted.
 const MIN_MESSAGE_KEY_LEN: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RabbitConfig {
-    pub url: Secret,
+    /// One broker node (or a load balancer in front of a cluster). Use `urls` for several.
+    pub url: Option<Secret>,
+    /// The cluster's nodes: provisiond connects to the first that answers and moves to the
+    /// next when a connection fails. A list, or one string of comma-separated URLs (for
+    /// `PROVISIOND__RABBITMQ__URLS`).
+    #[serde(deserialize_with = "url_list")]
+    pub urls: Vec<Secret>,
+    /// Replicas of each quorum queue provisiond declares (`x-quorum-initial-group-size`);
+    /// unset: the broker's default, every node up to 3. Only applies when a queue is
+    /// created: RabbitMQ refuses to redeclare an existing queue with another value.
+    pub quorum_group_size: Option<u32>,
     pub prefix: String,
     pub prefetch: u16,
     /// Quorum queue `x-delivery-limit`: deliveries before a message is dead-lettered as poison.
@@ -32,7 +45,9 @@ pub struct RabbitConfig {
 impl Default for RabbitConfig {
     fn default() -> Self {
         Self {
-            url: Secret::new("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            url: None,
+            urls: Vec::new(),
+            quorum_group_size: None,
             prefix: "provisiond".into(),
             prefetch: 128,
             delivery_limit: 10,
@@ -90,14 +105,43 @@ impl Default for WorkerConfig {
     }
 }
 
+/// The broker provisiond uses when neither `rabbitmq.url` nor `rabbitmq.urls` is set.
+pub const DEFAULT_BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
 impl RabbitConfig {
+    /// The broker's nodes in the order provisiond tries them: `urls`, else `url`, else the
+    /// local default. Never empty.
+    pub fn broker_urls(&self) -> Vec<Secret> {
+        if !self.urls.is_empty() {
+            return self.urls.clone();
+        }
+        let url = self.url.clone();
+        vec![url.unwrap_or_else(|| Secret::new(DEFAULT_BROKER_URL))]
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let url = self.url.expose();
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        if self.url.is_some() && !self.urls.is_empty() {
             return Err(invalid(
-                "rabbitmq.url",
-                "must start with amqp:// or amqps://",
+                "rabbitmq.urls",
+                "set either rabbitmq.url (one node) or rabbitmq.urls (the cluster's nodes), \
+                 not both",
             ));
+        }
+        let key = |i: usize| match self.url {
+            Some(_) => "rabbitmq.url".to_owned(),
+            None => format!("rabbitmq.urls[{i}]"),
+        };
+        for (i, url) in self.broker_urls().iter().enumerate() {
+            let url = url.expose();
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(invalid(key(i), "must start with amqp:// or amqps://"));
+            }
+        }
+        if let Some(size) = self.quorum_group_size {
+            if !(1..=MAX_QUORUM_GROUP_SIZE).contains(&size) {
+                let message = format!("must be between 1 and {MAX_QUORUM_GROUP_SIZE}");
+                return Err(invalid("rabbitmq.quorum_group_size", message));
+            }
         }
         check_name("rabbitmq.prefix", &self.prefix)?;
         positive("rabbitmq.prefetch", self.prefetch)?;
@@ -145,6 +189,24 @@ impl WorkerConfig {
         }
         positive("worker.stall_timeout", self.stall_timeout)
     }
+}
+
+/// A list of URLs, or one string of comma-separated URLs (what an environment variable
+/// holds); blanks around commas are ignored.
+fn url_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Secret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        List(Vec<String>),
+        Joined(String),
+    }
+    let texts = match Urls::deserialize(deserializer)? {
+        Urls::List(list) => list,
+        Urls::Joined(joined) => joined.split(',').map(str::to_owned).collect(),
+    };
+    let texts = texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty());
+    let resolve = |t: &str| Secret::resolve(t).map_err(serde::de::Error::custom);
+    texts.map(resolve).collect()
 }
 
 fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {

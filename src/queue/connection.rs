@@ -50,6 +50,35 @@ fn target(url: &str) -> Option<Target> {
 }
 
 impl BrokerError {
+    /// `at HOST:PORT (vhost V)` of `url`, for logs (never the password).
+    pub fn place_of(url: &str) -> String {
+        target(url).map_or_else(|| "(an invalid URL)".to_owned(), |t| t.place)
+    }
+
+    /// No answer from `url` within `timeout`.
+    pub fn timed_out(url: &str, timeout: std::time::Duration) -> Self {
+        BrokerError {
+            place: Self::place_of(url),
+            reason: format!("no answer within {timeout:?}"),
+        }
+    }
+
+    /// Every node of a cluster failed: one error naming each (one node: its own error).
+    pub fn none_answered(mut errors: Vec<BrokerError>) -> Self {
+        if errors.len() == 1 {
+            return errors.remove(0);
+        }
+        let count = errors.len();
+        let each: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.place, e.reason))
+            .collect();
+        BrokerError {
+            place: format!("(none of its {count} nodes answered)"),
+            reason: each.join("; "),
+        }
+    }
+
     /// `error`, met while connecting to `url` (or on the connection's first channel).
     pub fn new(url: &str, error: &lapin::Error) -> Self {
         let Some(target) = target(url) else {

@@ -4,7 +4,7 @@
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
-use super::{connect, BrokerError, Topology};
+use super::{BrokerError, Endpoints, Topology};
 
 /// One queue as the broker counts it now.
 #[derive(Debug, Clone)]
@@ -20,8 +20,11 @@ pub struct QueueDepth {
 /// Ask the broker for every queue of `topology` with passive declares (they create
 /// nothing). A queue the broker does not know closes its channel, so each queue gets
 /// its own.
-pub async fn depths(url: &str, topology: &Topology) -> Result<Vec<QueueDepth>, BrokerError> {
-    let connection = connect(url, "provisiond-console").await?;
+pub async fn depths(
+    endpoints: &Endpoints,
+    topology: &Topology,
+) -> Result<Vec<QueueDepth>, BrokerError> {
+    let connection = endpoints.connect("provisiond-console").await?.connection;
     let mut queues = vec![("work".to_owned(), topology.work_queue.clone())];
     queues.extend(topology.retry_tiers.iter().map(|tier| {
         let delay = humantime::format_duration(tier.delay);

@@ -2,12 +2,14 @@
 
 mod connection;
 mod depth;
+mod endpoints;
 pub mod message;
 pub mod publisher;
 pub mod topology;
 
 pub use connection::BrokerError;
 pub use depth::{sample as sample_depths, QueueDepth};
+pub use endpoints::{Connected, Endpoints};
 pub use message::{MessageKey, UnreadableMessage};
 pub use publisher::{PublishError, Publisher};
 pub use topology::Topology;

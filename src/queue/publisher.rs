@@ -14,9 +14,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::topology::WORK_KEY;
-use super::{connect, BrokerError, MessageKey, ReconnectDelay, Topology};
+use super::{BrokerError, Endpoints, MessageKey, ReconnectDelay, Topology};
 use crate::domain::message::QueueMessage;
-use crate::domain::Secret;
 
 /// Why a publish was not confirmed; every case means "answer 503, the sender retries".
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +41,7 @@ pub struct Publisher {
 }
 
 struct Inner {
-    url: Secret,
+    endpoints: Endpoints,
     topology: Topology,
     confirm_timeout: Duration,
     /// Signs every message published.
@@ -57,14 +56,14 @@ struct Inner {
 impl Publisher {
     /// Start the supervisor; the publisher is usable once it has connected.
     pub fn start(
-        url: Secret,
+        endpoints: Endpoints,
         topology: Topology,
         confirm_timeout: Duration,
         key: MessageKey,
         shutdown: CancellationToken,
     ) -> (Publisher, tokio::task::JoinHandle<()>) {
         let inner = Arc::new(Inner {
-            url,
+            endpoints,
             topology,
             confirm_timeout,
             key,
@@ -79,7 +78,8 @@ impl Publisher {
 
     /// How many messages wait in each queue now, asked on a connection of its own.
     pub async fn depths(&self) -> Result<Vec<super::QueueDepth>, BrokerError> {
-        super::depth::depths(self.inner.url.expose(), &self.inner.topology).await
+        let endpoints = self.inner.endpoints.fresh();
+        super::depth::depths(&endpoints, &self.inner.topology).await
     }
 
     pub fn is_connected(&self) -> bool {
@@ -194,15 +194,20 @@ impl Publisher {
         let mut generation = 0u64;
         while !shutdown.is_cancelled() {
             match self.open().await {
-                Ok((connection, channel)) => {
+                Ok((connection, node, channel)) => {
                     generation += 1;
                     delay.reset();
                     self.set_last_error(None);
                     tracing::info!("publisher connected to the broker");
                     self.set_current(Some((generation, channel)));
-                    self.hold(&connection, &shutdown).await;
+                    let failed = self.hold(&connection, &shutdown).await;
                     self.set_current(None);
-                    let _ = connection.close(200, "bye".into()).await;
+                    if failed {
+                        // Another node first next time: this one may be gone.
+                        self.inner.endpoints.failed(node);
+                    }
+                    let closing = connection.close(200, "bye".into());
+                    let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
                 }
                 Err(error) => {
                     // The same failure again is not news: logged at WARN once, then DEBUG.
@@ -222,8 +227,9 @@ impl Publisher {
         }
     }
 
-    /// Wait until the connection errors, a publish reports it broken, or shutdown.
-    async fn hold(&self, connection: &Connection, shutdown: &CancellationToken) {
+    /// Wait until the connection errors, a publish reports it broken, or shutdown; true
+    /// when the connection itself failed.
+    async fn hold(&self, connection: &Connection, shutdown: &CancellationToken) -> bool {
         let mut events = connection.events_listener();
         let errored = async {
             while let Some(event) = events.next().await {
@@ -234,9 +240,9 @@ impl Publisher {
             }
         };
         tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = self.inner.broken.notified() => {}
-            _ = errored => {}
+            _ = shutdown.cancelled() => false,
+            _ = self.inner.broken.notified() => false,
+            _ = errored => true,
         }
     }
 
@@ -255,13 +261,14 @@ impl Publisher {
         news
     }
 
-    async fn open(&self) -> anyhow::Result<(Connection, Channel)> {
-        let connection = connect(self.inner.url.expose(), "provisiond-publisher").await?;
+    async fn open(&self) -> anyhow::Result<(Connection, usize, Channel)> {
+        let connected = self.inner.endpoints.connect("provisiond-publisher").await?;
+        let (connection, node) = (connected.connection, connected.node);
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         self.inner.topology.declare(&channel).await?;
-        Ok((connection, channel))
+        Ok((connection, node, channel))
     }
 }

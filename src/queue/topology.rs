@@ -18,6 +18,8 @@ pub struct Topology {
     /// Quorum queue behind the dead-letter exchange.
     pub dead_queue: String,
     pub delivery_limit: u32,
+    /// `x-quorum-initial-group-size` of every queue; `None`: the broker's default.
+    pub quorum_group_size: Option<u32>,
     /// Exchange of the retry tiers; routing key = the tier's name.
     pub retry_exchange: String,
     /// One TTL queue per configured delay, dead-lettering back to the work queue.
@@ -45,9 +47,20 @@ impl Topology {
             dead_exchange: format!("{prefix}.dlx"),
             dead_queue: format!("{prefix}.dead"),
             delivery_limit,
+            quorum_group_size: None,
             retry_exchange: format!("{prefix}.retry"),
             retry_tiers: Vec::new(),
         }
+    }
+
+    /// Every name and setting from the configuration: prefix, delivery limit, quorum
+    /// group size and the worker's retry tiers.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        let rabbitmq = &config.rabbitmq;
+        let mut topology = Topology::new(&rabbitmq.prefix, rabbitmq.delivery_limit)
+            .with_retry_delays(&config.worker.retry_delays);
+        topology.quorum_group_size = rabbitmq.quorum_group_size;
+        topology
     }
 
     pub fn with_retry_delays(mut self, delays: &[Duration]) -> Self {
@@ -83,7 +96,7 @@ impl Topology {
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         declare_exchange(channel, &self.exchange).await?;
         declare_exchange(channel, &self.dead_exchange).await?;
-        let dead_args = quorum_args();
+        let dead_args = self.quorum_args();
         declare_queue(channel, &self.dead_queue, dead_args).await?;
         bind(channel, &self.dead_queue, &self.dead_exchange, DEAD_KEY).await?;
         declare_queue(channel, &self.work_queue, self.work_args()).await?;
@@ -99,7 +112,7 @@ impl Topology {
     /// A retry queue holds each message for its delay, then dead-letters it (at least
     /// once) back to the work queue.
     fn retry_args(&self, tier: &RetryTier) -> FieldTable {
-        let mut args = quorum_args();
+        let mut args = self.quorum_args();
         let ttl = i64::try_from(tier.delay.as_millis()).unwrap_or(i64::MAX);
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
         insert_str(&mut args, "x-dead-letter-exchange", &self.exchange);
@@ -112,7 +125,7 @@ impl Topology {
     /// Poison messages past the delivery limit are dead-lettered at least once: the
     /// broker keeps them until the dead-letter queue confirms, so none are dropped.
     fn work_args(&self) -> FieldTable {
-        let mut args = quorum_args();
+        let mut args = self.quorum_args();
         let limit = i64::from(self.delivery_limit);
         args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(limit));
         insert_str(&mut args, "x-dead-letter-exchange", &self.dead_exchange);
@@ -121,12 +134,17 @@ impl Topology {
         insert_str(&mut args, "x-overflow", "reject-publish");
         args
     }
-}
 
-fn quorum_args() -> FieldTable {
-    let mut args = FieldTable::default();
-    insert_str(&mut args, "x-queue-type", "quorum");
-    args
+    /// A quorum queue, replicated on `quorum_group_size` nodes when set.
+    fn quorum_args(&self) -> FieldTable {
+        let mut args = FieldTable::default();
+        insert_str(&mut args, "x-queue-type", "quorum");
+        if let Some(size) = self.quorum_group_size {
+            let size = AMQPValue::LongLongInt(i64::from(size));
+            args.insert("x-quorum-initial-group-size".into(), size);
+        }
+        args
+    }
 }
 
 fn insert_str(args: &mut FieldTable, key: &str, value: &str) {

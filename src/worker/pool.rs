@@ -23,8 +23,7 @@ use tokio_util::task::TaskTracker;
 use super::acks::{Acks, Received};
 use super::handler::{drain_dead, handle_batch, Context};
 use super::watchdog::{self, Progress};
-use crate::domain::Secret;
-use crate::queue::{connect, ReconnectDelay, Topology};
+use crate::queue::{Endpoints, ReconnectDelay, Topology};
 
 /// Unacked deliveries of the broker's dead-letter queue held at once.
 const DEAD_PREFETCH: u16 = 16;
@@ -35,7 +34,8 @@ const AFTER_DRAIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    pub url: Secret,
+    /// The broker's nodes; the pool moves to the next when its connection fails.
+    pub endpoints: Endpoints,
     pub topology: Topology,
     pub prefetch: u16,
     /// Batches in flight at once.
@@ -200,7 +200,25 @@ impl Runner {
     /// One connection's life: consume until shutdown (Ok) or a broker failure (Err).
     async fn session(&self, shutdown: &CancellationToken, tasks: &Tasks) -> anyhow::Result<()> {
         let s = &self.settings;
-        let connection = connect(s.url.expose(), "provisiond-worker").await?;
+        let connected = s.endpoints.connect("provisiond-worker").await?;
+        let (connection, node) = (connected.connection, connected.node);
+        let result = self.consume_on(&connection, shutdown, tasks).await;
+        if result.is_err() {
+            // Another node first next time: this one may be gone.
+            s.endpoints.failed(node);
+        }
+        close(&connection).await;
+        result
+    }
+
+    /// Consume on `connection` until shutdown (Ok) or a broker failure (Err).
+    async fn consume_on(
+        &self,
+        connection: &Connection,
+        shutdown: &CancellationToken,
+        tasks: &Tasks,
+    ) -> anyhow::Result<()> {
+        let s = &self.settings;
         let channel = connection.create_channel().await?;
         s.topology.declare(&channel).await?;
         channel
@@ -274,7 +292,6 @@ impl Runner {
                 }
             }
         }
-        close(&connection).await;
         result
     }
 

@@ -280,3 +280,52 @@ fn target_secrets_stay_out_of_debug_output() {
         "keys are named: {shown}"
     );
 }
+
+#[test]
+fn rabbitmq_urls_are_a_list_or_comma_separated_and_url_still_works() {
+    let one = Config::from_toml("[rabbitmq]\nurl = \"amqp://u:p@h1:5672/%2f\"\n").unwrap();
+    let urls: Vec<String> = one
+        .rabbitmq
+        .broker_urls()
+        .iter()
+        .map(|u| u.expose().to_owned())
+        .collect();
+    assert_eq!(urls, ["amqp://u:p@h1:5672/%2f"]);
+
+    let list = "[rabbitmq]\nurls = [\"amqp://h1:5672\", \"amqp://h2:5672\", \"amqp://h3:5672\"]\n";
+    let config = Config::from_toml(list).unwrap();
+    assert_eq!(config.rabbitmq.broker_urls().len(), 3);
+    assert_eq!(config.rabbitmq.broker_urls()[2].expose(), "amqp://h3:5672");
+
+    let f = file("[rabbitmq]\nprefix = \"p\"\n");
+    std::env::set_var(
+        "PROVISIOND__RABBITMQ__URLS",
+        "amqp://h1:5701/%2f, amqp://h2:5702/%2f",
+    );
+    let config = Config::load(Some(f.path()));
+    std::env::remove_var("PROVISIOND__RABBITMQ__URLS");
+    let urls = config.unwrap().rabbitmq.broker_urls();
+    assert_eq!(urls.len(), 2);
+    assert_eq!(urls[1].expose(), "amqp://h2:5702/%2f");
+
+    let none = Config::from_toml("").unwrap();
+    let default = none.rabbitmq.broker_urls();
+    assert_eq!(default[0].expose(), "amqp://guest:guest@127.0.0.1:5672/%2f");
+}
+
+#[test]
+fn rabbitmq_urls_and_quorum_group_size_are_checked() {
+    let both = "[rabbitmq]\nurl = \"amqp://h1\"\nurls = [\"amqp://h2\"]\n";
+    let error = error_of(both);
+    assert!(error.contains("rabbitmq.urls"), "{error}");
+    assert!(error.contains("not both"), "{error}");
+    let bad = error_of("[rabbitmq]\nurls = [\"amqp://h1\", \"http://h2\"]\n");
+    assert!(bad.contains("rabbitmq.urls[1]"), "{bad}");
+    assert!(bad.contains("amqp://"), "{bad}");
+    for size in [0, 8] {
+        let error = error_of(&format!("[rabbitmq]\nquorum_group_size = {size}\n"));
+        assert!(error.contains("rabbitmq.quorum_group_size"), "{error}");
+    }
+    let three = Config::from_toml("[rabbitmq]\nquorum_group_size = 3\n").unwrap();
+    assert_eq!(three.rabbitmq.quorum_group_size, Some(3));
+}

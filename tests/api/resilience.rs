@@ -135,3 +135,69 @@ async fn graceful_shutdown_drains_in_flight_messages_without_loss() {
     assert_eq!(applied, total);
     worker.cleanup().await;
 }
+
+/// Two routes to the broker, as two nodes of a cluster would be: when the one in use
+/// fails, the publisher and the workers move to the other without a restart, and what
+/// was accepted before and after is applied once.
+#[tokio::test]
+async fn publisher_and_workers_move_to_the_next_node_when_theirs_fails() {
+    let node_a = BrokerProxy::start().await;
+    let node_b = BrokerProxy::start().await;
+    let iso = Isolation::new();
+    let mut config = test_config(&iso, &node_a.url());
+    config.rabbitmq.url = None;
+    config.rabbitmq.urls = vec![
+        provisiond::domain::Secret::new(&node_a.url()),
+        provisiond::domain::Secret::new(&node_b.url()),
+    ];
+    let app = spawn_with(config, iso, Role::All).await;
+    let before = unique("node-a");
+    let body = hris_body("created", &before, "2026-03-02T09:15:00Z");
+    let response = app
+        .post("hris", &hris_headers(&body, &unique("m")), &body)
+        .await;
+    assert_eq!(response.status(), 202);
+    app.employee_after("hris", &before, 1).await;
+
+    // Node a is gone for good: nothing is restored.
+    node_a.cut();
+    app.wait_ready().await;
+    let after = unique("node-b");
+    let body = hris_body("created", &after, "2026-03-02T09:15:00Z");
+    let headers = hris_headers(&body, &unique("m"));
+    let accepted = wait_for("a webhook accepted through node b", || async {
+        let response = app.post("hris", &headers, &body).await;
+        (response.status() == 202).then_some(())
+    })
+    .await;
+    let _: () = accepted;
+    let view = app.employee_after("hris", &after, 1).await;
+    assert_eq!(outcomes(&view), ["applied"]);
+    let view = app.employee("hris", &before).await.expect("first employee");
+    assert_eq!(outcomes(&view), ["applied"], "applied once, not again");
+    app.cleanup().await;
+}
+
+/// The first node of `rabbitmq.urls` refuses connections from the start: provisiond
+/// starts on the second and works.
+#[tokio::test]
+async fn a_node_that_refuses_at_start_is_skipped() {
+    let iso = Isolation::new();
+    let mut config = test_config(&iso, &amqp_url());
+    config.rabbitmq.url = None;
+    config.rabbitmq.urls = vec![
+        // Nothing listens on port 9 (discard) on the test machines.
+        provisiond::domain::Secret::new("amqp://guest:guest@127.0.0.1:9/%2f"),
+        provisiond::domain::Secret::new(&amqp_url()),
+    ];
+    let app = spawn_with(config, iso, Role::All).await;
+    let employee = unique("second-node");
+    let body = hris_body("created", &employee, "2026-03-02T09:15:00Z");
+    let response = app
+        .post("hris", &hris_headers(&body, &unique("m")), &body)
+        .await;
+    assert_eq!(response.status(), 202);
+    let view = app.employee_after("hris", &employee, 1).await;
+    assert_eq!(outcomes(&view), ["applied"]);
+    app.cleanup().await;
+}

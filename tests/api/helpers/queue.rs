@@ -19,6 +19,7 @@ impl TestPublisher {
         let stop = tokio_util::sync::CancellationToken::new();
         let topology = provisiond::queue::Topology::new(&app.iso.prefix, 10);
         let url = provisiond::domain::Secret::new(&amqp_url());
+        let url = provisiond::queue::Endpoints::new(vec![url]);
         let timeout = std::time::Duration::from_secs(3);
         let key = provisiond::queue::MessageKey::new(&provisiond::domain::Secret::new(MESSAGE_KEY));
         let (publisher, task) =
