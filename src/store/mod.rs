@@ -77,6 +77,15 @@ pub use connection::{check, ConnectError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// `CREATE DATABASE` lost a race with another process: `duplicate_database`, or the
+/// unique violation on `pg_database` that concurrent creations get instead.
+fn created_meanwhile(error: &sqlx::Error) -> bool {
+    let Some(db) = error.as_database_error() else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("42P04" | "23505"))
+}
+
 /// Create the database if it is missing and the role may, check that it answers (an
 /// unreachable database is one clear [`ConnectError`]), then open a pool.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
@@ -87,9 +96,16 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         Ok(false) => {
             let name = options.get_database().unwrap_or_default().to_owned();
             tracing::info!(database = %name, "database does not exist; creating it");
-            if let Err(error) = Postgres::create_database(url).await {
-                let error = ConnectError::new(&options, &error);
-                anyhow::bail!("cannot create database {name}: {error}");
+            match Postgres::create_database(url).await {
+                Ok(()) => {}
+                // Another process starting at the same moment created it first.
+                Err(error) if created_meanwhile(&error) => {
+                    tracing::info!(database = %name, "database created by another process");
+                }
+                Err(error) => {
+                    let error = ConnectError::new(&options, &error);
+                    anyhow::bail!("cannot create database {name}: {error}");
+                }
             }
         }
         // Not allowed to look (no access to the maintenance database), or the server

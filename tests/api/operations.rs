@@ -210,3 +210,16 @@ async fn serve_stops_cleanly_on_sigterm() {
     assert!(status.success(), "serve exited with {status}");
     delete_topology(&iso.prefix).await;
 }
+
+/// Receivers and workers started together on a new database (a fresh deployment): one
+/// creates it, the others find it created and start too.
+#[tokio::test]
+async fn processes_starting_together_on_a_new_database_all_start() {
+    let iso = Isolation::new();
+    let config = test_config(&iso, &amqp_url());
+    let connects = (0..4).map(|_| provisiond::store::connect(&config.database));
+    for pool in futures::future::join_all(connects).await {
+        let pool = pool.expect("every process starts");
+        pool.close().await;
+    }
+}
