@@ -4,6 +4,7 @@ mod admin_auth;
 mod audit;
 mod batching;
 mod bench;
+mod cluster;
 mod config;
 mod console;
 mod dead_letters;
