@@ -12,7 +12,7 @@
 //! main run; `scripts/test` starts the cluster and runs them on their own afterwards:
 //! `cargo nextest run --test api --run-ignored only cluster::`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -86,6 +86,17 @@ impl Fleet {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// The cluster (started if it is not), two receivers and two workers, all ready.
+    async fn start(iso: &Isolation, urls: &str) -> Fleet {
+        cluster(&["start"]).await;
+        let mut fleet = Fleet::new(&config_text(iso, urls));
+        for role in ["receiver", "receiver", "worker", "worker"] {
+            fleet.spawn(role);
+        }
+        fleet.wait_ready().await;
+        fleet
     }
 
     fn spawn(&mut self, role: &'static str) {
@@ -508,14 +519,9 @@ fn assert_clean_answers(seen: &Seen) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the three-node RabbitMQ cluster of scripts/cluster; scripts/test runs it"]
 async fn the_work_queue_leader_killed_mid_stream_loses_no_accepted_webhook() {
-    cluster(&["start"]).await;
     let urls = cluster(&["urls"]).await;
     let iso = Isolation::new();
-    let mut fleet = Fleet::new(&config_text(&iso, &urls));
-    for role in ["receiver", "receiver", "worker", "worker"] {
-        fleet.spawn(role);
-    }
-    fleet.wait_ready().await;
+    let fleet = Fleet::start(&iso, &urls).await;
     let work_queue = format!("{}.work", iso.prefix);
     let members = cluster(&["members", &work_queue]).await;
     assert_eq!(
@@ -551,8 +557,21 @@ async fn the_work_queue_leader_killed_mid_stream_loses_no_accepted_webhook() {
     let members = cluster(&["members", &work_queue]).await;
     println!("node {leader} restarted; work queue members: {members}");
 
+    finish("leader killed", stream, killed_at, fleet, &iso, &urls).await;
+}
+
+/// End the stream, report the recovery after `failed_at`, check every answer and that
+/// everything accepted was recorded once; stop the fleet and delete its queues.
+async fn finish(
+    what: &str,
+    stream: Stream,
+    failed_at: Duration,
+    fleet: Fleet,
+    iso: &Isolation,
+    urls: &str,
+) {
     let (seen, total) = stream.finish().await;
-    report("leader killed", &seen, killed_at, total);
+    report(what, &seen, failed_at, total);
     if !seen.other.is_empty() {
         fleet.dump_logs();
     }
@@ -561,31 +580,8 @@ async fn the_work_queue_leader_killed_mid_stream_loses_no_accepted_webhook() {
     check_applied(&pool, &seen).await;
     fleet.stop().await;
     pool.close().await;
-    delete_cluster_topology(&urls, &iso.prefix).await;
-}
-
-/// The queues and exchanges of `prefix` on the cluster.
-async fn delete_cluster_topology(urls: &str, prefix: &str) {
-    for url in urls.split(',') {
-        let Ok(connection) = provisiond::queue::connect(url, "test-cleanup").await else {
-            continue;
-        };
-        let channel = connection.create_channel().await.unwrap();
-        let delays = [100, 200].map(Duration::from_millis);
-        let topology = provisiond::queue::Topology::new(prefix, 10).with_retry_delays(&delays);
-        for name in topology.queues() {
-            let _ = channel
-                .queue_delete(name.as_str().into(), Default::default())
-                .await;
-        }
-        for name in topology.exchanges() {
-            let _ = channel
-                .exchange_delete(name.as_str().into(), Default::default())
-                .await;
-        }
-        let _ = connection.close(200, "bye".into()).await;
-        return;
-    }
+    let first = urls.split(',').next().expect("a node");
+    delete_topology_at(first, &iso.prefix).await;
 }
 
 /// A PostgreSQL server of the test's own (initdb in a temporary folder, its own port),
@@ -694,16 +690,11 @@ impl Drop for PrivatePostgres {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the three-node RabbitMQ cluster of scripts/cluster; scripts/test runs it"]
 async fn postgresql_restarted_mid_stream_loses_no_accepted_webhook() {
-    cluster(&["start"]).await;
     let urls = cluster(&["urls"]).await;
     let postgres = PrivatePostgres::start();
     let mut iso = Isolation::new();
     iso.database_url = postgres.url("provisiond_failover");
-    let mut fleet = Fleet::new(&config_text(&iso, &urls));
-    for role in ["receiver", "receiver", "worker", "worker"] {
-        fleet.spawn(role);
-    }
-    fleet.wait_ready().await;
+    let fleet = Fleet::start(&iso, &urls).await;
 
     let stream = Stream::start(fleet.receivers(), &unique("pg"), 240);
     stream.wait_accepted(80).await;
@@ -715,16 +706,14 @@ async fn postgresql_restarted_mid_stream_loses_no_accepted_webhook() {
     stream.wait_accepted(down_until).await;
     tokio::task::block_in_place(|| postgres.pg_ctl("start"));
     println!("PostgreSQL down for {:?}", stopped.elapsed());
-    let (seen, total) = stream.finish().await;
-    report("PostgreSQL restarted", &seen, stopped_at, total);
-    if !seen.other.is_empty() {
-        fleet.dump_logs();
-    }
-    assert_clean_answers(&seen);
-    let pool = PgPool::connect(&iso.database_url).await.unwrap();
-    check_applied(&pool, &seen).await;
-    fleet.stop().await;
-    pool.close().await;
-    delete_cluster_topology(&urls, &iso.prefix).await;
-    let _ = Path::new(&postgres.data());
+    finish(
+        "PostgreSQL restarted",
+        stream,
+        stopped_at,
+        fleet,
+        &iso,
+        &urls,
+    )
+    .await;
+    drop(postgres);
 }

@@ -40,7 +40,12 @@ impl TestPublisher {
 }
 
 pub async fn delete_topology(prefix: &str) {
-    let Ok(connection) = provisiond::queue::connect(&amqp_url(), "test-cleanup").await else {
+    delete_topology_at(&amqp_url(), prefix).await;
+}
+
+/// The queues and exchanges of `prefix` on the broker at `url`.
+pub async fn delete_topology_at(url: &str, prefix: &str) {
+    let Ok(connection) = provisiond::queue::connect(url, "test-cleanup").await else {
         return;
     };
     let channel = connection.create_channel().await.unwrap();
