@@ -353,12 +353,12 @@ impl Report {
                 d.p50_ms, d.p99_ms, d.max_ms, d.count, d.missing
             );
             if let Some(w) = &d.slowest {
-                let publish = w
-                    .publish_started_ms
-                    .map_or("?".into(), |ms| format!("{ms:.1}"));
+                let known = |ms: Option<f64>| ms.map_or("?".into(), |ms| format!("{ms:.1}"));
+                let publish = known(w.publish_started_ms);
+                let began = known(w.transaction_began_ms);
                 let _ = writeln!(
                     out,
-                    "    slowest (sent at {:.2} s), ms after sending: received {:.1}, publish {publish}, 202 {:.1}, recorded {:.1}, deactivated {:.1}",
+                    "    slowest (sent at {:.2} s), ms after sending: received {:.1}, publish {publish}, 202 {:.1}, transaction {began}, recorded {:.1}, deactivated {:.1}",
                     w.sent_after_secs, w.received_ms, w.answered_202_ms, w.processed_ms, w.deactivated_ms
                 );
             }
@@ -434,6 +434,28 @@ fn yes(value: Option<bool>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ingest_cpu_goal_needs_a_measured_figure_within_30_us() {
+        let ratios = Ratios {
+            ingest_vs_publish_ceiling: 0.75,
+            ingest_vs_http_ceiling: 0.2,
+            processing_vs_db_ceiling: 1.1,
+            ingest_vs_publish_and_http_ceiling: 0.6,
+        };
+        let none = BTreeMap::new();
+        let goals = |cpu| Goals::check(&ratios, &none, 1, cpu);
+        assert!(goals(29.5).ingest_cpu_le_30us);
+        assert!(goals(30.0).ingest_cpu_le_30us);
+        assert!(!goals(30.1).ingest_cpu_le_30us);
+        // 0: not measured (no /proc), so not met.
+        assert!(!goals(0.0).ingest_cpu_le_30us);
+        let g = goals(10.0);
+        assert!(g.ingest_vs_publish_ceiling_ge_0_7 && !g.ingest_vs_publish_ceiling_ge_0_8);
+        assert_eq!(g.deprovision_p99_le_25ms_at_200_per_sec, None);
+        assert_eq!(processes(1, "worker"), "--role worker");
+        assert_eq!(processes(3, "worker"), "3 × --role worker");
+    }
 
     #[test]
     fn rates_get_thousands_separators() {
