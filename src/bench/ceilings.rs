@@ -21,7 +21,8 @@ use sqlx::{Connection, PgConnection};
 use std::str::FromStr;
 use tokio::time::Instant;
 
-use super::load::{ClosedLoop, LoadClient};
+use super::cpu;
+use super::load::{ClosedLoop, CpuProbe, LoadClient};
 use super::payload::Senders;
 use super::stats::{self, Latency};
 use crate::domain::message::QueueMessage;
@@ -34,6 +35,9 @@ use crate::queue::MessageKey;
 pub struct Ceiling {
     pub per_sec: f64,
     pub latency: Latency,
+    /// CPU microseconds per operation of what is measured (the HTTP server of (b) only;
+    /// 0 elsewhere).
+    pub cpu_us_per_op: f64,
 }
 
 /// (a) `concurrency` tasks publish ~1 KB persistent, mandatory messages with provisiond's
@@ -127,12 +131,17 @@ pub async fn publish_confirm(
     Ok(Ceiling {
         per_sec: stats::rate(count, duration),
         latency: Latency::from_ms(latencies),
+        cpu_us_per_op: 0.0,
     })
 }
 
+/// The name of (b)'s server threads; `/proc` shows its first 15 bytes.
+const CEILING_THREADS: &str = "bench-http-ceiling";
+
 /// (b) An axum server (on its own two-thread runtime, like a separate process) whose
 /// webhook route only reads the body and answers 202, driven by the load client exactly
-/// like provisiond's ingest.
+/// like provisiond's ingest. Its CPU per request is that of the server's threads (all
+/// named [`CEILING_THREADS`]) over the window.
 pub async fn http_202(
     senders: Arc<Senders>,
     concurrency: usize,
@@ -142,8 +151,10 @@ pub async fn http_202(
     let server = CeilingServer::start()?;
     let client = LoadClient::new(server.base.clone(), concurrency)?;
     let make = move |seq| senders.hire(&senders.employee("http", seq), seq);
+    let prefix = &CEILING_THREADS[..15];
+    let probe: CpuProbe = Arc::new(move || cpu::own_threads_ns(prefix));
     let run = client
-        .closed_loop(concurrency, warmup, duration, make)
+        .closed_loop(concurrency, warmup, duration, make, Some(probe))
         .await;
     drop(client);
     server.stop();
@@ -154,6 +165,7 @@ pub async fn http_202(
     let ceiling = Ceiling {
         per_sec: run.per_sec(),
         latency: run.latency,
+        cpu_us_per_op: run.cpu_us_per_request(),
     };
     Ok((ceiling, run))
 }
@@ -172,24 +184,28 @@ impl CeilingServer {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("bench-http-ceiling")
+            .thread_name(CEILING_THREADS)
             .enable_all()
             .build()?;
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let app = axum::Router::new().route("/webhooks/{source}", post(accept));
-                let serve = axum::serve(listener, app);
-                // Stopping drops the server and every connection with it.
-                tokio::select! {
-                    _ = serve => {}
-                    _ = stopped => {}
-                }
-            });
-            runtime.shutdown_timeout(Duration::from_secs(1));
-        });
+        // The accept loop runs on this thread (`block_on`): named like the workers so its
+        // CPU is counted with theirs.
+        let thread = std::thread::Builder::new()
+            .name(CEILING_THREADS.into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let app = axum::Router::new().route("/webhooks/{source}", post(accept));
+                    let serve = axum::serve(listener, app);
+                    // Stopping drops the server and every connection with it.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = stopped => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
         Ok(CeilingServer {
             base,
             stop: Some(stop),
@@ -273,6 +289,7 @@ pub async fn db_transactions(
     Ok(Ceiling {
         per_sec: stats::rate(count, duration),
         latency: Latency::from_ms(latencies),
+        cpu_us_per_op: 0.0,
     })
 }
 

@@ -36,11 +36,15 @@ pub struct Provisiond {
 }
 
 impl Launch {
-    /// Start `serve --role ROLE` listening on a free port of 127.0.0.1.
-    pub fn start(&self, role: Role) -> anyhow::Result<Provisiond> {
+    /// Start `serve --role ROLE` listening on a free port of 127.0.0.1; `index` tells
+    /// processes of the same role apart (log `ROLE-INDEX.log`, or `ROLE.log` for 0).
+    pub fn start(&self, role: Role, index: usize) -> anyhow::Result<Provisiond> {
         let name = role_name(role);
         let port = free_port()?;
-        let log = self.log_dir.join(format!("{name}.log"));
+        let log = match index {
+            0 => self.log_dir.join(format!("{name}.log")),
+            _ => self.log_dir.join(format!("{name}-{index}.log")),
+        };
         let log_file = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
         let mut command = Command::new(&self.exe);
@@ -114,6 +118,10 @@ impl Provisiond {
     /// Peak resident set size so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         peak_rss_of(self.pid)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Read the peak RSS, then SIGTERM and wait for a clean exit (SIGKILL after a

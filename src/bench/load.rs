@@ -21,9 +21,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct LoadClient {
     client: reqwest::Client,
-    /// `http://127.0.0.1:port`
-    base: String,
+    /// `http://127.0.0.1:port` of each server; closed-loop connections are spread over
+    /// them round-robin (connection *i* to server *i mod n*), everything else goes to the
+    /// first.
+    bases: Arc<[String]>,
 }
+
+/// CPU time of what is measured so far, in nanoseconds (see `super::cpu`).
+pub type CpuProbe = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// What a closed-loop run measured.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +42,10 @@ pub struct ClosedLoop {
     pub window: Duration,
     /// Response latency of the 202s inside the window.
     pub latency: Latency,
+    /// 202s completed inside the window, by server (closed loop only).
+    pub accepted_by_server: Vec<u64>,
+    /// CPU time the probe measured over the window (closed loop with a probe only).
+    pub window_cpu_ns: Option<u64>,
     /// Sequence numbers answered 202 (fixed-count runs only).
     pub succeeded: Vec<u64>,
 }
@@ -45,17 +54,33 @@ impl ClosedLoop {
     pub fn per_sec(&self) -> f64 {
         stats::rate(self.accepted, self.window)
     }
+
+    /// Accepted per second inside the window, by server.
+    pub fn per_sec_by_server(&self) -> Vec<f64> {
+        let window = self.window;
+        let counts = self.accepted_by_server.iter();
+        counts.map(|&n| stats::rate(n, window)).collect()
+    }
+
+    /// CPU microseconds per 202 inside the window (0 without a probe).
+    pub fn cpu_us_per_request(&self) -> f64 {
+        super::cpu::us_per(self.window_cpu_ns.unwrap_or(0), self.accepted)
+    }
 }
 
 /// One open-loop request: when it was sent and how it was answered.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub sent_at: DateTime<Utc>,
+    /// When the answer (202 or not) came back.
+    pub answered_at: DateTime<Utc>,
     pub accepted: bool,
 }
 
 #[derive(Default)]
 struct TaskTally {
+    /// Which server the task's connection went to.
+    server: usize,
     latencies_ms: Vec<f64>,
     accepted: u64,
     accepted_total: u64,
@@ -66,17 +91,26 @@ struct TaskTally {
 
 impl LoadClient {
     pub fn new(base: String, concurrency: usize) -> anyhow::Result<LoadClient> {
+        LoadClient::spread(vec![base], concurrency)
+    }
+
+    /// A client for several servers (at least one).
+    pub fn spread(bases: Vec<String>, concurrency: usize) -> anyhow::Result<LoadClient> {
+        anyhow::ensure!(!bases.is_empty(), "the load client needs a server");
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency.max(1) * 2)
             .timeout(REQUEST_TIMEOUT)
             .tcp_nodelay(true)
             .build()?;
-        Ok(LoadClient { client, base })
+        Ok(LoadClient {
+            client,
+            bases: bases.into(),
+        })
     }
 
     /// Send one webhook; `Ok` on 202, else what came back.
     pub async fn send(&self, request: &SignedRequest) -> Result<(), String> {
-        let url = format!("{}/webhooks/{}", self.base, request.source);
+        let url = format!("{}/webhooks/{}", self.bases[0], request.source);
         let mut builder = self
             .client
             .post(url)
@@ -96,14 +130,17 @@ impl LoadClient {
         answer(status.as_u16(), &text)
     }
 
-    /// `concurrency` tasks send `make(seq)` back to back for `warmup + duration`; only
-    /// answers completed within the last `duration` are counted and timed.
+    /// `concurrency` tasks send `make(seq)` back to back for `warmup + duration`, task *i*
+    /// on a connection to server *i mod n*; only answers completed within the last
+    /// `duration` are counted and timed. `cpu`, if given, is read when the window opens
+    /// and when it closes.
     pub async fn closed_loop<F>(
         &self,
         concurrency: usize,
         warmup: Duration,
         duration: Duration,
         make: F,
+        cpu: Option<CpuProbe>,
     ) -> ClosedLoop
     where
         F: Fn(u64) -> SignedRequest + Send + Sync + 'static,
@@ -112,11 +149,24 @@ impl LoadClient {
         let next = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let (from, until) = (start + warmup, start + warmup + duration);
+        let sampler = cpu.map(|probe| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(from).await;
+                let opened = probe();
+                tokio::time::sleep_until(until).await;
+                probe().saturating_sub(opened)
+            })
+        });
         let mut tasks = Vec::with_capacity(concurrency);
-        for _ in 0..concurrency {
-            let (base, make, next) = (self.base.clone(), make.clone(), next.clone());
+        for i in 0..concurrency {
+            let server = i % self.bases.len();
+            let base = self.bases[server].clone();
+            let (make, next) = (make.clone(), next.clone());
             tasks.push(tokio::spawn(async move {
-                let mut tally = TaskTally::default();
+                let mut tally = TaskTally {
+                    server,
+                    ..TaskTally::default()
+                };
                 let mut connection: Option<Connection> = None;
                 while Instant::now() < until {
                     let seq = next.fetch_add(1, Ordering::Relaxed);
@@ -135,6 +185,10 @@ impl LoadClient {
         }
         let mut result = merge(tasks).await;
         result.window = duration;
+        if let Some(sampler) = sampler {
+            result.window_cpu_ns = sampler.await.ok();
+        }
+        result.accepted_by_server.resize(self.bases.len(), 0);
         result
     }
 
@@ -184,13 +238,19 @@ impl LoadClient {
             tasks.push(tokio::spawn(async move {
                 let sent_at = Utc::now();
                 let accepted = client.send(&request).await.is_ok();
-                Sent { sent_at, accepted }
+                let answered_at = Utc::now();
+                Sent {
+                    sent_at,
+                    answered_at,
+                    accepted,
+                }
             }));
         }
         let mut sent = Vec::with_capacity(tasks.len());
         for task in tasks {
-            sent.push(task.await.unwrap_or(Sent {
+            sent.push(task.await.unwrap_or_else(|_| Sent {
                 sent_at: Utc::now(),
+                answered_at: Utc::now(),
                 accepted: false,
             }));
         }
@@ -303,6 +363,10 @@ async fn merge(tasks: Vec<tokio::task::JoinHandle<TaskTally>>) -> ClosedLoop {
             continue;
         };
         all.accepted += tally.accepted;
+        if all.accepted_by_server.len() <= tally.server {
+            all.accepted_by_server.resize(tally.server + 1, 0);
+        }
+        all.accepted_by_server[tally.server] += tally.accepted;
         all.accepted_total += tally.accepted_total;
         all.errors += tally.errors;
         if all.first_error.is_none() {

@@ -11,6 +11,7 @@
 
 mod ceilings;
 mod child;
+mod cpu;
 mod isolation;
 mod load;
 mod payload;
@@ -63,6 +64,10 @@ pub struct Options {
     pub processing_deadline: Duration,
     /// The provisiond executable to run (default: this one).
     pub exe: Option<PathBuf>,
+    /// `serve --role receiver` processes of the ingest phase (at least 1).
+    pub receivers: usize,
+    /// `serve --role worker` processes of the processing phase (at least 1).
+    pub workers: usize,
 }
 
 impl Options {
@@ -77,6 +82,8 @@ impl Options {
                 deprovision_duration: Duration::from_secs(3),
                 processing_deadline: Duration::from_secs(20),
                 exe: None,
+                receivers: 1,
+                workers: 1,
             }
         } else {
             Options {
@@ -88,6 +95,8 @@ impl Options {
                 deprovision_duration: Duration::from_secs(10),
                 processing_deadline: Duration::from_secs(180),
                 exe: None,
+                receivers: 1,
+                workers: 1,
             }
         }
     }
@@ -120,6 +129,14 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
     anyhow::ensure!(!options.duration.is_zero(), "--duration must be positive");
+    anyhow::ensure!(options.receivers > 0, "--receivers must be at least 1");
+    anyhow::ensure!(options.workers > 0, "--workers must be at least 1");
+    anyhow::ensure!(
+        options.concurrency >= options.receivers,
+        "--concurrency ({}) must be at least --receivers ({}): each receiver needs a connection",
+        options.concurrency,
+        options.receivers
+    );
     let iso = isolation::Isolation::new(config)?;
     let dir = std::env::temp_dir().join(format!("provisiond-bench-{}", iso.id));
     std::fs::create_dir_all(&dir)?;
@@ -213,11 +230,15 @@ async fn phases(
     .await
     .context("database ceiling")?;
 
-    progress("provisiond ingest (serve --role receiver)");
-    let (ingest, rss_receiver) =
-        scenarios::ingest(launch, &http, senders.clone(), n, warmup, duration).await?;
+    let (receivers, workers) = (options.receivers, options.workers);
     progress(&format!(
-        "provisiond processing (serve --role worker) of {} events",
+        "provisiond ingest ({receivers} × serve --role receiver)"
+    ));
+    let window = (warmup, duration);
+    let (ingest, rss_receiver) =
+        scenarios::ingest(launch, &http, senders.clone(), receivers, n, window).await?;
+    progress(&format!(
+        "provisiond processing ({workers} × serve --role worker) of {} events",
         ingest.accepted_total
     ));
     let (processing, rss_worker) = scenarios::processing(
@@ -225,6 +246,7 @@ async fn phases(
         &db,
         ingest.accepted_total,
         options.processing_deadline,
+        workers,
     )
     .await?;
     // Small tables for the latency test (its queries must not load the database).
@@ -258,8 +280,14 @@ async fn phases(
     let deprovision_latency: BTreeMap<String, report::DeprovisionLatency> = deprovisions
         .iter()
         .map(|d| {
-            let latency =
-                report::DeprovisionLatency::new(d.latency, d.hired, d.sent, d.accepted, d.missing);
+            let latency = report::DeprovisionLatency::new(
+                d.latency,
+                d.hired,
+                d.sent,
+                d.accepted,
+                d.missing,
+                d.slowest.clone(),
+            );
             (format!("{}_per_sec", d.rate), latency)
         })
         .collect();
@@ -269,7 +297,8 @@ async fn phases(
         ("all".to_owned(), rss_all),
     ]);
     let rss_peak_bytes = by_role.values().copied().max().unwrap_or(0);
-    let goals = report::Goals::check(&ratios, &deprovision_latency, rss_peak_bytes);
+    let ingest_cpu = ingest.cpu_us_per_request();
+    let goals = report::Goals::check(&ratios, &deprovision_latency, rss_peak_bytes, ingest_cpu);
     Ok(Report {
         config: report::RunConfig {
             concurrency: n,
@@ -285,6 +314,8 @@ async fn phases(
             worker_batch_size: config.worker.batch_size,
             rabbitmq_prefetch: config.rabbitmq.prefetch,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            receivers,
+            workers,
         },
         ceilings: report::Ceilings {
             publish_confirm_per_sec: publish.per_sec,
@@ -296,6 +327,7 @@ async fn phases(
             http_202_p99_ms: http_ceiling.latency.p99_ms,
             db_tx_p50_ms: db_ceiling.latency.p50_ms,
             db_tx_p99_ms: db_ceiling.latency.p99_ms,
+            http_202_cpu_us_per_request: http_ceiling.cpu_us_per_op,
         },
         ingest: report::Ingest {
             accepted_per_sec: ingest.per_sec(),
@@ -304,6 +336,9 @@ async fn phases(
             requests: ingest.accepted,
             errors: ingest.errors,
             accepted_total: ingest.accepted_total,
+            accepted_per_sec_per_receiver: stats::round(ingest.per_sec() / receivers as f64),
+            accepted_per_sec_by_receiver: ingest.per_sec_by_server(),
+            cpu_us_per_request: ingest_cpu,
         },
         processing: report::Processing {
             applied_per_sec: processing.per_sec,
@@ -312,6 +347,8 @@ async fn phases(
             applied: processing.applied,
             span_secs: stats::round(processing.span.as_secs_f64()),
             complete: !processing.incomplete,
+            applied_per_sec_per_worker: stats::round(processing.per_sec / workers as f64),
+            cpu_us_per_event: processing.cpu_us_per_event,
         },
         deprovision_latency,
         rss_peak_bytes,

@@ -10,40 +10,75 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::time::Instant;
 
-use super::child::Launch;
-use super::load::{ClosedLoop, LoadClient};
+use super::child::{Launch, Provisiond};
+use super::cpu;
+use super::load::{ClosedLoop, CpuProbe, LoadClient, Sent};
 use super::payload::{Employee, Senders};
+use super::report;
 use super::stats::{self, Latency};
 use crate::startup::Role;
 
 /// How often the bench looks at the database while it waits for provisiond.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Ingest: `serve --role receiver` (nothing consumes), unique signed webhooks posted at
-/// fixed concurrency. Everything accepted stays queued for the processing phase.
+/// Ingest: `receivers` processes `serve --role receiver` (nothing consumes), each on a
+/// port of its own, and unique signed webhooks posted at fixed concurrency, connection *i*
+/// to receiver *i mod receivers*. Everything accepted stays queued for the processing
+/// phase. The receivers' CPU time (all of them) is read when the window opens and when it
+/// closes. Returns the run and the largest peak RSS.
 pub async fn ingest(
     launch: &Launch,
     http: &reqwest::Client,
     senders: Arc<Senders>,
+    receivers: usize,
     concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
+    window: (Duration, Duration),
 ) -> anyhow::Result<(ClosedLoop, u64)> {
-    let mut receiver = launch.start(Role::Receiver)?;
-    receiver.wait_ready(http).await?;
-    let client = LoadClient::new(receiver.address.clone(), concurrency)?;
+    let (warmup, duration) = window;
+    let mut processes = Vec::with_capacity(receivers);
+    for index in 0..receivers {
+        processes.push(launch.start(Role::Receiver, index)?);
+    }
+    for process in &mut processes {
+        process.wait_ready(http).await?;
+    }
+    let bases = processes.iter().map(|p| p.address.clone()).collect();
+    let client = LoadClient::spread(bases, concurrency)?;
     let make = move |seq| senders.hire(&senders.employee("ing", seq), seq);
     let run = client
-        .closed_loop(concurrency, warmup, duration, make)
+        .closed_loop(
+            concurrency,
+            warmup,
+            duration,
+            make,
+            Some(cpu_of(&processes)),
+        )
         .await;
     drop(client);
-    receiver.check_alive()?;
-    let rss = receiver.stop().await?;
+    let rss = stop_all(processes).await?;
     if run.accepted == 0 {
         let error = run.first_error.clone().unwrap_or_default();
         anyhow::bail!("provisiond accepted no webhook: {error}");
     }
     Ok((run, rss))
+}
+
+/// The CPU time of some processes, summed.
+fn cpu_of(processes: &[Provisiond]) -> CpuProbe {
+    let pids: Vec<u32> = processes.iter().map(Provisiond::pid).collect();
+    Arc::new(move || pids.iter().filter_map(|&pid| cpu::process_ns(pid)).sum())
+}
+
+/// Check that each process is still alive, then stop them all; the largest peak RSS.
+async fn stop_all(mut processes: Vec<Provisiond>) -> anyhow::Result<u64> {
+    for process in &mut processes {
+        process.check_alive()?;
+    }
+    let mut rss = 0;
+    for process in processes {
+        rss = rss.max(process.stop().await?);
+    }
+    Ok(rss)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,26 +89,47 @@ pub struct Processing {
     pub span: Duration,
     /// True when the backlog was not fully drained before the deadline.
     pub incomplete: bool,
+    /// The workers' CPU microseconds per event recorded (see [`processing`]).
+    pub cpu_us_per_event: f64,
 }
 
-/// Processing: `serve --role worker` drains the backlog of `expected` events. The rate is
-/// taken from the database's own clock: events recorded over the time between the first
-/// and the last one (`events.processed_at`), so process start-up is not counted.
+/// Processing: `workers` processes `serve --role worker` drain the backlog of `expected`
+/// events together. The rate is taken from the database's own clock: events recorded over
+/// the time between the first and the last one (`events.processed_at`), so process
+/// start-up is not counted. So is their CPU: the workers' CPU time (summed) from the first
+/// poll that sees an event to the end of the backlog, over the events recorded in between.
 pub async fn processing(
     launch: &Launch,
     db: &PgPool,
     expected: u64,
     deadline: Duration,
+    workers: usize,
 ) -> anyhow::Result<(Processing, u64)> {
-    let mut worker = launch.start(Role::Worker)?;
+    let mut processes = Vec::with_capacity(workers);
+    for index in 0..workers {
+        processes.push(launch.start(Role::Worker, index)?);
+    }
+    let cpu = cpu_of(&processes);
+    // (CPU time, events recorded) when the first event is seen.
+    let mut first_seen: Option<(u64, u64)> = None;
     let give_up = Instant::now() + deadline;
     let mut incomplete = false;
     loop {
-        worker.check_alive()?;
-        // `max(id)` is an index lookup; the exact count (a scan) only once it may be done.
+        for process in &mut processes {
+            process.check_alive()?;
+        }
+        // `max(id)` is an index lookup; the exact count (a scan) only once it may be done,
+        // or when the first events appear (a small table then).
         let highest: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM events")
             .fetch_one(db)
             .await?;
+        if highest.is_some() && first_seen.is_none() {
+            let ns = cpu();
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(db)
+                .await?;
+            first_seen = Some((ns, count as u64));
+        }
         if highest.unwrap_or(0) as u64 >= expected {
             let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(db)
@@ -88,7 +144,11 @@ pub async fn processing(
         }
         tokio::time::sleep(POLL).await;
     }
-    let rss = worker.stop().await?;
+    let cpu_end = cpu();
+    let events_end: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(db)
+        .await?;
+    let rss = stop_all(processes).await?;
     let (events, applied, first, last): (i64, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
         sqlx::query_as(
             "SELECT count(*), count(*) FILTER (WHERE outcome = 'applied'), \
@@ -100,7 +160,13 @@ pub async fn processing(
         (Some(first), Some(last)) => (last - first).to_std().unwrap_or_default(),
         _ => Duration::ZERO,
     };
+    // A backlog drained before the first look: the workers' whole lives instead.
+    let (cpu_start, events_start) = first_seen
+        .filter(|&(_, seen)| seen < events_end as u64)
+        .unwrap_or((0, 0));
+    let measured = (events_end as u64).saturating_sub(events_start);
     let result = Processing {
+        cpu_us_per_event: cpu::us_per(cpu_end.saturating_sub(cpu_start), measured),
         events: events as u64,
         applied: applied as u64,
         per_sec: stats::rate((applied as u64).saturating_sub(1), span),
@@ -121,6 +187,8 @@ pub struct Deprovision {
     pub missing: usize,
     /// Hires that had to be created first.
     pub hired: usize,
+    /// Where the slowest termination spent its time.
+    pub slowest: Option<report::Slowest>,
 }
 
 /// What the deprovision test runs.
@@ -154,7 +222,7 @@ pub async fn deprovision(
     sqlx::query(&format!("VACUUM (ANALYZE) {tables}"))
         .execute(db)
         .await?;
-    let mut app = launch.start(Role::All)?;
+    let mut app = launch.start(Role::All, 0)?;
     app.wait_ready(http).await?;
     let client = LoadClient::new(app.address.clone(), concurrency)?;
     let mut results = Vec::new();
@@ -188,19 +256,26 @@ pub async fn deprovision(
         waited.await?;
         let done = deactivation_times(db, directory, &pattern).await?;
         let mut latencies = Vec::with_capacity(accepted);
+        let mut worst: Option<(f64, report::Slowest)> = None;
+        let first_sent = sent.first().map(|s| s.sent_at).unwrap_or_else(Utc::now);
         for (employee, sent) in employees.iter().zip(&sent) {
             if !sent.accepted {
                 continue;
             }
             let key = (employee.source.clone(), employee.employee_id.clone());
-            if let Some(at) = done.get(&key) {
-                let ms = (*at - sent.sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+            if let Some(stamps) = done.get(&key) {
+                let micros = (stamps.done() - sent.sent_at).num_microseconds();
+                let ms = micros.unwrap_or(0) as f64 / 1000.0;
                 latencies.push(ms);
+                if worst.as_ref().is_none_or(|(most, _)| ms > *most) {
+                    worst = Some((ms, slowest(sent, stamps, first_sent)));
+                }
             }
         }
         let latency = Latency::from_ms(latencies);
         results.push(Deprovision {
             rate,
+            slowest: worst.map(|(_, slowest)| slowest),
             missing: accepted.saturating_sub(latency.count),
             latency,
             sent: sent.len(),
@@ -217,7 +292,7 @@ pub async fn deprovision(
 /// Wait until `expected` accounts of the phase have `status` (at most a minute after
 /// progress stops).
 /// Wait until every audit log row is sealed (or a minute passes: then measure anyway).
-async fn wait_sealed(app: &mut super::child::Provisiond, db: &PgPool) -> anyhow::Result<()> {
+async fn wait_sealed(app: &mut Provisiond, db: &PgPool) -> anyhow::Result<()> {
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
         app.check_alive()?;
@@ -237,7 +312,7 @@ async fn wait_sealed(app: &mut super::child::Provisiond, db: &PgPool) -> anyhow:
 }
 
 async fn wait_accounts(
-    app: &mut super::child::Provisiond,
+    app: &mut Provisiond,
     db: &PgPool,
     directory: &str,
     pattern: &str,
@@ -275,14 +350,34 @@ async fn wait_accounts(
     }
 }
 
-/// When each deactivated account of the phase was committed: the later of its
-/// `deactivated_at` and its termination event's `processed_at` (two plain scans; a join
-/// would be planned badly on freshly truncated tables).
+/// The timestamps of one termination, from the bench (sent, answered) and from the
+/// database (`events.received_at` / `published_at` / `processed_at`,
+/// `inbox.inserted_at`, `accounts.deactivated_at`).
+#[derive(Debug, Clone, Copy)]
+struct Stamps {
+    received_at: DateTime<Utc>,
+    published_at: Option<DateTime<Utc>>,
+    /// `inbox.inserted_at` (`now()`): when the worker's transaction began.
+    began_at: Option<DateTime<Utc>>,
+    processed_at: DateTime<Utc>,
+    deactivated_at: DateTime<Utc>,
+}
+
+impl Stamps {
+    /// When the deactivation was committed: the later of the account's and the event's
+    /// times (same transaction).
+    fn done(&self) -> DateTime<Utc> {
+        self.deactivated_at.max(self.processed_at)
+    }
+}
+
+/// The database's timestamps of each deactivated account of the phase and its termination
+/// event (two plain scans; a join would be planned badly on freshly truncated tables).
 async fn deactivation_times(
     db: &PgPool,
     directory: &str,
     pattern: &str,
-) -> anyhow::Result<HashMap<(String, String), DateTime<Utc>>> {
+) -> anyhow::Result<HashMap<(String, String), Stamps>> {
     let accounts: Vec<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT source, employee_id, deactivated_at FROM accounts \
          WHERE target = $1 AND employee_id LIKE $2 AND status = 'deactivated'",
@@ -291,21 +386,68 @@ async fn deactivation_times(
     .bind(pattern)
     .fetch_all(db)
     .await?;
-    let events: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT source, employee_id, processed_at FROM events \
+    type EventTimes = (
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    );
+    let events: Vec<EventTimes> = sqlx::query_as(
+        "SELECT source, employee_id, event_id, received_at, published_at, processed_at \
+         FROM events \
          WHERE employee_id LIKE $1 AND kind = 'terminated' AND outcome = 'applied'",
     )
     .bind(pattern)
     .fetch_all(db)
     .await?;
-    let mut done: HashMap<(String, String), DateTime<Utc>> = accounts
+    // The inbox was emptied before the latency test: only its hires and terminations.
+    let inbox: Vec<(String, String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT source, event_id, inserted_at FROM inbox")
+            .fetch_all(db)
+            .await?;
+    let began: HashMap<(String, String), DateTime<Utc>> = inbox
+        .into_iter()
+        .map(|(source, event_id, at)| ((source, event_id), at))
+        .collect();
+    let deactivated: HashMap<(String, String), DateTime<Utc>> = accounts
         .into_iter()
         .filter_map(|(source, id, at)| Some(((source, id), at?)))
         .collect();
-    for (source, id, at) in events {
-        if let Some(current) = done.get_mut(&(source, id)) {
-            *current = (*current).max(at);
+    let mut done = HashMap::new();
+    for (source, id, event_id, received_at, published_at, processed_at) in events {
+        let began_at = began.get(&(source.clone(), event_id)).copied();
+        let key = (source, id);
+        if let Some(&deactivated_at) = deactivated.get(&key) {
+            let stamps = Stamps {
+                received_at,
+                published_at,
+                began_at,
+                processed_at,
+                deactivated_at,
+            };
+            done.insert(key, stamps);
         }
     }
     Ok(done)
+}
+
+/// Where the slowest termination of a rate spent its time, in ms from the moment it was
+/// sent: each step's end, so a stall shows as one large jump between two steps.
+fn slowest(sent: &Sent, stamps: &Stamps, first_sent: DateTime<Utc>) -> report::Slowest {
+    let ms = |at: DateTime<Utc>| {
+        let micros = (at - sent.sent_at).num_microseconds().unwrap_or(0);
+        stats::round(micros as f64 / 1000.0)
+    };
+    report::Slowest {
+        sent_after_secs: stats::round(ms(first_sent).abs() / 1000.0),
+        received_ms: ms(stamps.received_at),
+        publish_started_ms: stamps.published_at.map(ms),
+        answered_202_ms: ms(sent.answered_at),
+        transaction_began_ms: stamps.began_at.map(ms),
+        processed_ms: ms(stamps.processed_at),
+        deactivated_ms: ms(stamps.deactivated_at),
+        total_ms: ms(stamps.done()),
+    }
 }

@@ -34,6 +34,14 @@ pub struct BenchArgs {
     /// How long terminations arrive at each rate [default: 10s, quick 3s].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub deprovision_duration: Option<Duration>,
+    /// Receiver processes (`serve --role receiver`, each on its own port) in the ingest
+    /// phase; the load client's connections are spread over them round-robin.
+    #[arg(long, default_value_t = 1)]
+    pub receivers: usize,
+    /// Worker processes (`serve --role worker`) draining the backlog together in the
+    /// processing phase.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Also write the JSON report to this file (whatever `--format` prints).
     #[arg(long)]
     pub json_out: Option<PathBuf>,
@@ -54,6 +62,10 @@ pub async fn run(path: Option<&Path>, args: &BenchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(rates.iter().all(|r| *r > 0), "--rates must be positive");
         options.rates = rates.clone();
     }
+    anyhow::ensure!(args.receivers >= 1, "--receivers must be at least 1");
+    anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
+    options.receivers = args.receivers;
+    options.workers = args.workers;
     if let Some(duration) = args.deprovision_duration {
         options.deprovision_duration = duration;
     }

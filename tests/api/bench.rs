@@ -1,5 +1,6 @@
-//! `provisiond bench --quick --format json` runs against the local servers and reports
-//! every number. Only the shape is checked: a test never asserts how fast anything is.
+//! `provisiond bench --quick --receivers 2 --workers 2 --format json` runs against the
+//! local servers and reports every number. Only the shape is checked: a test never
+//! asserts how fast anything is.
 
 use std::process::Command;
 
@@ -27,6 +28,14 @@ const POSITIVE: &[&str] = &[
     "/ratios/processing_vs_db_ceiling",
     "/config/concurrency",
     "/config/duration_secs",
+    "/ceilings/http_202_cpu_us_per_request",
+    "/ingest/cpu_us_per_request",
+    "/ingest/accepted_per_sec_per_receiver",
+    "/ingest/accepted_per_sec_by_receiver/0",
+    "/ingest/accepted_per_sec_by_receiver/1",
+    "/processing/cpu_us_per_event",
+    "/processing/applied_per_sec_per_worker",
+    "/deprovision_latency/200_per_sec/slowest/total_ms",
 ];
 
 #[test]
@@ -34,6 +43,7 @@ fn bench_quick_reports_every_measure_as_json() {
     // The servers the other tests use; the bench makes its own database and queues there.
     let output = Command::new(env!("CARGO_BIN_EXE_provisiond"))
         .args(["bench", "--quick", "--format", "json"])
+        .args(["--receivers", "2", "--workers", "2"])
         .env_remove("PROVISIOND_CONFIG")
         .env("PROVISIOND__DATABASE__URL", admin_database_url())
         .env("PROVISIOND__RABBITMQ__URL", amqp_url())
@@ -56,5 +66,15 @@ fn bench_quick_reports_every_measure_as_json() {
         );
     }
     assert_eq!(report["config"]["quick"], true);
+    assert_eq!(report["config"]["receivers"], 2);
+    assert_eq!(report["config"]["workers"], 2);
+    let by_receiver = report["ingest"]["accepted_per_sec_by_receiver"].as_array();
+    assert_eq!(by_receiver.map(Vec::len), Some(2));
+    for goal in ["ingest_cpu_le_30us", "ingest_vs_publish_ceiling_ge_0_8"] {
+        assert!(
+            report["goals"][goal].is_boolean(),
+            "goals.{goal} is missing"
+        );
+    }
     assert!(report["config"]["duration"].is_string());
 }
