@@ -4,7 +4,7 @@
 //! waited for: a request that cannot reserve at once is answered `503` with `Retry-After`.
 //! A reservation is given back when it is dropped (verified, refused, or the request ended).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -43,8 +43,12 @@ impl BodyBudget {
     }
 
     fn publish_gauge(&self) {
+        // Registered once (on the first request, once the recorder is installed), not
+        // looked up by name twice per request.
+        static HANDLE: OnceLock<metrics::Gauge> = OnceLock::new();
         let reserved = self.limit - self.bytes.available_permits();
-        metrics::gauge!(GAUGE).set(reserved as f64);
+        let gauge = HANDLE.get_or_init(|| metrics::gauge!(GAUGE));
+        gauge.set(reserved as f64);
     }
 }
 

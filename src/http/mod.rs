@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use sqlx::PgPool;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -76,7 +78,7 @@ pub fn router(
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, CheapRequestUuid))
         .layer(axum::middleware::from_fn(own_request_id))
 }
 
@@ -98,6 +100,43 @@ fn metrics_route(serve_metrics: bool) -> Router<AppState> {
     } else {
         routes
     }
+}
+
+/// `x-request-id` for a request that came without an acceptable one: a random (version 4)
+/// UUID, like `tower_http`'s `MakeRequestUuid`, but drawn from a per-thread generator
+/// seeded once from the OS (SipHash of a counter under the thread's random keys) rather
+/// than a `getrandom` system call per request. An id only correlates log lines; it
+/// guards nothing.
+#[derive(Clone, Copy, Default)]
+struct CheapRequestUuid;
+
+impl MakeRequestId for CheapRequestUuid {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let uuid = uuid::Builder::from_random_bytes(random_bytes()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = uuid.hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
+    }
+}
+
+/// 16 bytes that never repeat in practice (two outputs of a keyed PRF over a counter).
+fn random_bytes() -> [u8; 16] {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static KEYS: RandomState = RandomState::new();
+        static COUNTER: Cell<u64> = const { Cell::new(0) };
+    }
+    let n = COUNTER.with(|c| {
+        let n = c.get();
+        c.set(n.wrapping_add(2));
+        n
+    });
+    let (high, low) = KEYS.with(|keys| (keys.hash_one(n), keys.hash_one(n + 1)));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_le_bytes());
+    bytes[8..].copy_from_slice(&low.to_le_bytes());
+    bytes
 }
 
 /// Longest client-chosen `x-request-id` kept.
@@ -231,4 +270,34 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(axum::http::header::CONTENT_TYPE, content_type)],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_made_here_are_distinct_version_4_uuids() {
+        let request = Request::new(());
+        let mut make = CheapRequestUuid;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = make.make_request_id(&request).unwrap();
+            let text = id.header_value().to_str().unwrap().to_owned();
+            let uuid = uuid::Uuid::parse_str(&text).unwrap();
+            assert_eq!(uuid.get_version_num(), 4, "{text}");
+            assert!(seen.insert(text));
+        }
+        let other = std::thread::spawn(move || {
+            CheapRequestUuid.make_request_id(&Request::new(())).unwrap()
+        });
+        let other = other
+            .join()
+            .unwrap()
+            .header_value()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(!seen.contains(&other));
+    }
 }

@@ -6,12 +6,14 @@ use axum::body::Body;
 use axum::body::HttpBody;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use super::handshake::{self, Handshake};
 use crate::config::SourceConfig;
@@ -64,21 +66,21 @@ const MAX_EVENT_ID_LEN: usize = 200;
         (status = 503, description = "`unavailable`: the broker did not confirm, unverified bodies fill `server.max_inflight_bytes`, this process does not receive, or the request took too long; nothing was queued, retry after `Retry-After`", body = ref("#/components/schemas/ErrorBody")),
     )
 )]
-#[tracing::instrument(skip_all, fields(source = %source))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(source): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let Some(config) = state.sources.get(&source) else {
+        let _span = span(&source).entered();
         super::rejected::unknown_source(&source);
         let message = format!("no webhook source named `{source}`");
         return Err(ApiError::not_found("unknown_source", message));
     };
     let source = config.name.as_str();
-    metrics::counter!("provisiond_webhooks_received_total", "source" => source.to_owned())
-        .increment(1);
+    let counters = super::counters::of(source);
+    counters.received.increment(1);
     let received_at = Utc::now();
     let (body, reservation) = read_body(body, &state).await.inspect_err(|error| {
         let reason = match error {
@@ -94,7 +96,10 @@ pub async fn receive(
     let verified = match signing::verify(config.kind, &headers, &body, keys, tolerance, now) {
         Ok(verified) => verified,
         Err(error) => match handshake::detect(config.kind, &body, !keys.is_empty()) {
-            Some(found) => return answer_handshake(&state, config, found).await,
+            Some(found) => {
+                let answer = answer_handshake(&state, config, found);
+                return answer.instrument(span(source)).await;
+            }
             None => return Err(signature_error(source, error)),
         },
     };
@@ -123,9 +128,27 @@ pub async fn receive(
         trigger: Trigger::Webhook,
         body,
     };
-    publish(&state, &message).await?;
-    let body = json!({ "status": "accepted", "event_id": message.event_id });
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    publish(&state, &message, &counters.published).await?;
+    let body = Accepted {
+        event_id: &message.event_id,
+        status: "accepted",
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The `202` body: `{"event_id":…,"status":"accepted"}`, the keys in the order a
+/// `serde_json::Value` writes them (sorted), without building one per request.
+#[derive(serde::Serialize)]
+struct Accepted<'a> {
+    event_id: &'a str,
+    status: &'static str,
+}
+
+/// The span of a webhook's log lines (a rejection, a handshake, an unconfirmed publish),
+/// under the request's: made only when there is something to log, so an accepted webhook
+/// does not pay for one.
+fn span(source: &str) -> tracing::Span {
+    tracing::info_span!("receive", source = %source)
 }
 
 /// A sender's subscription handshake: answered 200, never queued (see `webhook::handshake`).
@@ -133,7 +156,7 @@ async fn answer_handshake(
     state: &AppState,
     config: &SourceConfig,
     found: Handshake,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let source = config.name.as_str();
     metrics::counter!("provisiond_webhook_handshakes_total", "source" => source.to_owned())
         .increment(1);
@@ -152,13 +175,17 @@ async fn answer_handshake(
              sender's verify endpoint and add it to this source's `secrets`"
         );
         let body = json!({ "status": "verification_received" });
-        return Ok((StatusCode::OK, Json(body)));
+        return Ok((StatusCode::OK, Json(body)).into_response());
     }
     tracing::info!(%source, "connection test answered");
-    Ok((StatusCode::OK, Json(json!({ "status": "ok" }))))
+    Ok((StatusCode::OK, Json(json!({ "status": "ok" }))).into_response())
 }
 
-async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiError> {
+async fn publish(
+    state: &AppState,
+    message: &QueueMessage,
+    published: &metrics::Counter,
+) -> Result<(), ApiError> {
     let unavailable = |detail: String| ApiError::Unavailable {
         message: detail,
         retry_after_secs: state.retry_after_secs,
@@ -169,12 +196,12 @@ async fn publish(state: &AppState, message: &QueueMessage) -> Result<(), ApiErro
     };
     match publisher.publish(message).await {
         Ok(_) => {
-            let source = message.source.clone();
-            metrics::counter!("provisiond_events_published_total", "source" => source).increment(1);
+            published.increment(1);
             Ok(())
         }
         Err(error) => {
-            reject(&message.source, "broker_unavailable");
+            let _span = span(&message.source).entered();
+            super::rejected::record(&message.source, "broker_unavailable");
             tracing::warn!(event_id = %message.event_id, %error, "publish not confirmed; answering 503");
             Err(unavailable(
                 "the event could not be queued; retry later".into(),
@@ -233,6 +260,7 @@ fn signature_error(source: &str, error: SignatureError) -> ApiError {
 }
 
 fn reject(source: &str, reason: &'static str) {
+    let _span = span(source).entered();
     super::rejected::record(source, reason);
 }
 

@@ -1,3 +1,4 @@
+mod counters;
 pub mod handler;
 pub mod handshake;
 mod rejected;
