@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: allocation was the largest share of a receiver's
+/// own CPU per webhook (docs/performance.md, "Receiver CPU per request").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = provisiond::cli::Cli::parse();
