@@ -31,6 +31,32 @@ pub async fn connect(url: &str, name: &str) -> Result<Connection, BrokerError> {
         .map_err(|error| BrokerError::new(url, &error))
 }
 
+/// Longest a connection may take, once open, to have its channels and topology ready:
+/// a declare the broker holds (a quorum queue electing a leader after its node died)
+/// must not keep a process unconnected; it reconnects, to the next node, instead.
+pub const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves when `connection` fails: on lapin's error event, or when its status says it
+/// is no longer connected (checked each second, in case no event comes).
+pub async fn connection_lost(connection: &Connection) -> anyhow::Error {
+    use futures::StreamExt;
+    let events = connection.events_listener();
+    tokio::pin!(events);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(lapin::Event::Error(error)) => return error.into(),
+                Some(_) => {}
+                None => return anyhow::anyhow!("the connection to the broker ended"),
+            },
+            _ = tick.tick() => if !connection.status().connected() {
+                return anyhow::anyhow!("the connection to the broker is no longer connected");
+            },
+        }
+    }
+}
+
 /// Reconnect delays: 100 ms doubling up to 5 s, so a broker restart costs seconds.
 #[derive(Debug)]
 pub(crate) struct ReconnectDelay(Duration);

@@ -6,7 +6,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::Confirmation;
 use lapin::{Channel, Connection};
@@ -183,11 +182,12 @@ impl Publisher {
             Ok(Err(e)) => Err(PublishError::Broker(e)),
             Ok(Ok(Confirmation::Ack(None))) => return Ok(published_at),
             Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable),
-            Ok(Ok(Confirmation::Nack(_))) => return Err(PublishError::Nacked),
+            Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
             Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::Unavailable),
         };
-        // Timeouts, channel errors and returns all suggest a broken channel or topology:
-        // rebuild both rather than keep failing on them.
+        // Timeouts, channel errors, returns and nacks all suggest a broken channel or
+        // topology: rebuild both rather than keep failing on them. (After a quorum queue's
+        // leader died, a channel can go on being nacked while a new one is not.)
         self.mark_broken(generation);
         result
     }
@@ -196,7 +196,14 @@ impl Publisher {
         let mut delay = ReconnectDelay::new();
         let mut generation = 0u64;
         while !shutdown.is_cancelled() {
-            match self.open().await {
+            let opened = tokio::time::timeout(super::SETUP_TIMEOUT, self.open()).await;
+            let opened = opened.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the broker did not open a channel and confirm the topology within {:?}",
+                    super::SETUP_TIMEOUT
+                ))
+            });
+            match opened {
                 Ok((connection, node, channel)) => {
                     generation += 1;
                     delay.reset();
@@ -233,14 +240,9 @@ impl Publisher {
     /// Wait until the connection errors, a publish reports it broken, or shutdown; true
     /// when the connection itself failed.
     async fn hold(&self, connection: &Connection, shutdown: &CancellationToken) -> bool {
-        let mut events = connection.events_listener();
         let errored = async {
-            while let Some(event) = events.next().await {
-                if let lapin::Event::Error(error) = event {
-                    tracing::warn!(%error, "publisher connection failed");
-                    return;
-                }
-            }
+            let error = super::connection_lost(connection).await;
+            tracing::warn!(%error, "publisher connection failed");
         };
         tokio::select! {
             _ = shutdown.cancelled() => false,

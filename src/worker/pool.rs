@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use super::acks::{Acks, Received};
 use super::handler::{drain_dead, handle_batch, Context};
 use super::watchdog::{self, Progress};
-use crate::queue::{Endpoints, ReconnectDelay, Topology};
+use crate::queue::{Endpoints, ReconnectDelay, Topology, SETUP_TIMEOUT};
 
 /// Unacked deliveries of the broker's dead-letter queue held at once.
 const DEAD_PREFETCH: u16 = 16;
@@ -219,19 +219,10 @@ impl Runner {
         tasks: &Tasks,
     ) -> anyhow::Result<()> {
         let s = &self.settings;
-        let channel = connection.create_channel().await?;
-        s.topology.declare(&channel).await?;
-        channel
-            .basic_qos(s.prefetch, BasicQosOptions::default())
-            .await?;
-        // The broker's dead-letter queue on a channel of its own, so that the work
-        // channel's multiple acks cover work deliveries only.
-        let dead_channel = connection.create_channel().await?;
-        dead_channel
-            .basic_qos(DEAD_PREFETCH, BasicQosOptions::default())
-            .await?;
-        let mut work = consume(&channel, &s.topology.work_queue).await?;
-        let mut dead = consume(&dead_channel, &s.topology.dead_queue).await?;
+        let setup = tokio::time::timeout(SETUP_TIMEOUT, self.setup(connection)).await;
+        let (channel, dead_channel, mut work, mut dead) = setup.map_err(|_| {
+            anyhow::anyhow!("the broker did not set up the consumers within {SETUP_TIMEOUT:?}")
+        })??;
         let progress = &self.progress;
         let work_acks = Acks::new(channel.clone(), progress.clone());
         let dead_acks = Acks::new(dead_channel.clone(), progress.clone());
@@ -243,7 +234,7 @@ impl Runner {
             batch_size = s.batch_size,
             "worker consuming"
         );
-        let lost = lost(connection.events_listener());
+        let lost = crate::queue::connection_lost(connection);
         tokio::pin!(lost);
         let result = loop {
             let permit = tokio::select! {
@@ -295,6 +286,29 @@ impl Runner {
         result
     }
 
+    /// The work channel (topology declared, prefetch set) and the dead-letter channel,
+    /// each with its consumer.
+    async fn setup(
+        &self,
+        connection: &Connection,
+    ) -> anyhow::Result<(Channel, Channel, Consumer, Consumer)> {
+        let s = &self.settings;
+        let channel = connection.create_channel().await?;
+        s.topology.declare(&channel).await?;
+        channel
+            .basic_qos(s.prefetch, BasicQosOptions::default())
+            .await?;
+        // The broker's dead-letter queue on a channel of its own, so that the work
+        // channel's multiple acks cover work deliveries only.
+        let dead_channel = connection.create_channel().await?;
+        dead_channel
+            .basic_qos(DEAD_PREFETCH, BasicQosOptions::default())
+            .await?;
+        let work = consume(&channel, &s.topology.work_queue).await?;
+        let dead = consume(&dead_channel, &s.topology.dead_queue).await?;
+        Ok((channel, dead_channel, work, dead))
+    }
+
     /// Graceful stop: no new deliveries, finish (and ack) the ones in hand within
     /// `drain_timeout`, then cancel the rest (their deliveries are requeued). Deliveries
     /// prefetched but not started return to the queue when the channel closes.
@@ -310,19 +324,6 @@ impl Runner {
         }
         tasks.stop(self.settings.drain_timeout).await;
     }
-}
-
-/// Resolves when the connection fails: the session ends at once, even while every batch
-/// permit is taken and nobody polls the consumers (which would only see it then).
-async fn lost(events: impl futures::Stream<Item = lapin::Event>) -> anyhow::Error {
-    tokio::pin!(events);
-    while let Some(event) = events.next().await {
-        if let lapin::Event::Error(error) = event {
-            return error.into();
-        }
-    }
-    // No more events: the consumers end too, and the loop sees that.
-    std::future::pending().await
 }
 
 /// `first` and whatever else the broker has already delivered, up to `limit` in all:

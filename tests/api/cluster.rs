@@ -262,12 +262,24 @@ impl Stream {
         self.seen.lock().unwrap().accepted.len()
     }
 
-    async fn wait_accepted(&self, n: usize) {
+    /// Wait until `n` webhooks are accepted; on failure, show the fleet's logs and what
+    /// the senders saw.
+    async fn wait_accepted(&self, n: usize, fleet: &Fleet) {
         let reached = wait_until(Duration::from_secs(120), || async {
             (self.accepted() >= n).then_some(())
         })
         .await;
-        assert!(reached.is_some(), "the stream never reached {n} accepted");
+        if reached.is_none() {
+            fleet.dump_logs();
+            let seen = self.seen.lock().unwrap();
+            panic!(
+                "the stream never reached {n} accepted: {} accepted, {} answered 503, other \
+                 answers: {:?}",
+                seen.accepted.len(),
+                seen.unavailable.len(),
+                seen.other
+            );
+        }
     }
 
     /// Wait for every event to be sent and answered 202.
@@ -531,7 +543,7 @@ async fn the_work_queue_leader_killed_mid_stream_loses_no_accepted_webhook() {
     );
 
     let stream = Stream::start(fleet.receivers(), &unique("leader"), 360);
-    stream.wait_accepted(80).await;
+    stream.wait_accepted(80, &fleet).await;
     let leader = cluster(&["leader", &work_queue]).await;
     let killed_at = stream.started.elapsed();
     let kill = Instant::now();
@@ -552,7 +564,7 @@ async fn the_work_queue_leader_killed_mid_stream_loses_no_accepted_webhook() {
         kill.elapsed()
     );
     let before_restart = stream.accepted();
-    stream.wait_accepted(before_restart + 60).await;
+    stream.wait_accepted(before_restart + 60, &fleet).await;
     cluster(&["start"]).await;
     let members = cluster(&["members", &work_queue]).await;
     println!("node {leader} restarted; work queue members: {members}");
@@ -697,13 +709,13 @@ async fn postgresql_restarted_mid_stream_loses_no_accepted_webhook() {
     let fleet = Fleet::start(&iso, &urls).await;
 
     let stream = Stream::start(fleet.receivers(), &unique("pg"), 240);
-    stream.wait_accepted(80).await;
+    stream.wait_accepted(80, &fleet).await;
     let stopped_at = stream.started.elapsed();
     let stopped = Instant::now();
     tokio::task::block_in_place(|| postgres.pg_ctl("stop"));
     // Down for a moment, as a failover or a restart would be.
     let down_until = stream.accepted() + 20;
-    stream.wait_accepted(down_until).await;
+    stream.wait_accepted(down_until, &fleet).await;
     tokio::task::block_in_place(|| postgres.pg_ctl("start"));
     println!("PostgreSQL down for {:?}", stopped.elapsed());
     finish(
