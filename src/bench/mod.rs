@@ -327,6 +327,7 @@ async fn phases(
             http_202_p99_ms: http_ceiling.latency.p99_ms,
             db_tx_p50_ms: db_ceiling.latency.p50_ms,
             db_tx_p99_ms: db_ceiling.latency.p99_ms,
+            publish_confirm_cpu_us_per_publish: publish.cpu_us_per_op,
             http_202_cpu_us_per_request: http_ceiling.cpu_us_per_op,
         },
         ingest: report::Ingest {

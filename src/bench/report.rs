@@ -65,6 +65,9 @@ pub struct Ceilings {
     pub http_202_p99_ms: f64,
     pub db_tx_p50_ms: f64,
     pub db_tx_p99_ms: f64,
+    /// CPU time of the bench process over (a)'s window ÷ the publishes confirmed in it,
+    /// in µs (building and signing each message included).
+    pub publish_confirm_cpu_us_per_publish: f64,
     /// CPU time of (b)'s server threads over its window ÷ the 202s in it, in µs.
     pub http_202_cpu_us_per_request: f64,
 }
@@ -314,6 +317,11 @@ impl Report {
             "CPU time of what is measured (its own processes or threads):"
         );
         let cpu_rows = [
+            (
+                "ceiling (a) publishing process",
+                self.ceilings.publish_confirm_cpu_us_per_publish,
+                "publish",
+            ),
             (
                 "ceiling (b) server threads",
                 self.ceilings.http_202_cpu_us_per_request,

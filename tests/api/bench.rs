@@ -28,6 +28,7 @@ const POSITIVE: &[&str] = &[
     "/ratios/processing_vs_db_ceiling",
     "/config/concurrency",
     "/config/duration_secs",
+    "/ceilings/publish_confirm_cpu_us_per_publish",
     "/ceilings/http_202_cpu_us_per_request",
     "/ingest/cpu_us_per_request",
     "/ingest/accepted_per_sec_per_receiver",
